@@ -1,0 +1,30 @@
+# Every dependency is a Debian package (ci/install-deps installs them); nothing is downloaded.
+find_package(Threads REQUIRED)
+
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(LIBURING QUIET IMPORTED_TARGET liburing>=2.1)
+endif()
+if(NOT TARGET PkgConfig::LIBURING)
+  message(FATAL_ERROR "liburing (>= 2.1) not found through pkg-config: run ci/install-deps (Debian package liburing-dev)")
+endif()
+
+find_package(CLI11 CONFIG QUIET)
+find_package(nlohmann_json 3.10 CONFIG QUIET)
+
+# CUDA: optional, detected. AUTO uses it when the toolkit is present.
+set(SWAPIO_HAVE_CUDA OFF)
+if(NOT SWAPIO_CUDA STREQUAL "OFF")
+  if(NOT DEFINED CUDAToolkit_ROOT AND EXISTS /usr/local/cuda)
+    set(CUDAToolkit_ROOT /usr/local/cuda)
+  endif()
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    set(SWAPIO_HAVE_CUDA ON)
+    message(STATUS "swapio: CUDA Toolkit ${CUDAToolkit_VERSION} (nvcc in ${CUDAToolkit_BIN_DIR}): device support on")
+  elseif(SWAPIO_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "SWAPIO_CUDA=ON but no CUDA Toolkit was found (set CUDAToolkit_ROOT)")
+  else()
+    message(STATUS "swapio: no CUDA Toolkit found: device support off")
+  endif()
+endif()

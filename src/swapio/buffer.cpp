@@ -1,0 +1,106 @@
+#include "swapio/buffer.hpp"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "swapio/error.hpp"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace swapio {
+
+std::string_view to_string(MemoryKind k) noexcept {
+  switch (k) {
+    case MemoryKind::aligned: return "aligned";
+    case MemoryKind::pinned: return "pinned";
+  }
+  return "?";
+}
+
+HostBuffer::HostBuffer(std::size_t size, MemoryKind kind) : size_(size), kind_(kind) {
+  if (size == 0) return;
+  const std::size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
+  // Over-map by one alignment unit, then trim both ends to a 2 MiB boundary.
+  const std::size_t over = rounded + kAlignment;
+  void* raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw_io_error(errno, "mmap host buffer", "", 0, over);
+  auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (base + kAlignment - 1) / kAlignment * kAlignment;
+  if (aligned > base) ::munmap(raw, aligned - base);
+  const std::uintptr_t end = base + over;
+  if (end > aligned + rounded) ::munmap(reinterpret_cast<void*>(aligned + rounded), end - aligned - rounded);
+  data_ = reinterpret_cast<std::byte*>(aligned);
+  mapped_ = rounded;
+
+  // Advice that the kernel may refuse (THP "never", no THP): then the buffer is only slower.
+  huge_advised_ = ::madvise(data_, mapped_, MADV_HUGEPAGE) == 0;
+  // Prefault now so that the I/O path never takes a fault and pages are physically placed.
+  if (::madvise(data_, mapped_, MADV_POPULATE_WRITE) != 0) {
+    const long page = ::sysconf(_SC_PAGESIZE);
+    for (std::size_t off = 0; off < mapped_; off += static_cast<std::size_t>(page)) {
+      reinterpret_cast<volatile char*>(data_)[off] = 0;
+    }
+  }
+  if (kind == MemoryKind::pinned) {
+    if (::mlock(data_, mapped_) != 0) {
+      const int err = errno;
+      std::string detail;
+      struct rlimit lim {};
+      if ((err == ENOMEM || err == EPERM) && ::getrlimit(RLIMIT_MEMLOCK, &lim) == 0 &&
+          lim.rlim_cur != RLIM_INFINITY) {
+        detail = "RLIMIT_MEMLOCK is " + format_bytes(lim.rlim_cur) +
+                 "; raise it (ulimit -l, limits.conf) or run with CAP_IPC_LOCK";
+      }
+      release();
+      throw_io_error(err, "mlock pinned buffer", "", 0, size, detail);
+    }
+    locked_ = true;
+  }
+}
+
+HostBuffer::HostBuffer(HostBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)),
+      kind_(other.kind_),
+      huge_advised_(std::exchange(other.huge_advised_, false)),
+      locked_(std::exchange(other.locked_, false)) {}
+
+HostBuffer& HostBuffer::operator=(HostBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
+    kind_ = other.kind_;
+    huge_advised_ = std::exchange(other.huge_advised_, false);
+    locked_ = std::exchange(other.locked_, false);
+  }
+  return *this;
+}
+
+HostBuffer::~HostBuffer() { release(); }
+
+void HostBuffer::release() noexcept {
+  if (data_ == nullptr) return;
+  if (locked_ && ::munlock(data_, mapped_) != 0) {
+    std::fprintf(stderr, "swapio: munlock of a %zu-byte buffer failed: %s\n", mapped_, std::strerror(errno));
+  }
+  if (::munmap(data_, mapped_) != 0) {
+    std::fprintf(stderr, "swapio: munmap of a %zu-byte buffer failed: %s\n", mapped_, std::strerror(errno));
+  }
+  data_ = nullptr;
+  size_ = 0;
+  mapped_ = 0;
+  locked_ = false;
+}
+
+}  // namespace swapio

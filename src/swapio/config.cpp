@@ -1,0 +1,101 @@
+#include "swapio/config.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <limits>
+
+#include "swapio/error.hpp"
+
+namespace swapio {
+
+void Config::validate() const {
+  if (block_size == 0) throw ConfigError("block_size 0 is invalid: it must be at least 1 byte");
+  if (block_size > kMaxBlockSize) {
+    throw ConfigError("block_size " + std::to_string(block_size) + " is too large: at most " +
+                      std::to_string(kMaxBlockSize) + " (1 GiB) per request");
+  }
+  if (direct == DirectMode::on && block_size % kMinDirectAlign != 0) {
+    throw ConfigError("block_size " + std::to_string(block_size) +
+                      " is not a multiple of the direct-I/O alignment (512 bytes at least) "
+                      "required by direct=on");
+  }
+  if (queue_depth == 0) throw ConfigError("queue_depth 0 is invalid: at least 1 request must be in flight");
+  if (queue_depth > kMaxQueueDepth) {
+    throw ConfigError("queue_depth " + std::to_string(queue_depth) +
+                      " is beyond what an io_uring ring allows (" + std::to_string(kMaxQueueDepth) + ")");
+  }
+  if (intra_op_parallelism == 0) {
+    throw ConfigError("intra_op_parallelism 0 is invalid: a handle needs at least 1 thread");
+  }
+  if (intra_op_parallelism > kMaxParallelism) {
+    throw ConfigError("intra_op_parallelism " + std::to_string(intra_op_parallelism) +
+                      " is too large: at most " + std::to_string(kMaxParallelism) + " threads");
+  }
+}
+
+std::string_view to_string(Engine e) noexcept {
+  switch (e) {
+    case Engine::automatic: return "auto";
+    case Engine::uring: return "uring";
+    case Engine::psync: return "psync";
+  }
+  return "?";
+}
+
+std::string_view to_string(DirectMode m) noexcept {
+  switch (m) {
+    case DirectMode::automatic: return "auto";
+    case DirectMode::on: return "on";
+    case DirectMode::off: return "off";
+  }
+  return "?";
+}
+
+Engine parse_engine(std::string_view s) {
+  if (s == "auto") return Engine::automatic;
+  if (s == "uring" || s == "io_uring") return Engine::uring;
+  if (s == "psync") return Engine::psync;
+  throw ConfigError("engine '" + std::string(s) + "' is unknown: use auto, uring or psync");
+}
+
+DirectMode parse_direct_mode(std::string_view s) {
+  if (s == "auto") return DirectMode::automatic;
+  if (s == "on") return DirectMode::on;
+  if (s == "off") return DirectMode::off;
+  throw ConfigError("direct mode '" + std::string(s) + "' is unknown: use auto, on or off");
+}
+
+std::uint64_t parse_size(std::string_view s) {
+  const std::string shown(s);
+  auto bad = [&](const char* why) -> ConfigError {
+    return ConfigError("size '" + shown + "' is invalid: " + why);
+  };
+  if (s.empty()) throw bad("empty");
+  if (!std::isdigit(static_cast<unsigned char>(s.front()))) {
+    throw bad("it must start with a digit (a whole number with an optional K, M, G or T suffix)");
+  }
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec == std::errc::result_out_of_range) throw bad("too large");
+  std::string_view suffix(end, static_cast<std::size_t>(s.data() + s.size() - end));
+  unsigned shift = 0;
+  if (!suffix.empty()) {
+    char u = static_cast<char>(std::toupper(static_cast<unsigned char>(suffix.front())));
+    std::string_view rest = suffix.substr(1);
+    switch (u) {
+      case 'K': shift = 10; break;
+      case 'M': shift = 20; break;
+      case 'G': shift = 30; break;
+      case 'T': shift = 40; break;
+      case 'B': shift = 0; rest = suffix; break;
+      default: throw bad("unknown suffix (use K, M, G or T, powers of 1024; whole numbers only)");
+    }
+    if (!(rest.empty() || rest == "B" || rest == "b" || rest == "iB" || rest == "ib")) {
+      throw bad("unknown suffix (use K, M, G or T, powers of 1024; whole numbers only)");
+    }
+  }
+  if (shift != 0 && value > (std::numeric_limits<std::uint64_t>::max() >> shift)) throw bad("too large");
+  return value << shift;
+}
+
+}  // namespace swapio

@@ -1,0 +1,47 @@
+// The knobs of a transfer, with the meaning of DeepSpeed's async_io harness.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace swapio {
+
+// Which backend moves the bytes. auto: io_uring, else pread/pwrite (and say so).
+enum class Engine { automatic, uring, psync };
+// O_DIRECT use. auto: where the filesystem supports it, buffered otherwise (and say so);
+// on: required, an error where refused; off: buffered.
+enum class DirectMode { automatic, on, off };
+
+inline constexpr std::uint64_t kMiB = 1024ull * 1024;
+inline constexpr std::uint64_t kGiB = 1024ull * kMiB;
+inline constexpr std::uint64_t kMaxBlockSize = kGiB;          // one request's length is 32-bit
+inline constexpr unsigned kMaxQueueDepth = 32768;             // IORING_MAX_ENTRIES
+inline constexpr unsigned kMaxParallelism = 1024;
+inline constexpr std::uint64_t kMinDirectAlign = 512;         // smallest logical block there is
+
+struct Config {
+  std::uint64_t block_size = kMiB;     // bytes per request (one SQE)
+  unsigned queue_depth = 32;           // most requests in flight per ring
+  bool single_submit = false;          // one submit per request instead of one per batch
+  bool overlap_events = true;          // sliding window; off: lock-step windows
+  unsigned intra_op_parallelism = 1;   // Handle worker threads, one ring each
+  Engine engine = Engine::automatic;
+  DirectMode direct = DirectMode::automatic;
+  bool register_files = true;          // io_uring fixed files where the kernel allows
+  bool register_buffers = false;       // io_uring fixed buffers (pins memory: RLIMIT_MEMLOCK)
+
+  // Throws ConfigError naming the value and the rule it breaks.
+  void validate() const;
+};
+
+std::string_view to_string(Engine e) noexcept;
+std::string_view to_string(DirectMode m) noexcept;
+// Parse "auto|uring|psync" / "auto|on|off"; throw ConfigError naming the bad value.
+Engine parse_engine(std::string_view s);
+DirectMode parse_direct_mode(std::string_view s);
+// Parse a byte size with an optional K/M/G/T suffix (powers of 1024, "KiB"/"KB"/"K" alike):
+// "4096", "64K", "1M", "2GiB". Throws ConfigError for "12Q", "-1", "1.5M", "", overflow.
+std::uint64_t parse_size(std::string_view s);
+
+}  // namespace swapio

@@ -1,0 +1,24 @@
+#include "swapio/detail/backend.hpp"
+
+#include "swapio/error.hpp"
+
+namespace swapio::detail {
+
+std::unique_ptr<Backend> make_backend(const Config& config, std::string* fallback_note) {
+  switch (config.engine) {
+    case Engine::psync:
+      return make_psync_backend(config.queue_depth);
+    case Engine::uring:
+      return make_uring_backend(config.queue_depth, config.register_files);
+    case Engine::automatic:
+      try {
+        return make_uring_backend(config.queue_depth, config.register_files);
+      } catch (const Error& e) {
+        if (fallback_note != nullptr) *fallback_note = std::string("io_uring unavailable (") + e.what() + "): psync";
+        return make_psync_backend(config.queue_depth);
+      }
+  }
+  throw ConfigError("engine value is out of range");
+}
+
+}  // namespace swapio::detail

@@ -1,0 +1,47 @@
+// One operation from call to result, shared by the basic API and Handle: open and check the
+// file, preallocate a write, split into slices, and after the slices ran, validate and report.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "swapio/config.hpp"
+#include "swapio/detail/plan.hpp"
+#include "swapio/detail/transfer.hpp"
+#include "swapio/file.hpp"
+#include "swapio/result.hpp"
+
+namespace swapio::detail {
+
+struct PreparedOp {
+  explicit PreparedOp(File f) : file(std::move(f)) {}
+
+  File file;
+  bool write = false;
+  std::byte* buf = nullptr;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  bool validate = false;
+  bool preallocated = false;
+  std::vector<Slice> slices;
+  std::chrono::steady_clock::time_point started;
+};
+
+// Checks the arguments, opens the file, checks a read's range against its size, preallocates a
+// write's range, and splits it into up to config.intra_op_parallelism slices.
+// Throws ConfigError or swapio::Error.
+PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
+                      const std::string& path, std::uint64_t offset, bool validate);
+
+// Memory of slice i.
+inline std::byte* slice_memory(const PreparedOp& op, std::size_t i) {
+  return op.buf + (op.slices[i].offset - op.offset);
+}
+
+// Merges the slices' figures, validates when asked (throws ValidationError), and reports.
+OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
+                   const std::string& engine_note);
+
+}  // namespace swapio::detail

@@ -1,0 +1,57 @@
+// Runs one slice of an operation on one backend: plans the requests, drives the overlapped
+// (sliding window) or sequential (lock-step windows) schedule, honours single_submit, checks
+// every completion, resumes short transfers and retries EINTR/EAGAIN.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "swapio/buffer.hpp"
+#include "swapio/config.hpp"
+#include "swapio/detail/backend.hpp"
+#include "swapio/file.hpp"
+
+namespace swapio::detail {
+
+struct SliceStats {
+  std::uint64_t bytes = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t resubmits = 0;
+  std::uint64_t submit_ns = 0;
+  std::uint64_t reap_ns = 0;
+  bool staged = false;
+  std::vector<std::uint64_t> latencies_ns;
+};
+
+// Throws ConfigError when direct I/O is on for file and block_size breaks its alignment.
+void check_block_alignment(const Config& config, const File& file);
+
+// A worker: one backend (one ring) and the staging memory it reuses across slices.
+// Not thread-safe: one thread drives one Worker.
+class Worker {
+ public:
+  // Throws swapio::Error when the configured engine cannot start.
+  explicit Worker(const Config& config);
+
+  const Backend& backend() const noexcept { return *backend_; }
+  // Why auto chose psync, or features the kernel refused ("" when none).
+  std::string engine_note() const;
+
+  // Moves [offset, offset+length) of file to/from memory at buf. Throws swapio::Error naming
+  // path, offset, length and errno. When *cancel turns true, stops issuing and drains.
+  SliceStats run(const File& file, bool write, std::byte* buf, std::uint64_t offset,
+                 std::uint64_t length, const std::atomic<bool>* cancel = nullptr);
+
+ private:
+  std::byte* staging(std::size_t bytes);
+
+  Config config_;
+  std::unique_ptr<Backend> backend_;
+  std::string fallback_note_;
+  HostBuffer staging_;
+};
+
+}  // namespace swapio::detail

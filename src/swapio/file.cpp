@@ -1,0 +1,211 @@
+#include "swapio/file.hpp"
+
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include "swapio/error.hpp"
+
+namespace swapio {
+
+FileDescriptor::FileDescriptor(FileDescriptor&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+
+FileDescriptor& FileDescriptor::operator=(FileDescriptor&& o) noexcept {
+  if (this != &o) {
+    close();
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+void FileDescriptor::close() noexcept {
+  if (fd_ < 0) return;
+  if (::close(std::exchange(fd_, -1)) != 0 && errno != EINTR) {
+    std::fprintf(stderr, "swapio: close failed: %s\n", std::strerror(errno));
+  }
+}
+
+namespace {
+
+struct Alignment {
+  bool known = false;       // the filesystem or device told us
+  bool supported = true;    // false: the filesystem says it cannot do direct I/O
+  std::uint32_t mem = 0;
+  std::uint32_t offset = 0;
+};
+
+std::uint32_t read_sysfs_u32(const std::string& path) {
+  std::ifstream in(path);
+  std::uint32_t v = 0;
+  if (in >> v) return v;
+  return 0;
+}
+
+Alignment discover_alignment(int fd) {
+  Alignment a;
+#ifdef STATX_DIOALIGN
+  struct statx sx {};
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN)) {
+    a.known = true;
+    a.supported = sx.stx_dio_offset_align != 0;
+    a.mem = sx.stx_dio_mem_align;
+    a.offset = sx.stx_dio_offset_align;
+    return a;
+  }
+#endif
+  // Older kernels: the logical block size of the device that holds the file.
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && major(st.st_dev) != 0) {
+    const std::string dev = "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" +
+                            std::to_string(minor(st.st_dev));
+    std::uint32_t lbs = read_sysfs_u32(dev + "/queue/logical_block_size");
+    if (lbs == 0) lbs = read_sysfs_u32(dev + "/../queue/logical_block_size");  // a partition
+    if (lbs != 0) {
+      a.known = true;
+      a.mem = lbs;
+      a.offset = lbs;
+    }
+  }
+  return a;
+}
+
+int open_fd(const std::string& path, Access access, bool direct) {
+  int flags = O_CLOEXEC | O_NONBLOCK;  // O_NONBLOCK: a FIFO must not hang the open
+  flags |= access == Access::read ? O_RDONLY : (O_WRONLY | O_CREAT);
+  if (direct) flags |= O_DIRECT;
+  return ::open(path.c_str(), flags, 0644);
+}
+
+void require_regular(int fd, const std::string& path, Access access) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_io_error(errno, "fstat", path);
+  const char* op = access == Access::read ? "open for reading" : "open for writing";
+  if (S_ISDIR(st.st_mode)) throw_io_error(EISDIR, op, path, 0, 0, "a directory, not a regular file");
+  if (!S_ISREG(st.st_mode)) throw_io_error(EINVAL, op, path, 0, 0, "not a regular file");
+  // Regular files ignore O_NONBLOCK, but clear it so nothing downstream sees it.
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) throw_io_error(errno, "fcntl", path);
+}
+
+}  // namespace
+
+File File::open(const std::string& path, Access access, DirectMode mode) {
+  File f;
+  f.path_ = path;
+  f.access_ = access;
+  const char* op = access == Access::read ? "open for reading" : "open for writing";
+  const long page = ::sysconf(_SC_PAGESIZE);
+
+  bool want_direct = mode != DirectMode::off;
+  int fd = open_fd(path, access, want_direct);
+  bool refused = false;
+  if (fd < 0 && want_direct && errno == EINVAL) {
+    refused = true;
+    want_direct = false;
+    fd = open_fd(path, access, false);
+  }
+  if (fd < 0) throw_io_error(errno, op, path);
+  f.fd_ = FileDescriptor(fd);
+  require_regular(fd, path, access);  // a directory or a FIFO is named as such, not as "refused"
+  if (refused) {
+    if (mode == DirectMode::on) {
+      throw_io_error(EINVAL, op, path, 0, 0, "O_DIRECT refused by the filesystem; direct=on requires it");
+    }
+    f.direct_note_ = "O_DIRECT refused by the filesystem: buffered I/O";
+  }
+
+  if (want_direct) {
+    const Alignment a = discover_alignment(fd);
+    if (a.known && !a.supported) {
+      if (mode == DirectMode::on) {
+        throw_io_error(EINVAL, op, path, 0, 0, "the filesystem reports no direct-I/O support; direct=on requires it");
+      }
+      f.direct_note_ = "the filesystem reports no direct-I/O support: buffered I/O";
+      want_direct = false;
+    } else if (!a.known && mode == DirectMode::automatic) {
+      // tmpfs and other memory filesystems accept O_DIRECT without meaning it.
+      f.direct_note_ = "the filesystem reports no direct-I/O alignment (not block-backed): buffered I/O";
+      want_direct = false;
+    } else {
+      f.mem_align_ = a.known ? std::max<std::uint32_t>(a.mem, 1) : static_cast<std::uint32_t>(page);
+      f.offset_align_ = a.known ? a.offset : static_cast<std::uint32_t>(page);
+    }
+    if (!want_direct) {
+      FileDescriptor buffered(open_fd(path, access, false));
+      if (!buffered.valid()) throw_io_error(errno, op, path);
+      require_regular(buffered.get(), path, access);
+      f.fd_ = std::move(buffered);
+    }
+  }
+  f.direct_ = want_direct;
+  if (f.direct_) {
+    FileDescriptor edge(open_fd(path, access, false));
+    if (!edge.valid()) throw_io_error(errno, op, path);
+    require_regular(edge.get(), path, access);
+    f.edge_fd_ = std::move(edge);
+  }
+  return f;
+}
+
+std::uint32_t File::edge_align() const noexcept {
+  const auto page = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
+  return std::max(offset_align_, page);
+}
+
+std::uint64_t File::size() const {
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) throw_io_error(errno, "fstat", path_);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+bool File::preallocate(std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return false;
+  if (::fallocate(fd_.get(), 0, static_cast<off_t>(offset), static_cast<off_t>(length)) == 0) return true;
+  const int err = errno;
+  if (err != EOPNOTSUPP && err != ENOSYS && err != EINVAL) {
+    throw_io_error(err, "fallocate", path_, offset, length);
+  }
+  if (size() < offset + length && ::ftruncate(fd_.get(), static_cast<off_t>(offset + length)) != 0) {
+    throw_io_error(errno, "ftruncate", path_, 0, offset + length);
+  }
+  return false;
+}
+
+void pread_exact(int fd, void* buf, std::uint64_t length, std::uint64_t offset, const std::string& path) {
+  auto* p = static_cast<char*>(buf);
+  std::uint64_t done = 0;
+  while (done < length) {
+    const ssize_t n = ::pread(fd, p + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      throw_io_error(errno, "pread", path, offset + done, length - done);
+    }
+    if (n == 0) throw_io_error(ENODATA, "pread", path, offset + done, length - done, "unexpected end of file");
+    done += static_cast<std::uint64_t>(n);
+  }
+}
+
+void pwrite_exact(int fd, const void* buf, std::uint64_t length, std::uint64_t offset, const std::string& path) {
+  const auto* p = static_cast<const char*>(buf);
+  std::uint64_t done = 0;
+  while (done < length) {
+    const ssize_t n = ::pwrite(fd, p + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      throw_io_error(errno, "pwrite", path, offset + done, length - done);
+    }
+    if (n == 0) throw_io_error(EIO, "pwrite", path, offset + done, length - done, "wrote nothing");
+    done += static_cast<std::uint64_t>(n);
+  }
+}
+
+}  // namespace swapio

@@ -1,0 +1,82 @@
+// Files: move-only owners that open with O_DIRECT where the filesystem allows it and say
+// what they chose, with the direct-I/O alignment the filesystem asks for.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "swapio/config.hpp"
+
+namespace swapio {
+
+// A move-only file descriptor. close() and the destructor never throw: they log.
+class FileDescriptor {
+ public:
+  FileDescriptor() noexcept = default;
+  explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
+  FileDescriptor(FileDescriptor&& o) noexcept;
+  FileDescriptor& operator=(FileDescriptor&& o) noexcept;
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() { close(); }
+
+  int get() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_ >= 0; }
+  void close() noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+enum class Access { read, write };
+
+// One file opened for one operation. The body of a transfer goes through fd() (O_DIRECT when
+// direct()); the unaligned head and tail through edge_fd() (buffered), page-disjoint from the body.
+class File {
+ public:
+  // Opens an existing regular file for reading, or creates/opens one for writing (never
+  // truncated). Throws swapio::Error: missing file, a directory, not a regular file,
+  // O_DIRECT refused with DirectMode::on.
+  static File open(const std::string& path, Access access, DirectMode mode);
+
+  File(File&&) noexcept = default;
+  File& operator=(File&&) noexcept = default;
+
+  int fd() const noexcept { return fd_.get(); }
+  int edge_fd() const noexcept { return edge_fd_.valid() ? edge_fd_.get() : fd_.get(); }
+  const std::string& path() const noexcept { return path_; }
+  Access access() const noexcept { return access_; }
+  bool direct() const noexcept { return direct_; }
+  // Why I/O is buffered when it is ("" when direct or when direct=off was asked).
+  const std::string& direct_note() const noexcept { return direct_note_; }
+  std::uint32_t mem_align() const noexcept { return mem_align_; }
+  std::uint32_t offset_align() const noexcept { return offset_align_; }
+  // The alignment of the body's edges: the offset alignment, at least a page, so the buffered
+  // head and tail never share a page-cache page with a direct request.
+  std::uint32_t edge_align() const noexcept;
+
+  std::uint64_t size() const;  // fstat
+  // Makes [offset, offset+length) allocated and the size at least offset+length:
+  // fallocate(mode 0), else ftruncate where the filesystem has no fallocate. Returns whether
+  // fallocate did it.
+  bool preallocate(std::uint64_t offset, std::uint64_t length);
+
+ private:
+  File() = default;
+
+  FileDescriptor fd_;
+  FileDescriptor edge_fd_;
+  std::string path_;
+  Access access_ = Access::read;
+  bool direct_ = false;
+  std::string direct_note_;
+  std::uint32_t mem_align_ = 1;
+  std::uint32_t offset_align_ = 1;
+};
+
+// Reads exactly length bytes at offset through a buffered descriptor (resuming short reads);
+// throws swapio::Error on failure or end of file.
+void pread_exact(int fd, void* buf, std::uint64_t length, std::uint64_t offset, const std::string& path);
+void pwrite_exact(int fd, const void* buf, std::uint64_t length, std::uint64_t offset, const std::string& path);
+
+}  // namespace swapio

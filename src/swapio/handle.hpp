@@ -1,0 +1,66 @@
+// Handle: a persistent engine with intra_op_parallelism worker threads, each with its own ring.
+// Every op is split into contiguous slices, one per thread, for any size. Sync and async
+// pread/pwrite; safe to call from several threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "swapio/config.hpp"
+#include "swapio/result.hpp"
+
+namespace swapio {
+
+struct WaitResult {
+  std::size_t completed = 0;        // ops that finished (successfully or not)
+  std::vector<OpResult> results;    // the successful ones, in submission order
+  std::exception_ptr first_error;   // the first failed op's error, in submission order
+  std::string first_error_message;  // its what()
+
+  bool ok() const noexcept { return first_error == nullptr; }
+};
+
+class Handle {
+ public:
+  using OpId = std::uint64_t;
+
+  // Starts the worker threads and their rings. Throws ConfigError or swapio::Error (for
+  // instance engine=uring where io_uring is refused).
+  explicit Handle(const Config& config = {});
+  // Waits for every op in flight, then stops the threads. Never throws.
+  ~Handle();
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  // Synchronous: return when done; throw ConfigError, swapio::Error or ValidationError.
+  OpResult pread(std::span<std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                 bool validate = false);
+  OpResult pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                  bool validate = false);
+
+  // Asynchronous: the buffer must stay alive and untouched until wait() returns. Bad arguments
+  // and a file that cannot be opened throw here; I/O errors are reported by wait().
+  OpId async_pread(std::span<std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                   bool validate = false);
+  OpId async_pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                    bool validate = false);
+
+  // Blocks until every async op submitted so far (by any thread) has finished.
+  WaitResult wait();
+
+  const Config& config() const noexcept;
+  // The engine the workers run ("uring" or "psync") and why, when auto fell back.
+  const std::string& engine() const noexcept;
+  const std::string& engine_note() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace swapio

@@ -1,0 +1,11 @@
+// swapio: move large tensors between memory and NVMe files as fast as the device allows.
+#pragma once
+
+#include "swapio/basic.hpp"
+#include "swapio/buffer.hpp"
+#include "swapio/config.hpp"
+#include "swapio/error.hpp"
+#include "swapio/file.hpp"
+#include "swapio/handle.hpp"
+#include "swapio/result.hpp"
+#include "swapio/validate.hpp"
