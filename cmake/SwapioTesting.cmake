@@ -1,5 +1,6 @@
 # One helper registers every test: labels, a timeout, and gtest discovery so that
 # skipped cases show as skipped in ctest.
+find_package(GTest REQUIRED)
 include(GoogleTest)
 
 # swapio_add_gtest(<target> SOURCES ... [LABELS ...] [TIMEOUT s] [LIBS ...])
@@ -12,5 +13,7 @@ function(swapio_add_gtest target)
   target_link_libraries(${target} PRIVATE swapio swapio_warnings GTest::gtest GTest::gtest_main ${ARG_LIBS})
   gtest_discover_tests(${target}
     DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+    DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+               ENVIRONMENT "SWAPIO_TEST_DIR=${CMAKE_BINARY_DIR}/test-tmp")
 endfunction()

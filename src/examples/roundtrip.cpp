@@ -144,6 +144,9 @@ int main(int argc, char** argv) {
       }
     }
     if (!json) std::printf("read-back matches: %s checked\n", swapio::format_bytes(size).c_str());
+  } catch (const swapio::ConfigError& e) {
+    std::fprintf(stderr, "swapio-roundtrip: %s\n", e.what());
+    status = 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "swapio-roundtrip: %s\n", e.what());
     status = 1;

@@ -1,0 +1,90 @@
+#include "support.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "swapio/file.hpp"
+
+namespace swapio::test {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("SWAPIO_TEST_DIR");
+  if (base == nullptr || *base == '\0') base = std::getenv("TMPDIR");
+  if (base == nullptr || *base == '\0') base = "/tmp";
+  std::filesystem::create_directories(base);
+  std::string templ = std::string(base) + "/swapio-test-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp " + templ + ": " + std::strerror(errno));
+  }
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+namespace {
+std::uint64_t mix(std::uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+std::byte pattern_byte(std::uint64_t pos, std::uint64_t seed) {
+  return static_cast<std::byte>(mix((pos >> 3) ^ (seed << 48)) >> (8 * (pos & 7)));
+}
+
+void fill_pattern(std::span<std::byte> buf, std::uint64_t pos, std::uint64_t seed) {
+  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = pattern_byte(pos + i, seed);
+}
+
+std::int64_t first_pattern_mismatch(std::span<const std::byte> buf, std::uint64_t pos, std::uint64_t seed) {
+  for (std::size_t i = 0; i < buf.size(); ++i) {
+    if (buf[i] != pattern_byte(pos + i, seed)) return static_cast<std::int64_t>(i);
+  }
+  return -1;
+}
+
+void write_plain(const std::string& path, std::span<const std::byte> data) {
+  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  pwrite_exact(fd.get(), data.data(), data.size(), 0, path);
+}
+
+std::vector<std::byte> read_plain(const std::string& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
+  std::vector<std::byte> out(file_size(path));
+  pread_exact(fd.get(), out.data(), out.size(), 0, path);
+  return out;
+}
+
+std::uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("stat " + path + ": " + std::strerror(errno));
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+bool supports_direct(const std::string& folder) {
+  const std::string probe = folder + "/.direct-probe";
+  bool direct = false;
+  try {
+    direct = File::open(probe, Access::write, DirectMode::automatic).direct();
+  } catch (...) {
+    direct = false;
+  }
+  ::unlink(probe.c_str());
+  return direct;
+}
+
+}  // namespace swapio::test
