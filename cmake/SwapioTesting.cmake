@@ -9,11 +9,13 @@ function(swapio_add_gtest target)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  # A list inside PROPERTIES must keep its semicolons escaped.
+  string(REPLACE ";" "\\;" labels "${ARG_LABELS}")
   add_executable(${target} ${ARG_SOURCES})
   target_link_libraries(${target} PRIVATE swapio swapio_warnings GTest::gtest GTest::gtest_main ${ARG_LIBS})
   gtest_discover_tests(${target}
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    PROPERTIES LABELS "${labels}" TIMEOUT ${ARG_TIMEOUT}
                ENVIRONMENT "SWAPIO_TEST_DIR=${CMAKE_BINARY_DIR}/test-tmp")
 endfunction()

@@ -1,0 +1,118 @@
+// Config rules and the size parser: every bad value is rejected with a message that names it.
+#include <gtest/gtest.h>
+
+#include "swapio/config.hpp"
+#include "swapio/error.hpp"
+
+namespace swapio {
+namespace {
+
+std::string rejection(const Config& c) {
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsMatchTheHarness) {
+  Config c;
+  EXPECT_EQ(c.block_size, 1024u * 1024u);
+  EXPECT_EQ(c.queue_depth, 32u);
+  EXPECT_FALSE(c.single_submit);
+  EXPECT_TRUE(c.overlap_events);
+  EXPECT_EQ(c.intra_op_parallelism, 1u);
+  EXPECT_EQ(c.engine, Engine::automatic);
+  EXPECT_EQ(c.direct, DirectMode::automatic);
+  EXPECT_NO_THROW(c.validate());
+}
+
+TEST(Config, RejectsZeroBlockSize) {
+  Config c;
+  c.block_size = 0;
+  EXPECT_NE(rejection(c).find("block_size 0"), std::string::npos) << rejection(c);
+}
+
+TEST(Config, RejectsHugeBlockSize) {
+  Config c;
+  c.block_size = kMaxBlockSize + 1;
+  EXPECT_NE(rejection(c).find("block_size 1073741825 is too large"), std::string::npos) << rejection(c);
+}
+
+TEST(Config, RejectsUnalignedBlockSizeWithDirectOn) {
+  Config c;
+  c.block_size = 1000;
+  c.direct = DirectMode::on;
+  EXPECT_NE(rejection(c).find("block_size 1000 is not a multiple of the direct-I/O alignment"), std::string::npos)
+      << rejection(c);
+  c.direct = DirectMode::off;
+  EXPECT_EQ(rejection(c), "") << "buffered I/O takes any block size";
+}
+
+TEST(Config, RejectsQueueDepthZeroAndBeyondTheRing) {
+  Config c;
+  c.queue_depth = 0;
+  EXPECT_NE(rejection(c).find("queue_depth 0"), std::string::npos) << rejection(c);
+  c.queue_depth = kMaxQueueDepth + 1;
+  EXPECT_NE(rejection(c).find("queue_depth 32769 is beyond what an io_uring ring allows"), std::string::npos)
+      << rejection(c);
+  c.queue_depth = kMaxQueueDepth;
+  EXPECT_EQ(rejection(c), "");
+}
+
+TEST(Config, RejectsParallelismZero) {
+  Config c;
+  c.intra_op_parallelism = 0;
+  EXPECT_NE(rejection(c).find("intra_op_parallelism 0"), std::string::npos) << rejection(c);
+}
+
+TEST(ParseSize, AcceptsSuffixesAsPowersOf1024) {
+  EXPECT_EQ(parse_size("0"), 0u);
+  EXPECT_EQ(parse_size("4096"), 4096u);
+  EXPECT_EQ(parse_size("64K"), 64u << 10);
+  EXPECT_EQ(parse_size("64k"), 64u << 10);
+  EXPECT_EQ(parse_size("1M"), 1u << 20);
+  EXPECT_EQ(parse_size("1MiB"), 1u << 20);
+  EXPECT_EQ(parse_size("1MB"), 1u << 20);
+  EXPECT_EQ(parse_size("2G"), 2ull << 30);
+  EXPECT_EQ(parse_size("3T"), 3ull << 40);
+  EXPECT_EQ(parse_size("512B"), 512u);
+}
+
+TEST(ParseSize, RejectsWhatIsNotAWholeSize) {
+  for (const char* bad : {"", "12Q", "-1", "1.5M", "M", " 1M", "1M ", "1MM", "1Mx", "0x10", "99999999999999999999",
+                          "17179869184G"}) {
+    try {
+      parse_size(bad);
+      ADD_FAILURE() << "'" << bad << "' was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("size '") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ParseEnums, NamesTheBadValue) {
+  EXPECT_EQ(parse_engine("uring"), Engine::uring);
+  EXPECT_EQ(parse_engine("psync"), Engine::psync);
+  EXPECT_EQ(parse_engine("auto"), Engine::automatic);
+  EXPECT_EQ(parse_direct_mode("on"), DirectMode::on);
+  EXPECT_EQ(parse_direct_mode("off"), DirectMode::off);
+  EXPECT_EQ(parse_direct_mode("auto"), DirectMode::automatic);
+  EXPECT_THROW(
+      try { parse_engine("libaio"); } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), "engine 'libaio' is unknown: use auto, uring or psync");
+        throw;
+      },
+      ConfigError);
+  EXPECT_THROW(parse_direct_mode("yes"), ConfigError);
+}
+
+TEST(FormatBytes, ReadsLikeAPerson) {
+  EXPECT_EQ(format_bytes(4097), "4.00 KiB");
+  EXPECT_EQ(format_bytes(1u << 20), "1 MiB");
+  EXPECT_EQ(format_bytes(511), "511 B");
+}
+
+}  // namespace
+}  // namespace swapio
