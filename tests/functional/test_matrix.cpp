@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <memory>
+#include <ostream>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -24,6 +25,9 @@ constexpr std::byte kGuardByte{0xCD};
 
 enum class Api { basic, handle1, handle3 };
 enum class Mem { aligned, pinned, user };
+
+void PrintTo(Api a, std::ostream* os) { *os << (a == Api::basic ? "basic" : a == Api::handle1 ? "handle1" : "handle3"); }
+void PrintTo(Mem m, std::ostream* os) { *os << (m == Mem::aligned ? "aligned" : m == Mem::pinned ? "pinned" : "user"); }
 
 // Memory for one case with guard bytes on both sides. `user` is a plain vector offset by 3
 // bytes: memory no direct I/O can use as is, so the engine must stage it.
