@@ -129,10 +129,18 @@ std::string name(const ::testing::TestParamInfo<Params>& info) {
   return n;
 }
 
+// One binary per api x direction (SWAPIO_MATRIX_API, SWAPIO_MATRIX_WRITE) so that each test
+// process registers 648 cases, not 3888: ctest runs every case in a process of its own.
+#ifndef SWAPIO_MATRIX_API
+#error "build with -DSWAPIO_MATRIX_API=0|1|2 -DSWAPIO_MATRIX_WRITE=0|1"
+#endif
+constexpr Api kApi = SWAPIO_MATRIX_API == 0 ? Api::basic : SWAPIO_MATRIX_API == 1 ? Api::handle1 : Api::handle3;
+constexpr bool kWrite = SWAPIO_MATRIX_WRITE != 0;
+
 INSTANTIATE_TEST_SUITE_P(
     Swap, Matrix,
-    ::testing::Combine(::testing::Values(Api::basic, Api::handle1, Api::handle3), ::testing::Bool(), ::testing::Bool(),
-                       ::testing::Values(Mem::aligned, Mem::pinned, Mem::user), ::testing::Bool(), ::testing::Bool(),
+    ::testing::Combine(::testing::Values(kApi), ::testing::Bool(), ::testing::Bool(),
+                       ::testing::Values(Mem::aligned, Mem::pinned, Mem::user), ::testing::Bool(), ::testing::Values(kWrite),
                        ::testing::Values(std::uint64_t{1}, std::uint64_t{511}, std::uint64_t{4096}, std::uint64_t{4097},
                                          kBlock - 1, kBlock, kBlock + 1, 3 * kBlock + 123, 2 * kDepth * kBlock + 5),
                        ::testing::Values(std::uint64_t{0}, std::uint64_t{4096}, std::uint64_t{1234})),
