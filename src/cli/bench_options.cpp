@@ -1,0 +1,193 @@
+#include "bench_options.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "swapio/error.hpp"
+
+namespace swapio::cli {
+namespace {
+
+constexpr unsigned kMaxProcesses = 1024;
+constexpr unsigned kMaxLoops = 1000000;
+
+std::string folder_of(const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.has_parent_path() ? p.parent_path().string() : ".";
+}
+
+std::uint64_t size_arg(const char* name, const std::string& text) {
+  try {
+    return parse_size(text);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string(name) + ": " + e.what());
+  }
+}
+
+void check_readable_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw ConfigError("--read-file " + path + ": " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw ConfigError("--read-file " + path + ": is a directory, not a regular file");
+  if (!S_ISREG(st.st_mode)) throw ConfigError("--read-file " + path + ": not a regular file");
+  if (::access(path.c_str(), R_OK) != 0) throw ConfigError("--read-file " + path + ": " + std::strerror(errno));
+  if (st.st_size == 0) throw ConfigError("--read-file " + path + ": the file is empty");
+}
+
+void check_writable_folder(const std::string& what, const std::string& folder) {
+  struct stat st {};
+  if (::stat(folder.c_str(), &st) != 0) {
+    throw ConfigError(what + ": folder " + folder + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) throw ConfigError(what + ": " + folder + " is not a folder");
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+    throw ConfigError(what + ": folder " + folder + " is not writable: " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+std::string BenchOptions::path_for(bool write, unsigned process) const {
+  const std::string& base = write ? write_file : read_file;
+  std::string path = base;
+  if (!folders.empty()) {
+    path = (std::filesystem::path(folders[process % folders.size()]) / std::filesystem::path(base).filename()).string();
+  }
+  return write ? path + "." + std::to_string(process) : path;
+}
+
+void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
+  app.add_option("--read-file,--read_file", o.read_file, "file every process reads (with --folder: its name in each folder)");
+  app.add_option("--write-file,--write_file", o.write_file,
+                 "file to write: process i writes <FILE>.<i>, replacing any earlier one");
+  app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
+  app.add_option("--block-size,--block_size", a.block_size, "bytes per I/O request (K/M/G suffixes)")->capture_default_str();
+  app.add_option("--queue-depth,--queue_depth", a.queue_depth, "most requests in flight per ring")->capture_default_str();
+  app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->capture_default_str();
+  app.add_flag("--single-submit,--single_submit", o.config.single_submit,
+               "one submit call per request instead of one per batch");
+  app.add_flag("--overlap-events,--overlap_events", a.overlap,
+               "sliding window: refill as soon as any completion is reaped (the default)");
+  app.add_flag("--sequential-requests,--sequential_requests", a.sequential,
+               "lock-step windows: submit queue-depth requests, wait for all, repeat");
+  app.add_flag("--validate", o.validate, "check the bytes against an independent read of the file");
+  app.add_flag("--handle", o.handle, "use a persistent Handle (thread pool) instead of the one-shot basic API");
+  app.add_option("--loops", o.loops, "timed repetitions of the operation")->capture_default_str();
+  app.add_option("--warmup-loops,--warmup_loops", o.warmup_loops, "untimed repetitions before the timed ones")
+      ->capture_default_str();
+  app.add_option("--io-parallel,--io_parallel", a.io_parallel, "handle threads per process; each op is split among them")
+      ->capture_default_str();
+  app.add_flag("--gpu", o.gpu, "the tensor lives in GPU memory (needs a build with device support)");
+  app.add_option("--engine", a.engine, "auto (io_uring, else pread/pwrite) | uring | psync")->capture_default_str();
+  app.add_option("--direct", a.direct, "O_DIRECT: auto (where supported) | on (required) | off")->capture_default_str();
+  app.add_option("--folder", o.folders, "folder for the files, repeatable: process i uses folder i mod n");
+  app.add_flag("--json", o.json, "print one JSON document with every figure and the configuration");
+  app.add_flag("--quick", o.quick, "a short demo: each process writes a 256 MiB temporary file here, reads it back, "
+                                   "validates, and removes it");
+}
+
+void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
+  if (a.overlap && a.sequential) throw ConfigError("--overlap-events and --sequential-requests contradict each other");
+  o.config.overlap_events = !a.sequential;
+  o.config.block_size = size_arg("--block-size", a.block_size);
+  o.config.queue_depth = a.queue_depth;
+  o.config.intra_op_parallelism = a.io_parallel;
+  try {
+    o.config.engine = parse_engine(a.engine);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--engine: ") + e.what());
+  }
+  try {
+    o.config.direct = parse_direct_mode(a.direct);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--direct: ") + e.what());
+  }
+  if (o.config.block_size == 0) throw ConfigError("--block-size 0: a request must move at least 1 byte");
+  if (o.config.queue_depth == 0) throw ConfigError("--queue-depth 0: at least 1 request must be in flight");
+  if (a.io_parallel == 0) throw ConfigError("--io-parallel 0: a handle needs at least 1 thread");
+  if (o.threads == 0) throw ConfigError("--threads 0: at least 1 worker process");
+  if (o.threads > kMaxProcesses) {
+    throw ConfigError("--threads " + std::to_string(o.threads) + ": at most " + std::to_string(kMaxProcesses));
+  }
+  if (o.loops == 0) throw ConfigError("--loops 0: at least 1 timed loop");
+  if (o.loops > kMaxLoops || o.warmup_loops > kMaxLoops) {
+    throw ConfigError("--loops/--warmup-loops: at most " + std::to_string(kMaxLoops));
+  }
+  if (a.io_parallel > 1 && !o.handle) {
+    throw ConfigError("--io-parallel " + std::to_string(a.io_parallel) + " needs --handle (the basic API has no threads)");
+  }
+  try {
+    o.config.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("invalid settings: ") + e.what());
+  }
+  if (o.gpu) {
+    throw ConfigError("--gpu: this build has no device support (the GPU path is not built in)");
+  }
+  if (!a.write_size.empty()) o.write_size = size_arg("--write-size", a.write_size);
+
+  if (o.quick) {
+    if (!o.read_file.empty() || !o.write_file.empty()) {
+      throw ConfigError("--quick chooses its own file: drop --read-file/--write-file");
+    }
+    if (o.write_size == 0) o.write_size = 256ull << 20;
+    o.validate = true;
+    o.write_file = "swapio-bench-" + std::to_string(::getpid()) + ".tmp";
+  }
+  if (o.read_file.empty() && o.write_file.empty()) {
+    throw ConfigError("nothing to do: give --read-file, --write-file (with --write-size), or --quick");
+  }
+  for (const std::string& f : o.folders) check_writable_folder("--folder", f);
+  if (!o.write_file.empty()) {
+    if (o.write_size == 0) {
+      throw ConfigError(a.write_size.empty() ? "--write-file needs --write-size (bytes each process writes)"
+                                             : "--write-size 0: nothing to write");
+    }
+    if (o.write_size > (1ull << 50)) throw ConfigError("--write-size " + a.write_size + ": larger than 1 PiB");
+    if (o.folders.empty()) check_writable_folder("--write-file " + o.write_file, folder_of(o.write_file));
+  } else if (!a.write_size.empty()) {
+    throw ConfigError("--write-size needs --write-file");
+  }
+  if (!o.read_file.empty()) {
+    if (o.folders.empty()) {
+      check_readable_file(o.read_file);
+    } else {
+      for (unsigned i = 0; i < std::min<std::size_t>(o.threads, o.folders.size()); ++i) check_readable_file(o.path_for(false, i));
+    }
+    if (!o.write_file.empty()) {
+      for (unsigned i = 0; i < o.threads; ++i) {
+        std::error_code ec;
+        if (std::filesystem::equivalent(o.path_for(false, i), o.path_for(true, i), ec)) {
+          throw ConfigError("--read-file and --write-file name the same file: " + o.path_for(true, i));
+        }
+      }
+    }
+  }
+}
+
+nlohmann::json BenchOptions::to_json() const {
+  return {{"read_file", read_file},
+          {"write_file", write_file},
+          {"write_size", write_size},
+          {"folders", folders},
+          {"threads", threads},
+          {"handle", handle},
+          {"loops", loops},
+          {"warmup_loops", warmup_loops},
+          {"validate", validate},
+          {"gpu", gpu},
+          {"block_size", config.block_size},
+          {"queue_depth", config.queue_depth},
+          {"single_submit", config.single_submit},
+          {"overlap_events", config.overlap_events},
+          {"io_parallel", config.intra_op_parallelism},
+          {"engine", std::string(to_string(config.engine))},
+          {"direct", std::string(to_string(config.direct))}};
+}
+
+}  // namespace swapio::cli

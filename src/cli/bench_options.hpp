@@ -1,0 +1,53 @@
+// `swapio bench` options: every argument of DeepSpeed's test_ds_aio.py harness with its meaning,
+// in GNU spelling (the harness's underscore spelling is accepted too), and their validation.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "swapio/config.hpp"
+
+namespace swapio::cli {
+
+struct BenchOptions {
+  std::string read_file;                // read this file (must exist)
+  std::string write_file;               // process i writes <write_file>.<i>
+  std::uint64_t write_size = 0;         // bytes each process writes
+  std::vector<std::string> folders;     // process i uses folders[i % n]
+  unsigned threads = 1;                 // worker processes
+  bool handle = false;                  // Handle (persistent, io_parallel threads) instead of basic
+  unsigned loops = 1;
+  unsigned warmup_loops = 0;
+  bool validate = false;
+  bool gpu = false;
+  bool json = false;
+  bool quick = false;                   // write then read back a temporary file
+  Config config;
+
+  // The file process i reads or writes for one direction.
+  std::string path_for(bool write, unsigned process) const;
+
+  nlohmann::json to_json() const;
+};
+
+// Registers the bench options on app (its strings are parsed into opts after app.parse()).
+struct BenchArgs {
+  std::string block_size = "1M";
+  std::string write_size;
+  std::string engine = "auto";
+  std::string direct = "auto";
+  bool sequential = false;
+  bool overlap = false;
+  unsigned queue_depth = 32;
+  unsigned io_parallel = 1;
+};
+void add_bench_options(CLI::App& app, BenchOptions& opts, BenchArgs& args);
+
+// Turns the strings into values and checks everything the harness's validate_args checks, and
+// more. Throws ConfigError with one line naming the argument and the problem; touches no file.
+void finish_bench_options(BenchOptions& opts, const BenchArgs& args);
+
+}  // namespace swapio::cli
