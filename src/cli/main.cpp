@@ -1,0 +1,50 @@
+// swapio: the command. `swapio bench` runs DeepSpeed's async I/O harness natively.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "bench.hpp"
+#include "bench_options.hpp"
+#include "swapio/error.hpp"
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "__worker") == 0) return swapio::cli::worker_main(argv[2]);
+
+  CLI::App app{"swapio: move tensors between memory and NVMe files as fast as the device allows"};
+  app.require_subcommand(1);
+  auto* bench = app.add_subcommand(
+      "bench",
+      "Read and/or write files with worker processes behind barriers and report Task and E2E latency and speed, "
+      "request latency percentiles and CPU per GiB (DeepSpeed's test_ds_aio.py, natively). GiB/s and the \"GB\" "
+      "of the Task/E2E lines are 2^30 bytes per second.");
+  swapio::cli::BenchOptions opts;
+  swapio::cli::BenchArgs args;
+  swapio::cli::add_bench_options(*bench, opts, args);
+  bench->footer(
+      "Examples:\n"
+      "  swapio bench --quick\n"
+      "  swapio bench --write-file /nvme/x --write-size 1G --handle --io-parallel 2 --threads 2 --validate\n"
+      "  swapio bench --read-file /nvme/x.0 --handle --threads 2 --validate --json\n"
+      "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), bench->parsed() ? "bench " : "");
+    return 2;
+  }
+  try {
+    swapio::cli::finish_bench_options(opts, args);
+  } catch (const swapio::ConfigError& e) {
+    std::fprintf(stderr, "swapio bench: %s\n", e.what());
+    return 2;
+  }
+  try {
+    return swapio::cli::run_bench(opts);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "swapio bench: %s\n", e.what());
+    return 1;
+  }
+}

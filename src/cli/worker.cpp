@@ -1,0 +1,155 @@
+// A bench worker process: set up, then one op per loop, each behind the parent's barrier.
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <memory>
+
+#include "bench.hpp"
+#include "histogram.hpp"
+#include "swapio/swapio.hpp"
+
+namespace swapio::cli {
+namespace {
+
+constexpr int kReportFd = 3;
+constexpr int kControlFd = 4;
+
+void report(const nlohmann::json& event) {
+  const std::string line = event.dump() + "\n";
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(kReportFd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) std::_Exit(3);  // the parent is gone: nobody to report to
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Blocks until the parent releases the barrier; exits quietly if the parent is gone.
+void barrier() {
+  char go = 0;
+  for (;;) {
+    const ssize_t n = ::read(kControlFd, &go, 1);
+    if (n == 1) return;
+    if (n < 0 && errno == EINTR) continue;
+    std::_Exit(3);
+  }
+}
+
+double cpu_seconds() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void fill(std::span<std::byte> buf, std::uint64_t seed) {
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+  std::size_t i = 0;
+  for (; i + 8 <= buf.size(); i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(buf.data() + i, &x, 8);
+  }
+  for (; i < buf.size(); ++i) buf[i] = static_cast<std::byte>(i);
+}
+
+Config config_from(const nlohmann::json& j) {
+  Config c;
+  c.block_size = j.at("block_size");
+  c.queue_depth = j.at("queue_depth");
+  c.single_submit = j.at("single_submit");
+  c.overlap_events = j.at("overlap_events");
+  c.intra_op_parallelism = j.at("io_parallel");
+  c.engine = parse_engine(j.at("engine").get<std::string>());
+  c.direct = parse_direct_mode(j.at("direct").get<std::string>());
+  return c;
+}
+
+}  // namespace
+
+int worker_main(const std::string& spec_text) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the parent
+  nlohmann::json spec;
+  try {
+    spec = nlohmann::json::parse(spec_text);
+  } catch (const std::exception& e) {
+    report({{"event", "error"}, {"message", std::string("bad worker spec: ") + e.what()}});
+    return 2;
+  }
+  try {
+    report({{"event", "started"}, {"pid", ::getpid()}});
+    barrier();
+
+    const nlohmann::json& o = spec.at("options");
+    const bool write = spec.at("write");
+    const std::string path = spec.at("path");
+    const unsigned process = spec.at("process");
+    const bool use_handle = o.at("handle");
+    const bool validate = o.at("validate");
+    const unsigned warmup = o.at("warmup_loops");
+    const unsigned loops = o.at("loops");
+    const Config config = config_from(o);
+
+    std::uint64_t size = o.at("write_size");
+    if (!write) size = File::open(path, Access::read, DirectMode::off).size();
+    HostBuffer buf(size);
+    if (write) fill(buf.span(), process + 1);
+    std::unique_ptr<Handle> handle;
+    if (use_handle) handle = std::make_unique<Handle>(config);
+    report({{"event", "ready"}, {"bytes", size}});
+    barrier();
+
+    for (unsigned loop = 0; loop < warmup + loops; ++loop) {
+      // Each write goes to a fresh file, as the harness does; the old one is replaced, never appended to.
+      if (write && ::truncate(path.c_str(), 0) != 0 && errno != ENOENT) {
+        throw_io_error(errno, "truncate", path);
+      }
+      const double cpu0 = cpu_seconds();
+      const auto t0 = std::chrono::steady_clock::now();
+      OpResult r;
+      if (write) {
+        r = handle ? handle->pwrite(buf.span(), path) : write_file(buf.span(), path, config);
+      } else {
+        r = handle ? handle->pread(buf.span(), path) : read_file(buf.span(), path, config);
+      }
+      const double call_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double cpu = cpu_seconds() - cpu0;
+      Histogram h;
+      for (std::uint64_t ns : r.latencies_ns) h.add(ns);
+      report({{"event", "loop"},
+              {"loop", loop},
+              {"warmup", loop < warmup},
+              {"bytes", r.bytes},
+              {"io_seconds", r.seconds},
+              {"call_seconds", call_seconds},
+              {"cpu_seconds", cpu},
+              {"submit_seconds", r.submit_seconds},
+              {"reap_seconds", r.reap_seconds},
+              {"requests", r.requests},
+              {"resubmits", r.resubmits},
+              {"engine", r.engine},
+              {"engine_note", r.engine_note},
+              {"direct", r.direct},
+              {"direct_note", r.direct_note},
+              {"staged", r.staged},
+              {"latency", h.to_json()}});
+      barrier();
+    }
+    // After the timed loops, as the harness's post-task does: outside Task and E2E figures.
+    if (validate) validate_file_range(buf.span(), path, 0);
+    report({{"event", "done"}, {"validated", validate}});
+    return 0;
+  } catch (const std::exception& e) {
+    report({{"event", "error"}, {"message", e.what()}});
+    return 1;
+  }
+}
+
+}  // namespace swapio::cli
