@@ -196,7 +196,7 @@ class Phase {
       do {
         n = ::write(p.control.get(), &go, 1);
       } while (n < 0 && errno == EINTR);
-      if (n != 1) fail(p, std::string("cannot be released from the barrier: ") + std::strerror(errno));
+      if (n != 1) fail(p, "");  // its end of the pipe is closed: it has exited; say how
     }
   }
 

@@ -1,0 +1,296 @@
+// `swapio bench` driven as a user drives it: the real binary, its exit status, its output.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "support.hpp"
+
+extern char** environ;
+
+namespace swapio::test {
+namespace {
+
+struct Outcome {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out, const std::string& err,
+                const std::string& cwd) {
+  std::vector<std::string> all{SWAPIO_CLI_PATH};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
+  return pid;
+}
+
+// Waits for pid at most `limit`; kills it and fails the test past that (a hang is a failure).
+int wait_exit(pid_t pid, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      ADD_FAILURE() << "swapio did not finish within " << limit.count() << " s";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  Outcome run(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(120)) {
+    const std::string out = dir_.file(".out"), err = dir_.file(".err");
+    Outcome o;
+    o.status = wait_exit(spawn_cli(args, out, err, dir_.path()), limit);
+    o.out = slurp(out);
+    o.err = slurp(err);
+    std::filesystem::remove(out);
+    std::filesystem::remove(err);
+    return o;
+  }
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path())) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  TempDir dir_;
+};
+
+TEST_F(Cli, HelpExplainsEveryKnob) {
+  const Outcome o = run({"bench", "--help"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  for (const char* knob : {"--read-file", "--write-file", "--write-size", "--block-size", "--queue-depth", "--threads",
+                           "--single-submit", "--overlap-events", "--sequential-requests", "--validate", "--handle",
+                           "--loops", "--warmup-loops", "--io-parallel", "--gpu", "--engine", "--direct", "--folder",
+                           "--json", "--quick", "2^30"}) {
+    EXPECT_NE(o.out.find(knob), std::string::npos) << knob << " is not in --help";
+  }
+}
+
+struct BadCase {
+  std::vector<std::string> args;
+  std::string message;
+};
+
+TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
+  std::filesystem::create_directory(dir_.file("folder"));
+  std::ofstream(dir_.file("existing")) << "data";
+  std::filesystem::create_directory(dir_.file("ro"));
+  std::filesystem::permissions(dir_.file("ro"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  const std::string w = dir_.file("w");
+  const std::vector<BadCase> cases = {
+      {{}, "A subcommand is required"},
+      {{"bench"}, "nothing to do"},
+      {{"bench", "--read-file", dir_.file("missing")}, "--read-file " + dir_.file("missing") + ": No such file"},
+      {{"bench", "--read-file", dir_.file("folder")}, "is a directory"},
+      {{"bench", "--read-file", "/dev/null"}, "not a regular file"},
+      {{"bench", "--write-file", dir_.file("no/such/w"), "--write-size", "1M"}, "No such file or directory"},
+      {{"bench", "--write-file", w, "--write-size", "12Q"}, "size '12Q' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "-1"}, "size '-1' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "1.5M"}, "size '1.5M' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "0"}, "--write-size 0"},
+      {{"bench", "--write-file", w}, "--write-file needs --write-size"},
+      {{"bench", "--write-size", "1M", "--read-file", dir_.file("existing")}, "--write-size needs --write-file"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "0"}, "--threads 0"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "-1"}, "--threads"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "100000"}, "--threads 100000: at most"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--handle", "--io-parallel", "0"}, "--io-parallel 0"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--io-parallel", "2"}, "needs --handle"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "0"}, "--queue-depth 0"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "999999"}, "beyond what an io_uring ring allows"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "abc"}, "--queue-depth"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--block-size", "0"}, "--block-size 0"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--block-size", "2G"}, "too large"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--loops", "0"}, "--loops 0"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--engine", "aio"}, "engine 'aio' is unknown"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--direct", "maybe"}, "direct mode 'maybe' is unknown"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu"}, "no device support"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--bogus"}, "--bogus"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--overlap-events", "--sequential-requests"}, "contradict"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--folder", dir_.file("nofolder")}, "--folder"},
+      {{"bench", "--quick", "--write-file", w}, "--quick chooses its own file"},
+  };
+  for (const BadCase& c : cases) {
+    std::string shown;
+    for (const auto& a : c.args) shown += a + " ";
+    const Outcome o = run(c.args);
+    EXPECT_EQ(o.status, 2) << shown << "\n" << o.err;
+    EXPECT_NE(o.err.find(c.message), std::string::npos) << shown << "\nstderr: " << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << shown << "\nstderr: " << o.err;
+    EXPECT_EQ(o.out, "") << shown;
+  }
+  if (::geteuid() != 0) {  // root writes anywhere
+    const Outcome o = run({"bench", "--write-file", dir_.file("ro/w"), "--write-size", "1M"});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_NE(o.err.find("not writable"), std::string::npos) << o.err;
+  }
+  EXPECT_EQ(files(), (std::vector<std::string>{"existing", "folder", "ro"})) << "a rejected run created a file";
+}
+
+TEST_F(Cli, SeveralProcessesWriteThenReadWithValidation) {
+  const std::string w = dir_.file("t");
+  std::ofstream(w + ".0") << std::string(5 << 20, 'x');  // an earlier, larger run: replaced, not appended to
+  Outcome o = run({"bench", "--write-file", w, "--write-size", "3M", "--handle", "--io-parallel", "2", "--threads", "3",
+                   "--validate", "--loops", "2", "--block-size", "256K"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(file_size(w + "." + std::to_string(i)), 3u << 20) << "process " << i;
+  for (const char* line : {"^Task Write Latency = [0-9]+\\.[0-9]+ sec$", "^Task Write Speed = [0-9]+\\.[0-9]+ GB/sec$",
+                           "^E2E Write Latency = [0-9]+\\.[0-9]+ sec$", "^E2E Write Speed = [0-9]+\\.[0-9]+ GB/sec$"}) {
+    EXPECT_TRUE(std::regex_search(o.out, std::regex(line, std::regex::multiline))) << line << "\n" << o.out;
+  }
+  EXPECT_NE(o.out.find("validation: passed"), std::string::npos) << o.out;
+
+  o = run({"bench", "--read-file", w + ".0", "--handle", "--threads", "2", "--validate", "--single-submit",
+           "--sequential-requests", "--warmup-loops", "1"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^Task Read Speed = [0-9.]+ GB/sec$", std::regex::multiline))) << o.out;
+  EXPECT_NE(o.out.find("validation: passed"), std::string::npos) << o.out;
+}
+
+TEST_F(Cli, HarnessSpellingsAreAccepted) {
+  const Outcome o = run({"bench", "--write_file", dir_.file("u"), "--write_size", "1M", "--block_size", "64K",
+                         "--queue_depth", "4", "--single_submit", "--sequential_requests", "--warmup_loops", "1"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(file_size(dir_.file("u.0")), 1u << 20);
+}
+
+TEST_F(Cli, JsonReportHasEveryFigureAndTheConfiguration) {
+  const Outcome o = run({"bench", "--write-file", dir_.file("j"), "--write-size", "2M", "--threads", "2", "--loops", "3",
+                         "--validate", "--json", "--block-size", "512K"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);  // the whole of stdout is one document
+  EXPECT_EQ(j.at("swapio_bench"), 1);
+  for (const char* key : {"read_file", "write_file", "write_size", "folders", "threads", "handle", "loops", "warmup_loops",
+                          "validate", "gpu", "block_size", "queue_depth", "single_submit", "overlap_events",
+                          "io_parallel", "engine", "direct"}) {
+    EXPECT_TRUE(j.at("config").contains(key)) << key;
+  }
+  ASSERT_EQ(j.at("phases").size(), 1u);
+  const auto& ph = j.at("phases")[0];
+  EXPECT_EQ(ph.at("op"), "write");
+  EXPECT_EQ(ph.at("processes").size(), 2u);
+  ASSERT_EQ(ph.at("loops").size(), 3u);
+  for (const auto& l : ph.at("loops")) {
+    EXPECT_EQ(l.at("bytes"), 2u * (2u << 20));
+    EXPECT_GT(l.at("task_latency_s").get<double>(), 0);
+    EXPECT_GE(l.at("e2e_latency_s").get<double>(), l.at("task_latency_s").get<double>());
+    EXPECT_GT(l.at("task_gib_per_s").get<double>(), 0);
+    EXPECT_GT(l.at("e2e_gib_per_s").get<double>(), 0);
+  }
+  const auto& agg = ph.at("aggregate");
+  EXPECT_EQ(agg.at("bytes"), 3u * 2u * (2u << 20));
+  for (const char* key : {"task_latency_s", "task_gib_per_s", "e2e_latency_s", "e2e_gib_per_s"}) {
+    EXPECT_GT(agg.at(key).get<double>(), 0) << key;
+  }
+  const auto& lat = ph.at("latency_us");
+  EXPECT_EQ(lat.at("requests"), 3u * 2u * 4u);
+  EXPECT_LE(lat.at("p50").get<double>(), lat.at("p99").get<double>());
+  EXPECT_LE(lat.at("p99").get<double>(), lat.at("p99.9").get<double>());
+  EXPECT_LE(lat.at("p99.9").get<double>(), lat.at("max").get<double>() * 1.0001);
+  for (const char* key : {"submit_seconds", "reap_seconds", "cpu_seconds", "cpu_seconds_per_gib"}) {
+    EXPECT_TRUE(ph.at(key).is_number()) << key;
+  }
+  EXPECT_TRUE(ph.at("engine") == "uring" || ph.at("engine") == "psync") << ph.at("engine");
+  EXPECT_TRUE(ph.at("direct").is_boolean());
+  EXPECT_EQ(ph.at("validated"), true);
+}
+
+TEST_F(Cli, FoldersSpreadTheProcesses) {
+  std::filesystem::create_directory(dir_.file("a"));
+  std::filesystem::create_directory(dir_.file("b"));
+  const Outcome o = run({"bench", "--write-file", "f", "--write-size", "1M", "--threads", "3", "--folder", dir_.file("a"),
+                         "--folder", dir_.file("b")});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("a/f.0")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("b/f.1")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("a/f.2")));
+}
+
+TEST_F(Cli, QuickRunsAShortBenchAndCleansUp) {
+  const Outcome o = run({"bench", "--quick", "--write-size", "8M"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("Task Write Speed"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("Task Read Speed"), std::string::npos) << o.out;
+  EXPECT_TRUE(files().empty()) << "--quick left " << files().size() << " file(s)";
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> kids;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = slurp(e.path().string() + "/stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) kids.push_back(std::stoi(name));
+  }
+  return kids;
+}
+
+TEST_F(Cli, AKilledWorkerIsNamedAndNothingHangs) {
+  const std::string out = dir_.file(".out"), err = dir_.file(".err");
+  const pid_t bench = spawn_cli({"bench", "--write-file", "k", "--write-size", "16M", "--threads", "3", "--loops", "100000"},
+                                out, err, dir_.path());
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 500 && workers.size() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    workers = children_of(bench);
+  }
+  ASSERT_EQ(workers.size(), 3u) << "the workers did not start";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // mid-run
+  ASSERT_EQ(::kill(workers[1], SIGKILL), 0);
+  const int status = wait_exit(bench, std::chrono::seconds(60));
+  const std::string e = slurp(err);
+  EXPECT_EQ(status, 1) << e;
+  EXPECT_TRUE(std::regex_search(e, std::regex("worker [0-2] \\(pid " + std::to_string(workers[1]) + ", .*\\) failed: was "
+                                              "killed by signal 9")))
+      << e;
+  for (pid_t w : workers) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " outlived the run";
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  EXPECT_TRUE(files().empty()) << "a failed write run left its files";
+}
+
+}  // namespace
+}  // namespace swapio::test
