@@ -1,11 +1,13 @@
 #include "bench_options.hpp"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "swapio/error.hpp"
 
@@ -47,6 +49,21 @@ void check_writable_folder(const std::string& what, const std::string& folder) {
   if (!S_ISDIR(st.st_mode)) throw ConfigError(what + ": " + folder + " is not a folder");
   if (::access(folder.c_str(), W_OK | X_OK) != 0) {
     throw ConfigError(what + ": folder " + folder + " is not writable: " + std::strerror(errno));
+  }
+}
+
+// The processes that write into one folder must fit in its free space.
+void check_free_space(const BenchOptions& o) {
+  std::map<std::string, unsigned> writers;
+  for (unsigned i = 0; i < o.threads; ++i) ++writers[folder_of(o.path_for(true, i))];
+  for (const auto& [folder, n] : writers) {
+    struct statvfs fs {};
+    if (::statvfs(folder.c_str(), &fs) != 0) continue;  // unknown: let the write report it
+    const std::uint64_t avail = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (o.write_size > avail / n) {
+      throw ConfigError("--write-size " + format_bytes(o.write_size) + " x " + std::to_string(n) + " process(es) does not fit in " +
+                        folder + ": " + format_bytes(avail) + " free");
+    }
   }
 }
 
@@ -150,6 +167,7 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     }
     if (o.write_size > (1ull << 50)) throw ConfigError("--write-size " + a.write_size + ": larger than 1 PiB");
     if (o.folders.empty()) check_writable_folder("--write-file " + o.write_file, folder_of(o.write_file));
+    check_free_space(o);
   } else if (!a.write_size.empty()) {
     throw ConfigError("--write-size needs --write-file");
   }

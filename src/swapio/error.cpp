@@ -54,7 +54,7 @@ std::string format_bytes(std::uint64_t bytes) {
     whole /= 1024;
     ++unit;
   }
-  if (unit > 0 || bytes < 1024) return std::to_string(whole) + " " + kUnits[unit];
+  if (whole < 1024) return std::to_string(whole) + " " + kUnits[unit];  // exact: "4 KiB", "1 MiB", "511 B"
   double v = static_cast<double>(bytes);
   unit = 0;
   while (unit < 4 && v >= 1024.0) {

@@ -146,6 +146,7 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
       {{"bench", "--write-file", w, "--write-size", "1M", "--overlap-events", "--sequential-requests"}, "contradict"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--folder", dir_.file("nofolder")}, "--folder"},
       {{"bench", "--quick", "--write-file", w}, "--quick chooses its own file"},
+      {{"bench", "--write-file", w, "--write-size", "900T"}, "does not fit in"},
   };
   for (const BadCase& c : cases) {
     std::string shown;
