@@ -1,11 +1,13 @@
 #include "swapio/handle.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "swapio/detail/op.hpp"
@@ -197,13 +199,29 @@ struct Handle::Impl {
       state->done = true;
       return state;
     }
-    for (std::size_t i = 0; i < state->op.slices.size(); ++i) {
-      WorkerThread& w = *workers[i % workers.size()];
-      {
-        std::lock_guard lock(w.mutex);
-        w.tasks.push_back(Task{state, i});
+    std::size_t queued = 0;
+    try {
+      for (; queued < state->op.slices.size(); ++queued) {
+        WorkerThread& w = *workers[queued % workers.size()];
+        {
+          std::lock_guard lock(w.mutex);
+          w.tasks.push_back(Task{state, queued});
+        }
+        w.cv.notify_one();
       }
-      w.cv.notify_one();
+    } catch (...) {
+      // Out of memory part-way: the queued slices still use the caller's buffer, so stop them
+      // and wait for them before the error reaches the caller.
+      state->cancel.store(true);
+      bool wait_for_workers = false;
+      {
+        std::lock_guard lock(state->mutex);
+        state->remaining -= state->op.slices.size() - queued;
+        wait_for_workers = queued > 0;
+        if (!wait_for_workers) state->done = true;
+      }
+      if (wait_for_workers) state->wait_done();
+      throw;
     }
     return state;
   }
@@ -253,14 +271,27 @@ Handle::OpId Handle::async_pwrite(std::span<const std::byte> buffer, const std::
 }
 
 WaitResult Handle::wait() {
+  // Wait for everything pending now, without taking it out of the list: a concurrent caller of
+  // wait() must also see these ops until they are done. Then claim whatever is still unclaimed.
   std::vector<std::pair<OpId, std::shared_ptr<OpState>>> ops;
   {
     std::lock_guard lock(impl_->pending_mutex);
-    ops.swap(impl_->pending);
+    ops = impl_->pending;
+  }
+  for (auto& op : ops) op.second->wait_done();
+  std::vector<std::shared_ptr<OpState>> mine;
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    auto& pending = impl_->pending;
+    for (auto& [id, s] : ops) {
+      auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
+      if (it == pending.end()) continue;  // reported by another wait()
+      mine.push_back(std::move(it->second));
+      pending.erase(it);
+    }
   }
   WaitResult w;
-  for (auto& [id, s] : ops) {
-    s->wait_done();
+  for (auto& s : mine) {
     ++w.completed;
     if (s->error) {
       if (!w.first_error) {
@@ -278,6 +309,21 @@ WaitResult Handle::wait() {
     w.results.push_back(std::move(s->result));
   }
   return w;
+}
+
+OpResult Handle::wait(OpId id) {
+  std::shared_ptr<OpState> s;
+  {
+    std::lock_guard lock(impl_->pending_mutex);
+    auto& pending = impl_->pending;
+    auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
+    if (it == pending.end()) {
+      throw std::invalid_argument("op " + std::to_string(id) + " is not pending in this handle (unknown or already reported)");
+    }
+    s = std::move(it->second);
+    pending.erase(it);
+  }
+  return Impl::result_of(*s);
 }
 
 const Config& Handle::config() const noexcept { return impl_->config; }

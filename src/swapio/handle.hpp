@@ -50,8 +50,13 @@ class Handle {
   OpId async_pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
                     bool validate = false);
 
-  // Blocks until every async op submitted so far (by any thread) has finished.
+  // Blocks until every async op submitted so far (by any thread) has finished. Each op's result
+  // (or error) is reported by exactly one call: with several threads waiting at once, a call may
+  // report ops another thread submitted, but none returns before all of them are done.
   WaitResult wait();
+  // Blocks until op `id` has finished; returns its result or throws its error. Throws
+  // std::invalid_argument for an id that is unknown or already reported.
+  OpResult wait(OpId id);
 
   const Config& config() const noexcept;
   // The engine the workers run ("uring" or "psync") and why, when auto fell back.

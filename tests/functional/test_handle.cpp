@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "support.hpp"
@@ -161,6 +163,43 @@ TEST(Handle, DestructorWaitsForOpsInFlight) {
     h.async_pwrite(out.span(), dir.file("late"));
   }
   EXPECT_EQ(first_pattern_mismatch(read_plain(dir.file("late")), 0, 50), -1);
+}
+
+TEST(Handle, WaitForOneOp) {
+  TempDir dir;
+  Handle h(small_blocks(2));
+  HostBuffer a(500000), b(700000);
+  fill_pattern(a.span(), 0, 70);
+  fill_pattern(b.span(), 0, 71);
+  const Handle::OpId ia = h.async_pwrite(a.span(), dir.file("a"));
+  const Handle::OpId ib = h.async_pwrite(b.span(), dir.file("b"));
+  const OpResult rb = h.wait(ib);
+  EXPECT_EQ(rb.bytes, b.size());
+  EXPECT_EQ(first_pattern_mismatch(read_plain(dir.file("b")), 0, 71), -1);
+  EXPECT_THROW(h.wait(ib), std::invalid_argument) << "an op is reported once";
+  EXPECT_THROW(h.wait(ia + ib + 100), std::invalid_argument);
+  const WaitResult w = h.wait();
+  EXPECT_EQ(w.completed, 1u) << "only op a was left";
+  EXPECT_EQ(first_pattern_mismatch(read_plain(dir.file("a")), 0, 70), -1);
+}
+
+TEST(Handle, WaitNeverReturnsBeforeTheCallersOpsAreDone) {
+  // Another thread waiting at the same time may report our op, but our wait() must still not
+  // return before it is done: the caller frees or reuses the buffer right after.
+  TempDir dir;
+  Handle h(small_blocks(2));
+  std::atomic<bool> stop{false};
+  std::jthread other([&] {
+    while (!stop.load()) (void)h.wait();
+  });
+  HostBuffer out(4u << 20);
+  for (int round = 0; round < 20; ++round) {
+    fill_pattern(out.span(), 0, 80 + round);
+    h.async_pwrite(out.span(), dir.file("w"));
+    (void)h.wait();
+    ASSERT_EQ(first_pattern_mismatch(read_plain(dir.file("w")), 0, 80 + round), -1) << "round " << round;
+  }
+  stop.store(true);
 }
 
 TEST(Handle, PsyncEngineRunsTheSameOps) {

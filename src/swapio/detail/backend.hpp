@@ -40,6 +40,11 @@ class Backend {
   // out.size() of them; returns how many. Throws swapio::Error.
   virtual std::size_t reap(std::span<Completion> out, std::size_t min_wait) = 0;
 
+  // After an error: submit what is queued and wait for everything in flight, discarding the
+  // completions. Returns false when that failed, so that requests may still be in flight and
+  // the backend must not be used again. Never throws.
+  virtual bool drain() noexcept = 0;
+
   // Optional: let requests on fd use a registered file slot. Returns whether it did.
   virtual bool attach_file(int /*fd*/) { return false; }
   virtual void detach_file() noexcept {}

@@ -18,6 +18,12 @@ std::uint64_t ns_since(Clock::time_point t) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
 }
 
+// Staging slots start at multiples of this: each slot's memory is aligned for direct I/O.
+std::size_t staging_stride(std::uint64_t block_size, const File& file) {
+  const std::uint64_t a = file.mem_align() == 0 ? 1 : file.mem_align();
+  return static_cast<std::size_t>((block_size + a - 1) / a * a);
+}
+
 // A transient result retried this many times on one request before it counts as an error.
 constexpr unsigned kMaxTransientRetries = 64;
 
@@ -45,7 +51,24 @@ class Run {
     completions_.resize(depth_);
   }
 
-  void run() {
+  // Returns false when the backend could not be drained after an error: it must not be reused.
+  bool run() {
+    try {
+      loop();
+    } catch (...) {
+      // A submit or reap call failed with requests in flight: never leave them behind.
+      if (!error_) error_ = std::current_exception();
+      if (!backend_.drain()) {
+        backend_ok_ = false;
+      }
+      in_flight_ = 0;
+    }
+    check();
+    return backend_ok_;
+  }
+
+ private:
+  void loop() {
     const std::uint64_t total = plan_.requests();
     for (;;) {
       if (!failed() && !cancelled()) {
@@ -65,7 +88,11 @@ class Run {
       stats_.reap_ns += ns_since(t);
       for (std::size_t i = 0; i < n; ++i) complete(completions_[i]);
     }
-    if (error_) std::rethrow_exception(error_);
+  }
+
+  void check() {
+    const std::uint64_t total = plan_.requests();
+    if (error_) return;
     if (cancelled() && completed_ < total) {
       throw_io_error(ECANCELED, write_ ? "write" : "read", file_.path(), plan_.body_begin, plan_.body_length(),
                      "stopped: another slice of this operation failed");
@@ -75,6 +102,9 @@ class Run {
                      "transfer ended with requests unaccounted for");
     }
   }
+
+ public:
+  std::exception_ptr error() const noexcept { return error_; }
 
  private:
   bool failed() const noexcept { return error_ != nullptr; }
@@ -87,7 +117,7 @@ class Run {
     slot.file_offset = plan_.request_offset(index);
     slot.length = static_cast<std::uint32_t>(plan_.request_length(index));
     slot.user = buf_ + (slot.file_offset - plan_.offset);
-    slot.io = plan_.staged ? staging_ + static_cast<std::size_t>(s) * plan_.block_size : slot.user;
+    slot.io = plan_.staged ? staging_ + static_cast<std::size_t>(s) * staging_stride(plan_.block_size, file_) : slot.user;
     slot.done = 0;
     slot.transient = 0;
     slot.start = Clock::now();
@@ -196,16 +226,24 @@ class Run {
         return;
       }
     }
+    const std::uint32_t before = slot.done;
     slot.done += static_cast<std::uint32_t>(moved);
     if (slot.done == slot.length) {
       finish(s);
       return;
     }
     ++stats_.resubmits;  // short transfer: resume the rest
-    if (file_.direct() && ((slot.file_offset + slot.done) % file_.offset_align() != 0 ||
-                           reinterpret_cast<std::uintptr_t>(slot.io + slot.done) % file_.mem_align() != 0)) {
-      finish_unaligned(s);
-      return;
+    if (file_.direct() && moved > 0) {
+      // Requests start aligned, so resume from the last aligned point, moving a few bytes again
+      // rather than going buffered: a buffered write beside a direct one could be clobbered when
+      // its page is written back. Only without aligned progress is the rest done buffered.
+      const std::uint32_t resume = slot.done / file_.offset_align() * file_.offset_align();
+      const bool memory_ok = reinterpret_cast<std::uintptr_t>(slot.io + resume) % file_.mem_align() == 0;
+      if (!memory_ok || resume <= before) {
+        finish_unaligned(s);
+        return;
+      }
+      slot.done = resume;
     }
     retry_.push_back(s);
   }
@@ -227,6 +265,7 @@ class Run {
   std::uint64_t next_ = 0;
   std::uint64_t completed_ = 0;
   unsigned in_flight_ = 0;
+  bool backend_ok_ = true;
   std::exception_ptr error_;
 };
 
@@ -279,6 +318,11 @@ SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64
                        std::uint64_t length, const std::atomic<bool>* cancel) {
   SliceStats stats;
   if (length == 0) return stats;
+  if (broken_) {  // an earlier failure left the backend unusable: start a fresh one
+    backend_.reset();
+    backend_ = make_backend(config_, &fallback_note_);
+    broken_ = false;
+  }
   PlanInput in;
   in.offset = offset;
   in.length = length;
@@ -296,15 +340,18 @@ SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64
   move_edge(file, write, buf, offset, plan.head_length(), stats);
   if (plan.requests() > 0) {
     const unsigned depth = static_cast<unsigned>(std::min<std::uint64_t>(config_.queue_depth, plan.requests()));
-    std::byte* stage = plan.staged ? staging(static_cast<std::size_t>(depth) * plan.block_size) : nullptr;
+    const std::size_t stage_bytes = static_cast<std::size_t>(depth) * staging_stride(plan.block_size, file);
+    std::byte* stage = plan.staged ? staging(stage_bytes) : nullptr;
     Attachment attached{*backend_};
     if (config_.register_files) backend_->attach_file(file.fd());
     if (config_.register_buffers) {
       attached.buffers = plan.staged
-          ? backend_->register_buffer(stage, static_cast<std::size_t>(depth) * plan.block_size)
+          ? backend_->register_buffer(stage, stage_bytes)
           : backend_->register_buffer(buf + (plan.body_begin - offset), plan.body_length());
     }
-    Run(*backend_, config_, file, write, buf, plan, stage, cancel, stats).run();
+    Run run(*backend_, config_, file, write, buf, plan, stage, cancel, stats);
+    if (!run.run()) broken_ = true;  // replaced before the next slice, in this same thread
+    if (run.error()) std::rethrow_exception(run.error());
   }
   move_edge(file, write, buf + (plan.body_end - offset), plan.body_end, plan.tail_length(), stats);
   return stats;

@@ -51,6 +51,7 @@ class Worker {
   Config config_;
   std::unique_ptr<Backend> backend_;
   std::string fallback_note_;
+  bool broken_ = false;  // the backend could not be drained after an error
   HostBuffer staging_;
 };
 

@@ -51,19 +51,35 @@ class UringBackend final : public Backend {
 
   ~UringBackend() override {
     // A ring must not die with requests in flight: their buffers may be freed next.
-    if (in_flight_ > 0) {
-      std::fprintf(stderr, "swapio: io_uring ring closing with %u requests in flight; draining\n", in_flight_);
-      while (in_flight_ > 0) {
-        io_uring_cqe* cqe = nullptr;
-        const int r = io_uring_wait_cqe(&ring_, &cqe);
-        if (r == -EINTR) continue;
-        if (r < 0) break;
-        io_uring_cqe_seen(&ring_, cqe);
-        --in_flight_;
-      }
+    if (!drain()) {
+      std::fprintf(stderr, "swapio: io_uring ring closing with %u requests in flight that could not be reaped\n",
+                   in_flight_);
     }
     if (buffers_registered_) io_uring_unregister_buffers(&ring_);
     io_uring_queue_exit(&ring_);
+  }
+
+  bool drain() noexcept override {
+    for (int attempt = 0; queued_ > 0 && attempt < 1000; ++attempt) {
+      const int r = io_uring_submit(&ring_);
+      if (r > 0) {
+        const auto n = static_cast<unsigned>(r);
+        queued_ -= n > queued_ ? queued_ : n;
+        in_flight_ += n;
+      } else if (r == -EBUSY) {
+        discard_ready();  // completions must be reaped before more can be submitted
+      } else if (r != -EINTR && r != -EAGAIN) {
+        break;
+      }
+    }
+    while (in_flight_ > 0) {
+      io_uring_cqe* cqe = nullptr;
+      const int r = io_uring_wait_cqe(&ring_, &cqe);
+      if (r == -EINTR || r == -EAGAIN || r == -ETIME) continue;
+      if (r < 0) return false;
+      discard_ready();
+    }
+    return queued_ == 0;
   }
 
   const char* name() const noexcept override { return "uring"; }
@@ -181,6 +197,15 @@ class UringBackend final : public Backend {
     char b[16];
     std::snprintf(b, sizeof b, "%x", v);
     return b;
+  }
+
+  void discard_ready() noexcept {
+    io_uring_cqe* cqes[64];
+    unsigned got;
+    while ((got = io_uring_peek_batch_cqe(&ring_, cqes, 64)) > 0) {
+      io_uring_cq_advance(&ring_, got);
+      in_flight_ -= got > in_flight_ ? in_flight_ : got;
+    }
   }
 
   void add_note(const std::string& n) {
