@@ -16,6 +16,7 @@
 #include <iostream>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "histogram.hpp"
 #include "swapio/error.hpp"
@@ -33,23 +34,26 @@ struct WorkerFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
 struct Proc {
   unsigned index = 0;
   pid_t pid = -1;
   FileDescriptor report;   // worker -> parent, JSON lines
   FileDescriptor control;  // parent -> worker, one byte per barrier
   std::string partial;
-  std::vector<nlohmann::json> events;
+  nlohmann::json last;              // the latest event
+  bool fresh = false;               // `last` not consumed by a barrier yet
+  std::vector<nlohmann::json> loops;  // loop events, by loop index
   bool eof = false;
   bool reaped = false;
+  int status = 0;
 };
-
-std::string self_exe() {
-  std::error_code ec;
-  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) throw std::runtime_error("cannot find this program's path (/proc/self/exe): " + ec.message());
-  return p.string();
-}
 
 int high_fd(int fd) {  // keep pipe ends clear of 3 and 4, where the worker expects its pipes
   const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
@@ -98,7 +102,7 @@ class Phase {
 
  private:
   void spawn_all() {
-    const std::string exe = self_exe();
+    const std::string exe = "/proc/self/exe";  // the very binary running, even if replaced on disk
     nlohmann::json options = o_.to_json();
     for (unsigned i = 0; i < o_.threads; ++i) {
       int rep[2], ctl[2];
@@ -112,13 +116,20 @@ class Phase {
       posix_spawn_file_actions_init(&fa);
       posix_spawn_file_actions_adddup2(&fa, rep_w.get(), 3);
       posix_spawn_file_actions_adddup2(&fa, ctl_r.get(), 4);
+      posix_spawn_file_actions_addclosefrom_np(&fa, 5);  // nothing else of ours, or our caller's
       posix_spawnattr_t attr;
       posix_spawnattr_init(&attr);
       sigset_t def;
       sigemptyset(&def);
       sigaddset(&def, SIGPIPE);
       posix_spawnattr_setsigdefault(&attr, &def);
-      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+      sigaddset(&def, SIGCHLD);
+      sigaddset(&def, SIGINT);
+      sigaddset(&def, SIGTERM);
+      sigset_t none;
+      sigemptyset(&none);
+      posix_spawnattr_setsigmask(&attr, &none);
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
       std::string arg0 = "swapio", arg1 = "__worker";
       char* argv[] = {arg0.data(), arg1.data(), const_cast<char*>(spec.c_str()), nullptr};
       Proc p;
@@ -133,36 +144,48 @@ class Phase {
     }
   }
 
-  // Waits until every worker has sent an event named `name` (which it then holds in events.back()).
+  // Waits until every worker has sent an event named `name` (held in Proc::last).
   void collect(const std::string& name) {
+    auto progress = Clock::now();
     for (;;) {
+      if (g_signal != 0) throw Interrupted(std::string("interrupted by ") + strsignal(g_signal));
       bool all = true;
       for (Proc& p : procs_) {
-        if (!p.events.empty() && p.events.back().value("event", "") == "error") {
-          fail(p, p.events.back().value("message", "unknown error"));
-        }
-        if (p.events.empty() || p.events.back().value("event", "") != name || p.events.back().value("_seen", false)) {
+        if (p.fresh && p.last.value("event", "") == "error") fail(p, p.last.value("message", "unknown error"));
+        if (!p.fresh || p.last.value("event", "") != name) {
           all = false;
           if (p.eof) fail(p, "");
         }
       }
       if (all) break;
-      pump();
+      if (pump()) {
+        progress = Clock::now();
+      } else if (o_.stall_timeout > 0 &&
+                 Clock::now() - progress > std::chrono::seconds(o_.stall_timeout)) {
+        for (Proc& p : procs_) {
+          if (!p.fresh) {
+            fail(p, "made no progress for " + std::to_string(o_.stall_timeout) +
+                        " s (I/O stuck, or the process stopped; see --stall-timeout)");
+          }
+        }
+      }
     }
-    for (Proc& p : procs_) p.events.back()["_seen"] = true;
+    for (Proc& p : procs_) p.fresh = false;
   }
 
-  void pump() {
+  // Reads what the workers sent; returns whether any event arrived.
+  bool pump() {
     std::vector<pollfd> fds;
     for (Proc& p : procs_) {
       if (!p.eof) fds.push_back(pollfd{p.report.get(), POLLIN, 0});
     }
-    if (fds.empty()) return;
-    const int n = ::poll(fds.data(), fds.size(), 500);
+    if (fds.empty()) return false;
+    const int n = ::poll(fds.data(), fds.size(), 200);
     if (n < 0) {
-      if (errno == EINTR) return;
+      if (errno == EINTR) return false;
       throw_io_error(errno, "poll", "");
     }
+    bool arrived = false;
     for (const pollfd& f : fds) {
       if (f.revents == 0) continue;
       Proc& p = *std::find_if(procs_.begin(), procs_.end(), [&](const Proc& q) { return q.report.get() == f.fd; });
@@ -180,13 +203,23 @@ class Phase {
       for (std::size_t nl; (nl = p.partial.find('\n')) != std::string::npos;) {
         const std::string line = p.partial.substr(0, nl);
         p.partial.erase(0, nl + 1);
+        nlohmann::json ev;
         try {
-          p.events.push_back(nlohmann::json::parse(line));
+          ev = nlohmann::json::parse(line);
         } catch (const std::exception& e) {
           fail(p, std::string("sent a line that is not JSON: ") + e.what());
         }
+        if (ev.value("event", "") == "loop") {
+          const auto loop = ev.value("loop", 0u);
+          if (loop >= p.loops.size()) p.loops.resize(loop + 1);
+          p.loops[loop] = ev;
+        }
+        p.last = std::move(ev);
+        p.fresh = true;
+        arrived = true;
       }
     }
+    return arrived;
   }
 
   void release() {
@@ -202,23 +235,35 @@ class Phase {
 
   [[noreturn]] void fail(Proc& p, const std::string& message) {
     std::string why = message;
-    if (why.empty()) {
-      int status = 0;
-      reap(p, &status);
-      why = describe_status(status) + " without reporting";
-    }
+    if (why.empty()) why = describe_status(wait_exit(p, std::chrono::seconds(5))) + " without reporting";
+    kill_all();  // the others wait at a barrier that will never open
     throw WorkerFailure("worker " + std::to_string(p.index) + " (pid " + std::to_string(p.pid) + ", " +
                         paths_[p.index] + ") failed: " + why);
   }
 
-  void reap(Proc& p, int* status_out = nullptr) {
-    if (p.reaped || p.pid <= 0) return;
-    int status = 0;
-    while (::waitpid(p.pid, &status, 0) < 0 && errno == EINTR) {
+  // Waits at most `limit` for p to exit, then kills it; returns its wait status.
+  int wait_exit(Proc& p, std::chrono::seconds limit) {
+    if (p.reaped || p.pid <= 0) return p.status;
+    const auto deadline = Clock::now() + limit;
+    for (;;) {
+      const pid_t r = ::waitpid(p.pid, &p.status, WNOHANG);
+      if (r == p.pid || (r < 0 && errno != EINTR)) break;
+      if (Clock::now() > deadline) {
+        ::kill(p.pid, SIGKILL);
+        while (::waitpid(p.pid, &p.status, 0) < 0 && errno == EINTR) {
+        }
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     p.reaped = true;
-    if (status_out != nullptr) *status_out = status;
-    if (status_out == nullptr && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    return p.status;
+  }
+
+  // After "done": every worker must exit cleanly, soon.
+  void reap(Proc& p) {
+    const int status = wait_exit(p, std::chrono::seconds(30));
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
       throw WorkerFailure("worker " + std::to_string(p.index) + " (pid " + std::to_string(p.pid) + ") " +
                           describe_status(status) + " after finishing");
     }
@@ -230,8 +275,7 @@ class Phase {
     }
     for (Proc& p : procs_) {
       if (p.reaped || p.pid <= 0) continue;
-      int status = 0;
-      while (::waitpid(p.pid, &status, 0) < 0 && errno == EINTR) {
+      while (::waitpid(p.pid, &p.status, 0) < 0 && errno == EINTR) {
       }
       p.reaped = true;
     }
@@ -256,13 +300,13 @@ class Phase {
     for (const Proc& p : procs_) {
       processes.push_back({{"index", p.index}, {"pid", p.pid}, {"path", paths_[p.index]}});
     }
-    for (const Proc& p : procs_) validated = validated && p.events.back().value("validated", false);
+    for (const Proc& p : procs_) validated = validated && p.last.value("validated", false);
     for (unsigned loop = warmup; loop < e2e.size(); ++loop) {
       double task = 0;
       std::uint64_t bytes = 0;
       for (std::size_t k = 0; k < procs_.size(); ++k) {
         const nlohmann::json& ev = loop_event(procs_[k], loop);
-        const double io = ev.at("io_seconds");
+        const double io = ev.at("call_seconds");  // the whole call, as the harness times it
         task = std::max(task, io);
         task_per_proc[k] += io;
         bytes += ev.at("bytes").get<std::uint64_t>();
@@ -321,9 +365,7 @@ class Phase {
   }
 
   const nlohmann::json& loop_event(const Proc& p, unsigned loop) const {
-    for (const auto& ev : p.events) {
-      if (ev.value("event", "") == "loop" && ev.value("loop", -1) == static_cast<int>(loop)) return ev;
-    }
+    if (loop < p.loops.size() && !p.loops[loop].is_null()) return p.loops[loop];
     throw WorkerFailure("worker " + std::to_string(p.index) + " sent no figures for loop " + std::to_string(loop));
   }
 
@@ -381,7 +423,13 @@ void remove_files(const std::vector<std::string>& paths) {
 }  // namespace
 
 int run_bench(const BenchOptions& o) {
-  ::signal(SIGPIPE, SIG_IGN);  // a dead worker's pipe is reported, not fatal
+  ::signal(SIGPIPE, SIG_IGN);   // a dead worker's pipe is reported, not fatal
+  ::signal(SIGCHLD, SIG_DFL);   // an inherited SIG_IGN would make waitpid useless
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;    // no SA_RESTART: poll returns, the run stops and cleans up
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
   struct Step {
     bool write;
     std::vector<std::string> paths;
@@ -418,7 +466,7 @@ int run_bench(const BenchOptions& o) {
       std::fprintf(stderr, "swapio bench: %s\n", e.what());
       if (step.write) remove_files(step.paths);  // no partial files left behind
       report["error"] = e.what();
-      status = 1;
+      status = g_signal != 0 ? 128 + g_signal : 1;
       break;
     }
   }

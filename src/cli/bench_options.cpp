@@ -1,5 +1,6 @@
 #include "bench_options.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -52,14 +53,34 @@ void check_writable_folder(const std::string& what, const std::string& folder) {
   }
 }
 
-// The processes that write into one folder must fit in its free space.
+// Each <write-file>.<i> that exists already must be a regular file we may replace.
+void check_write_targets(const BenchOptions& o) {
+  for (unsigned i = 0; i < o.threads; ++i) {
+    const std::string path = o.path_for(true, i);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // new: fine
+    if (!S_ISREG(st.st_mode)) throw ConfigError("--write-file: " + path + " exists and is not a regular file");
+    if (::access(path.c_str(), W_OK) != 0) {
+      throw ConfigError("--write-file: " + path + " exists and is not writable: " + std::strerror(errno));
+    }
+  }
+}
+
+// The processes that write into one folder must fit in its free space (plus what the files
+// they replace hold now).
 void check_free_space(const BenchOptions& o) {
   std::map<std::string, unsigned> writers;
-  for (unsigned i = 0; i < o.threads; ++i) ++writers[folder_of(o.path_for(true, i))];
+  std::map<std::string, std::uint64_t> replaced;
+  for (unsigned i = 0; i < o.threads; ++i) {
+    const std::string path = o.path_for(true, i);
+    ++writers[folder_of(path)];
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) replaced[folder_of(path)] += static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
   for (const auto& [folder, n] : writers) {
     struct statvfs fs {};
     if (::statvfs(folder.c_str(), &fs) != 0) continue;  // unknown: let the write report it
-    const std::uint64_t avail = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    const std::uint64_t avail = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize + replaced[folder];
     if (o.write_size > avail / n) {
       throw ConfigError("--write-size " + format_bytes(o.write_size) + " x " + std::to_string(n) + " process(es) does not fit in " +
                         folder + ": " + format_bytes(avail) + " free");
@@ -78,26 +99,44 @@ std::string BenchOptions::path_for(bool write, unsigned process) const {
   return write ? path + "." + std::to_string(process) : path;
 }
 
+// Counts are whole decimal numbers: no "010" read as octal, no "0x20".
+const CLI::Validator kDecimal(
+    [](std::string& v) -> std::string {
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return "'" + v + "' is not a whole decimal number";
+      if (v.size() > 1 && v.front() == '0') return "'" + v + "' has a leading zero";
+      return {};
+    },
+    "NUMBER");
+
 void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
   app.add_option("--read-file,--read_file", o.read_file, "file every process reads (with --folder: its name in each folder)");
   app.add_option("--write-file,--write_file", o.write_file,
                  "file to write: process i writes <FILE>.<i>, replacing any earlier one");
   app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
   app.add_option("--block-size,--block_size", a.block_size, "bytes per I/O request (K/M/G suffixes)")->capture_default_str();
-  app.add_option("--queue-depth,--queue_depth", a.queue_depth, "most requests in flight per ring")->capture_default_str();
-  app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->capture_default_str();
+  app.add_option("--queue-depth,--queue_depth", a.queue_depth, "most requests in flight per ring")->check(kDecimal)->capture_default_str();
+  app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->check(kDecimal)->capture_default_str();
   app.add_flag("--single-submit,--single_submit", o.config.single_submit,
                "one submit call per request instead of one per batch");
   app.add_flag("--overlap-events,--overlap_events", a.overlap,
-               "sliding window: refill as soon as any completion is reaped (the default)");
+               "sliding window: refill as soon as any completion is reaped (swapio's default; the "
+               "harness's default was --sequential-requests)");
   app.add_flag("--sequential-requests,--sequential_requests", a.sequential,
                "lock-step windows: submit queue-depth requests, wait for all, repeat");
   app.add_flag("--validate", o.validate, "check the bytes against an independent read of the file");
   app.add_flag("--handle", o.handle, "use a persistent Handle (thread pool) instead of the one-shot basic API");
-  app.add_option("--loops", o.loops, "timed repetitions of the operation")->capture_default_str();
+  app.add_option("--loops", o.loops, "timed repetitions of the operation")->check(kDecimal)->capture_default_str();
   app.add_option("--warmup-loops,--warmup_loops", o.warmup_loops, "untimed repetitions before the timed ones")
+      ->check(kDecimal)
       ->capture_default_str();
-  app.add_option("--io-parallel,--io_parallel", a.io_parallel, "handle threads per process; each op is split among them")
+  app.add_option("--io-parallel,--io_parallel", a.io_parallel,
+                 "threads per process; each op is split into one slice per thread (with the basic API, "
+                 "threads started per call)")
+      ->check(kDecimal)
+      ->capture_default_str();
+  app.add_option("--stall-timeout", o.stall_timeout,
+                 "seconds without progress from any worker before the run is stopped (0: never)")
+      ->check(kDecimal)
       ->capture_default_str();
   app.add_flag("--gpu", o.gpu, "the tensor lives in GPU memory (needs a build with device support)");
   app.add_option("--engine", a.engine, "auto (io_uring, else pread/pwrite) | uring | psync")->capture_default_str();
@@ -135,8 +174,18 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   if (o.loops > kMaxLoops || o.warmup_loops > kMaxLoops) {
     throw ConfigError("--loops/--warmup-loops: at most " + std::to_string(kMaxLoops));
   }
-  if (a.io_parallel > 1 && !o.handle) {
-    throw ConfigError("--io-parallel " + std::to_string(a.io_parallel) + " needs --handle (the basic API has no threads)");
+  // Every worker holds two pipe ends in the parent: make sure the descriptors are there.
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    const rlim_t need = 2 * static_cast<rlim_t>(o.threads) + 64;
+    if (files.rlim_cur < need && files.rlim_max >= need) {
+      files.rlim_cur = need;
+      ::setrlimit(RLIMIT_NOFILE, &files);
+    }
+    if (files.rlim_cur < need) {
+      throw ConfigError("--threads " + std::to_string(o.threads) + ": needs " + std::to_string(need) +
+                        " open files, the limit is " + std::to_string(files.rlim_cur) + " (ulimit -n)");
+    }
   }
   try {
     o.config.validate();
@@ -152,14 +201,20 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     if (!o.read_file.empty() || !o.write_file.empty()) {
       throw ConfigError("--quick chooses its own file: drop --read-file/--write-file");
     }
-    if (o.write_size == 0) o.write_size = 256ull << 20;
+    if (a.write_size.empty()) o.write_size = 256ull << 20;
     o.validate = true;
     o.write_file = "swapio-bench-" + std::to_string(::getpid()) + ".tmp";
   }
   if (o.read_file.empty() && o.write_file.empty()) {
     throw ConfigError("nothing to do: give --read-file, --write-file (with --write-size), or --quick");
   }
-  for (const std::string& f : o.folders) check_writable_folder("--folder", f);
+  for (const std::string& f : o.folders) {
+    if (!o.write_file.empty()) {
+      check_writable_folder("--folder", f);
+    } else if (!std::filesystem::is_directory(f)) {
+      throw ConfigError("--folder " + f + ": not a folder");
+    }
+  }
   if (!o.write_file.empty()) {
     if (o.write_size == 0) {
       throw ConfigError(a.write_size.empty() ? "--write-file needs --write-size (bytes each process writes)"
@@ -167,6 +222,7 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     }
     if (o.write_size > (1ull << 50)) throw ConfigError("--write-size " + a.write_size + ": larger than 1 PiB");
     if (o.folders.empty()) check_writable_folder("--write-file " + o.write_file, folder_of(o.write_file));
+    check_write_targets(o);
     check_free_space(o);
   } else if (!a.write_size.empty()) {
     throw ConfigError("--write-size needs --write-file");
@@ -205,7 +261,8 @@ nlohmann::json BenchOptions::to_json() const {
           {"overlap_events", config.overlap_events},
           {"io_parallel", config.intra_op_parallelism},
           {"engine", std::string(to_string(config.engine))},
-          {"direct", std::string(to_string(config.direct))}};
+          {"direct", std::string(to_string(config.direct))},
+          {"stall_timeout", stall_timeout}};
 }
 
 }  // namespace swapio::cli

@@ -25,6 +25,7 @@ struct BenchOptions {
   bool gpu = false;
   bool json = false;
   bool quick = false;                   // write then read back a temporary file
+  unsigned stall_timeout = 600;         // seconds without any worker progress before giving up (0: never)
   Config config;
 
   // The file process i reads or writes for one direction.

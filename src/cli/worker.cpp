@@ -103,14 +103,13 @@ int worker_main(const std::string& spec_text) {
     if (write) fill(buf.span(), process + 1);
     std::unique_ptr<Handle> handle;
     if (use_handle) handle = std::make_unique<Handle>(config);
+    // A previous run's file is replaced, never appended to; the loops then overwrite in place,
+    // as the harness's do.
+    if (write && ::truncate(path.c_str(), 0) != 0 && errno != ENOENT) throw_io_error(errno, "truncate", path);
     report({{"event", "ready"}, {"bytes", size}});
     barrier();
 
     for (unsigned loop = 0; loop < warmup + loops; ++loop) {
-      // Each write goes to a fresh file, as the harness does; the old one is replaced, never appended to.
-      if (write && ::truncate(path.c_str(), 0) != 0 && errno != ENOENT) {
-        throw_io_error(errno, "truncate", path);
-      }
       const double cpu0 = cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       OpResult r;

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -111,6 +113,7 @@ struct BadCase {
 
 TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
   std::filesystem::create_directory(dir_.file("folder"));
+  std::filesystem::create_directory(dir_.file("folder.1"));  // in the way of process 1's file
   std::ofstream(dir_.file("existing")) << "data";
   std::filesystem::create_directory(dir_.file("ro"));
   std::filesystem::permissions(dir_.file("ro"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
@@ -132,7 +135,10 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
       {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "-1"}, "--threads"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "100000"}, "--threads 100000: at most"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--handle", "--io-parallel", "0"}, "--io-parallel 0"},
-      {{"bench", "--write-file", w, "--write-size", "1M", "--io-parallel", "2"}, "needs --handle"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "010"}, "leading zero"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "0x20"}, "not a whole decimal number"},
+      {{"bench", "--write-file", dir_.file("folder"), "--write-size", "1M", "--threads", "2"}, "folder.1 exists and is not a regular file"},
+      {{"bench", "--quick", "--write-size", "0"}, "--write-size 0"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "0"}, "--queue-depth 0"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "999999"}, "beyond what an io_uring ring allows"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "abc"}, "--queue-depth"},
@@ -162,7 +168,7 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
     EXPECT_EQ(o.status, 2);
     EXPECT_NE(o.err.find("not writable"), std::string::npos) << o.err;
   }
-  EXPECT_EQ(files(), (std::vector<std::string>{"existing", "folder", "ro"})) << "a rejected run created a file";
+  EXPECT_EQ(files(), (std::vector<std::string>{"existing", "folder", "folder.1", "ro"})) << "a rejected run created a file";
 }
 
 TEST_F(Cli, SeveralProcessesWriteThenReadWithValidation) {
@@ -291,6 +297,64 @@ TEST_F(Cli, AKilledWorkerIsNamedAndNothingHangs) {
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   EXPECT_TRUE(files().empty()) << "a failed write run left its files";
+}
+
+// Starts a bench with `args`, waits for its workers, hands them to `act`, and returns the outcome.
+Outcome run_and_act(const TempDir& dir, const std::vector<std::string>& args, unsigned workers,
+                    const std::function<void(pid_t bench, const std::vector<pid_t>&)>& act) {
+  const std::string out = dir.file(".out"), err = dir.file(".err");
+  const pid_t bench = spawn_cli(args, out, err, dir.path());
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 500 && kids.size() < workers; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kids = children_of(bench);
+  }
+  EXPECT_EQ(kids.size(), workers) << "the workers did not start";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  act(bench, kids);
+  Outcome o;
+  o.status = wait_exit(bench, std::chrono::seconds(60));
+  o.out = slurp(out);
+  o.err = slurp(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "worker " << k << " outlived the run";
+  return o;
+}
+
+TEST_F(Cli, AStalledWorkerIsStoppedAfterTheStallTimeout) {
+  const Outcome o = run_and_act(dir_, {"bench", "--write-file", "s", "--write-size", "8M", "--threads", "2", "--loops",
+                                       "100000", "--stall-timeout", "1"},
+                                2, [](pid_t, const std::vector<pid_t>& kids) { ::kill(kids[0], SIGSTOP); });
+  EXPECT_EQ(o.status, 1) << o.err;
+  EXPECT_NE(o.err.find("made no progress for 1 s"), std::string::npos) << o.err;
+  EXPECT_TRUE(files().empty());
+}
+
+TEST_F(Cli, InterruptStopsTheWorkersAndRemovesTheFiles) {
+  const Outcome o = run_and_act(dir_, {"bench", "--quick", "--write-size", "8M", "--threads", "2", "--loops", "100000"},
+                                2, [](pid_t bench, const std::vector<pid_t>&) { ::kill(bench, SIGINT); });
+  EXPECT_EQ(o.status, 128 + SIGINT) << o.err;
+  EXPECT_NE(o.err.find("interrupted"), std::string::npos) << o.err;
+  EXPECT_TRUE(files().empty()) << "an interrupted run left its files";
+}
+
+TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {
+  // ramfs refuses O_DIRECT: with --direct on, every worker fails to open the file (needs root).
+  const std::string mnt = dir_.file("ramfs");
+  std::filesystem::create_directory(mnt);
+  if (::mount("swapio-test", mnt.c_str(), "ramfs", 0, nullptr) != 0) {
+    GTEST_SKIP() << "cannot mount a ramfs (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string m;
+    ~Unmount() { ::umount2(m.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  std::ofstream(mnt + "/r") << std::string(1 << 20, 'r');
+  const Outcome o = run({"bench", "--read-file", mnt + "/r", "--direct", "on", "--threads", "2"});
+  EXPECT_EQ(o.status, 1) << o.err;
+  EXPECT_TRUE(std::regex_search(o.err, std::regex("worker [01] \\(pid [0-9]+, .*/r\\) failed: .*O_DIRECT refused")))
+      << o.err;
 }
 
 }  // namespace
