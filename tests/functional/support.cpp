@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,6 +74,16 @@ std::uint64_t file_size(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw std::runtime_error("stat " + path + ": " + std::strerror(errno));
   return static_cast<std::uint64_t>(st.st_size);
+}
+
+RamfsMount::RamfsMount(const std::string& parent) : path_(parent + "/ramfs") {
+  std::filesystem::create_directory(path_);
+  mounted_ = ::mount("swapio-test", path_.c_str(), "ramfs", 0, nullptr) == 0;
+  if (!mounted_) why_not_ = std::string("cannot mount a ramfs (needs root): ") + std::strerror(errno);
+}
+
+RamfsMount::~RamfsMount() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
 }
 
 bool supports_direct(const std::string& folder) {

@@ -37,6 +37,24 @@ void write_plain(const std::string& path, std::span<const std::byte> data);
 std::vector<std::byte> read_plain(const std::string& path);
 std::uint64_t file_size(const std::string& path);
 
+// A ramfs mounted at <parent>/ramfs for the object's lifetime: a filesystem that refuses O_DIRECT.
+// Mounting needs root; ok() says whether it worked and why_not() why it did not.
+class RamfsMount {
+ public:
+  explicit RamfsMount(const std::string& parent);
+  ~RamfsMount();
+  RamfsMount(const RamfsMount&) = delete;
+  RamfsMount& operator=(const RamfsMount&) = delete;
+  bool ok() const noexcept { return mounted_; }
+  const std::string& why_not() const noexcept { return why_not_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+  std::string why_not_;
+};
+
 // Whether the folder supports O_DIRECT with a reported alignment (a block filesystem).
 bool supports_direct(const std::string& folder);
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -341,15 +340,9 @@ TEST_F(Cli, InterruptStopsTheWorkersAndRemovesTheFiles) {
 
 TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {
   // ramfs refuses O_DIRECT: with --direct on, every worker fails to open the file (needs root).
-  const std::string mnt = dir_.file("ramfs");
-  std::filesystem::create_directory(mnt);
-  if (::mount("swapio-test", mnt.c_str(), "ramfs", 0, nullptr) != 0) {
-    GTEST_SKIP() << "cannot mount a ramfs (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::string m;
-    ~Unmount() { ::umount2(m.c_str(), MNT_DETACH); }
-  } unmount{mnt};
+  RamfsMount ramfs(dir_.path());
+  if (!ramfs.ok()) GTEST_SKIP() << ramfs.why_not();
+  const std::string mnt = ramfs.path();
   std::ofstream(mnt + "/r") << std::string(1 << 20, 'r');
   const Outcome o = run({"bench", "--read-file", mnt + "/r", "--direct", "on", "--threads", "2"});
   EXPECT_EQ(o.status, 1) << o.err;

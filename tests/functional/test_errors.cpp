@@ -2,7 +2,6 @@
 // never a crash, a hang, or a silently short file.
 #include <gtest/gtest.h>
 
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -168,15 +167,9 @@ TEST(DirectIo, TmpfsFallsBackToBufferedWithAutoAndSaysSo) {
 TEST(DirectIo, RefusedWithOnIsAnErrorAndWithAutoAFallback) {
   // ramfs refuses O_DIRECT outright. Mounting it needs root (CI runs as root).
   TempDir dir;
-  const std::string mnt = dir.file("ramfs");
-  std::filesystem::create_directory(mnt);
-  if (::mount("swapio-test", mnt.c_str(), "ramfs", 0, nullptr) != 0) {
-    GTEST_SKIP() << "cannot mount a ramfs to test an O_DIRECT refusal (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    std::string m;
-    ~Unmount() { ::umount2(m.c_str(), MNT_DETACH); }
-  } unmount{mnt};
+  RamfsMount ramfs(dir.path());
+  if (!ramfs.ok()) GTEST_SKIP() << ramfs.why_not();
+  const std::string mnt = ramfs.path();
   const std::string path = mnt + "/x.swp";
   std::vector<std::byte> content(8192);
   fill_pattern(content, 0, 8);
