@@ -121,11 +121,8 @@ class Phase {
       posix_spawnattr_init(&attr);
       sigset_t def;
       sigemptyset(&def);
-      sigaddset(&def, SIGPIPE);
+      for (int sig : {SIGPIPE, SIGCHLD, SIGINT, SIGTERM}) sigaddset(&def, sig);  // ours are not theirs
       posix_spawnattr_setsigdefault(&attr, &def);
-      sigaddset(&def, SIGCHLD);
-      sigaddset(&def, SIGINT);
-      sigaddset(&def, SIGTERM);
       sigset_t none;
       sigemptyset(&none);
       posix_spawnattr_setsigmask(&attr, &none);
