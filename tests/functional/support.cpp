@@ -20,7 +20,7 @@ TempDir::TempDir() {
   if (base == nullptr || *base == '\0') base = std::getenv("TMPDIR");
   if (base == nullptr || *base == '\0') base = "/tmp";
   std::filesystem::create_directories(base);
-  std::string templ = std::string(base) + "/swapio-test-XXXXXX";
+  std::string templ = std::string(base) + "/swapio-test-" + std::string(6, 'X');  // mkdtemp's template
   if (::mkdtemp(templ.data()) == nullptr) {
     throw std::runtime_error("mkdtemp " + templ + ": " + std::strerror(errno));
   }
