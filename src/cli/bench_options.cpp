@@ -265,4 +265,16 @@ nlohmann::json BenchOptions::to_json() const {
           {"stall_timeout", stall_timeout}};
 }
 
+Config config_from_json(const nlohmann::json& j) {
+  Config c;
+  c.block_size = j.at("block_size");
+  c.queue_depth = j.at("queue_depth");
+  c.single_submit = j.at("single_submit");
+  c.overlap_events = j.at("overlap_events");
+  c.intra_op_parallelism = j.at("io_parallel");
+  c.engine = parse_engine(j.at("engine").get<std::string>());
+  c.direct = parse_direct_mode(j.at("direct").get<std::string>());
+  return c;
+}
+
 }  // namespace swapio::cli

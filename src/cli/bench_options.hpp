@@ -34,6 +34,9 @@ struct BenchOptions {
   nlohmann::json to_json() const;
 };
 
+// The Config inside BenchOptions::to_json()'s document (what a worker receives).
+Config config_from_json(const nlohmann::json& j);
+
 // Registers the bench options on app (its strings are parsed into opts after app.parse()).
 struct BenchArgs {
   std::string block_size = "1M";

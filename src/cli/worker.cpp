@@ -60,18 +60,6 @@ void fill(std::span<std::byte> buf, std::uint64_t seed) {
   for (; i < buf.size(); ++i) buf[i] = static_cast<std::byte>(i);
 }
 
-Config config_from(const nlohmann::json& j) {
-  Config c;
-  c.block_size = j.at("block_size");
-  c.queue_depth = j.at("queue_depth");
-  c.single_submit = j.at("single_submit");
-  c.overlap_events = j.at("overlap_events");
-  c.intra_op_parallelism = j.at("io_parallel");
-  c.engine = parse_engine(j.at("engine").get<std::string>());
-  c.direct = parse_direct_mode(j.at("direct").get<std::string>());
-  return c;
-}
-
 }  // namespace
 
 int worker_main(const std::string& spec_text) {
@@ -95,7 +83,7 @@ int worker_main(const std::string& spec_text) {
     const bool validate = o.at("validate");
     const unsigned warmup = o.at("warmup_loops");
     const unsigned loops = o.at("loops");
-    const Config config = config_from(o);
+    const Config config = config_from_json(o);
 
     std::uint64_t size = o.at("write_size");
     if (!write) size = File::open(path, Access::read, DirectMode::off).size();
