@@ -13,8 +13,8 @@ namespace swapio {
 namespace {
 
 OpResult run_once(const Config& config, bool write, const std::byte* buf, std::size_t length,
-                  const std::string& path, std::uint64_t offset, bool validate) {
-  detail::PreparedOp op = detail::prepare_op(config, write, buf, length, path, offset, validate);
+                  const std::string& path, std::uint64_t offset, bool validate, Device* device = nullptr) {
+  detail::PreparedOp op = detail::prepare_op(config, write, buf, length, path, offset, validate, device);
   std::vector<detail::SliceStats> stats(op.slices.size());
   std::string engine, note;
   if (op.slices.size() <= 1) {
@@ -22,7 +22,8 @@ OpResult run_once(const Config& config, bool write, const std::byte* buf, std::s
     engine = worker.backend().name();
     note = worker.engine_note();
     if (!op.slices.empty()) {
-      stats[0] = worker.run(op.file, write, detail::slice_memory(op, 0), op.slices[0].offset, op.slices[0].length);
+      stats[0] = worker.run(op.file, write, detail::slice_memory(op, 0), op.slices[0].offset, op.slices[0].length,
+                              nullptr, device);
     }
   } else {
     // Threads for this call only; each with its own ring. The first failure cancels the rest;
@@ -42,7 +43,7 @@ OpResult run_once(const Config& config, bool write, const std::byte* buf, std::s
             engines[i] = worker.backend().name();
             notes[i] = worker.engine_note();
             stats[i] = worker.run(op.file, write, detail::slice_memory(op, i), op.slices[i].offset,
-                                  op.slices[i].length, &cancel);
+                                  op.slices[i].length, &cancel, device);
           } catch (...) {
             std::lock_guard lock(error_mutex);
             if (!first) first = std::current_exception();
@@ -68,6 +69,20 @@ OpResult read_file(std::span<std::byte> buffer, const std::string& path, const C
 OpResult write_file(std::span<const std::byte> buffer, const std::string& path, const Config& config,
                     std::uint64_t offset, bool validate) {
   return run_once(config, true, buffer.data(), buffer.size(), path, offset, validate);
+}
+
+}  // namespace swapio
+
+namespace swapio {
+
+OpResult read_file(DeviceSpan buffer, const std::string& path, const Config& config, std::uint64_t offset,
+                   bool validate) {
+  return run_once(config, false, buffer.data, buffer.size, path, offset, validate, detail::device_of(buffer));
+}
+
+OpResult write_file(DeviceSpan buffer, const std::string& path, const Config& config, std::uint64_t offset,
+                    bool validate) {
+  return run_once(config, true, buffer.data, buffer.size, path, offset, validate, detail::device_of(buffer));
 }
 
 }  // namespace swapio

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "swapio/config.hpp"
+#include "swapio/device.hpp"
 #include "swapio/result.hpp"
 
 namespace swapio {
@@ -23,5 +24,13 @@ OpResult read_file(std::span<std::byte> buffer, const std::string& path, const C
 // file. Any size and offset; memory of any alignment.
 OpResult write_file(std::span<const std::byte> buffer, const std::string& path, const Config& config = {},
                     std::uint64_t offset = 0, bool validate = false);
+
+// The same with the tensor in device memory: the bytes move through a bounded ring of pinned
+// host chunks (Config::device_chunks x device_chunk_size per thread), copies overlapping the
+// I/O. Validation compares through a copy back to the host.
+OpResult read_file(DeviceSpan buffer, const std::string& path, const Config& config = {}, std::uint64_t offset = 0,
+                   bool validate = false);
+OpResult write_file(DeviceSpan buffer, const std::string& path, const Config& config = {}, std::uint64_t offset = 0,
+                    bool validate = false);
 
 }  // namespace swapio

@@ -31,6 +31,14 @@ void Config::validate() const {
     throw ConfigError("intra_op_parallelism " + std::to_string(intra_op_parallelism) +
                       " is too large: at most " + std::to_string(kMaxParallelism) + " threads");
   }
+  if (device_chunk_size == 0 || device_chunk_size > kMaxBlockSize) {
+    throw ConfigError("device_chunk_size " + std::to_string(device_chunk_size) +
+                      " is invalid: it must be between 1 byte and 1 GiB");
+  }
+  if (device_chunks < 2 || device_chunks > kMaxDeviceChunks) {
+    throw ConfigError("device_chunks " + std::to_string(device_chunks) + " is invalid: between 2 (so that a copy " +
+                      "overlaps the I/O) and " + std::to_string(kMaxDeviceChunks));
+  }
 }
 
 std::string_view to_string(Engine e) noexcept {

@@ -19,6 +19,7 @@ inline constexpr std::uint64_t kMaxBlockSize = kGiB;          // one request's l
 inline constexpr unsigned kMaxQueueDepth = 32768;             // IORING_MAX_ENTRIES
 inline constexpr unsigned kMaxParallelism = 1024;
 inline constexpr std::uint64_t kMinDirectAlign = 512;         // smallest logical block there is
+inline constexpr unsigned kMaxDeviceChunks = 4096;
 
 struct Config {
   std::uint64_t block_size = kMiB;     // bytes per request (one SQE)
@@ -30,6 +31,12 @@ struct Config {
   DirectMode direct = DirectMode::automatic;
   bool register_files = true;          // io_uring fixed files where the kernel allows
   bool register_buffers = false;       // io_uring fixed buffers (pins memory: RLIMIT_MEMLOCK)
+  // Device (GPU) memory moves through a ring of device_chunks pinned host chunks per worker
+  // thread, each device_chunk_size bytes rounded up to whole blocks: pinned memory stays
+  // device_chunks x chunk per thread whatever the tensor's size, and the copy of one chunk
+  // overlaps the I/O of the others.
+  std::uint64_t device_chunk_size = 8 * kMiB;
+  unsigned device_chunks = 8;
 
   // Throws ConfigError naming the value and the rule it breaks.
   void validate() const;

@@ -148,7 +148,8 @@ struct Handle::Impl {
       const detail::PreparedOp& op = s.op;
       try {
         s.stats[task.slice] = worker.run(op.file, op.write, detail::slice_memory(op, task.slice),
-                                         op.slices[task.slice].offset, op.slices[task.slice].length, &s.cancel);
+                                         op.slices[task.slice].offset, op.slices[task.slice].length, &s.cancel,
+                                         op.device);
       } catch (...) {
         s.fail(std::current_exception());
       }
@@ -185,8 +186,8 @@ struct Handle::Impl {
   }
 
   std::shared_ptr<OpState> start(bool write, const std::byte* buf, std::size_t length, const std::string& path,
-                                 std::uint64_t offset, bool validate) {
-    auto state = std::make_shared<OpState>(detail::prepare_op(config, write, buf, length, path, offset, validate));
+                                 std::uint64_t offset, bool validate, Device* device = nullptr) {
+    auto state = std::make_shared<OpState>(detail::prepare_op(config, write, buf, length, path, offset, validate, device));
     if (state->op.slices.empty()) {  // nothing to move: finish here
       OpResult r;
       std::vector<detail::SliceStats> stats;
@@ -268,6 +269,22 @@ Handle::OpId Handle::async_pread(std::span<std::byte> buffer, const std::string&
 Handle::OpId Handle::async_pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset,
                                   bool validate) {
   return impl_->track(impl_->start(true, buffer.data(), buffer.size(), path, offset, validate));
+}
+
+OpResult Handle::pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset, bool validate) {
+  return Impl::result_of(*impl_->start(false, buffer.data, buffer.size, path, offset, validate, detail::device_of(buffer)));
+}
+
+OpResult Handle::pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset, bool validate) {
+  return Impl::result_of(*impl_->start(true, buffer.data, buffer.size, path, offset, validate, detail::device_of(buffer)));
+}
+
+Handle::OpId Handle::async_pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset, bool validate) {
+  return impl_->track(impl_->start(false, buffer.data, buffer.size, path, offset, validate, detail::device_of(buffer)));
+}
+
+Handle::OpId Handle::async_pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset, bool validate) {
+  return impl_->track(impl_->start(true, buffer.data, buffer.size, path, offset, validate, detail::device_of(buffer)));
 }
 
 WaitResult Handle::wait() {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "swapio/config.hpp"
+#include "swapio/device.hpp"
 #include "swapio/result.hpp"
 
 namespace swapio {
@@ -49,6 +50,13 @@ class Handle {
                    bool validate = false);
   OpId async_pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
                     bool validate = false);
+
+  // The same with the tensor in device memory (see read_file(DeviceSpan, ...)). The device must
+  // stay alive until the op is done; the handle keeps it until the handle is destroyed.
+  OpResult pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
+  OpResult pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
+  OpId async_pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
+  OpId async_pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
 
   // Blocks until every async op submitted so far (by any thread) has finished. Each op's result
   // (or error) is reported by exactly one call: with several threads waiting at once, a call may

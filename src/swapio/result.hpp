@@ -28,6 +28,7 @@ struct OpResult {
   bool direct = false;          // O_DIRECT used for the aligned body
   std::string direct_note;      // why not, when direct was wanted
   bool staged = false;          // some requests went through aligned staging memory
+  std::string device;           // the device whose memory it was ("" for host memory)
   bool preallocated = false;    // fallocate reserved the written range
   unsigned threads = 1;         // slices run in parallel
   std::uint64_t requests = 0;   // requests completed (resubmissions excluded)

@@ -4,6 +4,7 @@
 #include "swapio/basic.hpp"
 #include "swapio/buffer.hpp"
 #include "swapio/config.hpp"
+#include "swapio/device.hpp"
 #include "swapio/error.hpp"
 #include "swapio/file.hpp"
 #include "swapio/handle.hpp"

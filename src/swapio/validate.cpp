@@ -12,21 +12,50 @@
 
 namespace swapio {
 
-void validate_file_range(std::span<const std::byte> expected, const std::string& path, std::uint64_t offset) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throw_io_error(errno, "open for validation", path);
-  constexpr std::size_t kChunk = 8u << 20;
-  std::vector<std::byte> chunk(std::min(kChunk, expected.size()));
+namespace {
+
+// Compares expected (bytes buffer_base.. of the caller's buffer) with the file at offset.
+void compare(int fd, std::span<const std::byte> expected, const std::string& path, std::uint64_t offset,
+             std::uint64_t buffer_base, std::vector<std::byte>& chunk) {
   for (std::size_t done = 0; done < expected.size();) {
     const std::size_t n = std::min(chunk.size(), expected.size() - done);
-    pread_exact(fd.get(), chunk.data(), n, offset + done, path);
+    pread_exact(fd, chunk.data(), n, offset + done, path);
     if (std::memcmp(chunk.data(), expected.data() + done, n) != 0) {
       const auto mismatch = std::mismatch(chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n),
                                           expected.begin() + static_cast<std::ptrdiff_t>(done));
       const auto at = static_cast<std::size_t>(mismatch.first - chunk.begin());
-      throw ValidationError(path, offset + done + at, done + at, static_cast<unsigned char>(*mismatch.second),
-                            static_cast<unsigned char>(*mismatch.first));
+      throw ValidationError(path, offset + done + at, buffer_base + done + at,
+                            static_cast<unsigned char>(*mismatch.second), static_cast<unsigned char>(*mismatch.first));
     }
+    done += n;
+  }
+}
+
+FileDescriptor open_for_validation(const std::string& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw_io_error(errno, "open for validation", path);
+  return fd;
+}
+
+constexpr std::size_t kChunk = 8u << 20;
+
+}  // namespace
+
+void validate_file_range(std::span<const std::byte> expected, const std::string& path, std::uint64_t offset) {
+  const FileDescriptor fd = open_for_validation(path);
+  std::vector<std::byte> chunk(std::min(kChunk, expected.size()));
+  compare(fd.get(), expected, path, offset, 0, chunk);
+}
+
+void validate_file_range(DeviceSpan expected, const std::string& path, std::uint64_t offset) {
+  if (expected.device == nullptr) throw ConfigError("validation of " + path + ": the device span has no device");
+  const FileDescriptor fd = open_for_validation(path);
+  std::vector<std::byte> chunk(std::min(kChunk, expected.size));
+  std::vector<std::byte> host(chunk.size());
+  for (std::size_t done = 0; done < expected.size;) {
+    const std::size_t n = std::min(host.size(), expected.size - done);
+    expected.device->copy_to_host(host.data(), expected.subspan(done, n));
+    compare(fd.get(), {host.data(), n}, path, offset + done, done, chunk);
     done += n;
   }
 }

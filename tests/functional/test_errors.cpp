@@ -138,10 +138,10 @@ TEST_F(Errors, WriteNeverTruncatesWhatFollows) {
 
 TEST_F(Errors, ZeroLengthOpsSucceedAndMoveNothing) {
   const std::string path = dir_.file("empty.swp");
-  const OpResult w = write_file({}, path);
+  const OpResult w = write_file(std::span<const std::byte>{}, path);
   EXPECT_EQ(w.bytes, 0u);
   EXPECT_EQ(file_size(path), 0u);
-  const OpResult r = read_file({}, path);
+  const OpResult r = read_file(std::span<std::byte>{}, path);
   EXPECT_EQ(r.bytes, 0u);
 }
 

@@ -8,7 +8,7 @@
 namespace swapio::detail {
 
 PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
-                      const std::string& path, std::uint64_t offset, bool validate) {
+                      const std::string& path, std::uint64_t offset, bool validate, Device* device) {
   config.validate();
   if (buf == nullptr && length != 0) {
     throw ConfigError("buffer is null but its length is " + std::to_string(length));
@@ -22,6 +22,7 @@ PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, st
   op.started = std::chrono::steady_clock::now();
   op.write = write;
   op.buf = const_cast<std::byte*>(buf);  // writes only read from it
+  op.device = device;
   op.offset = offset;
   op.length = length;
   op.validate = validate;
@@ -40,6 +41,13 @@ PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, st
   return op;
 }
 
+Device* device_of(const DeviceSpan& span) {
+  if (span.device == nullptr && span.size != 0) {
+    throw ConfigError("device span of " + std::to_string(span.size) + " bytes names no device");
+  }
+  return span.device;
+}
+
 OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
                    const std::string& engine_note) {
   OpResult r;
@@ -49,6 +57,7 @@ OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const 
   r.offset = op.offset;
   r.engine = engine;
   r.engine_note = engine_note;
+  if (op.device != nullptr) r.device = op.device->name();
   r.direct = op.file.direct();
   r.direct_note = op.file.direct_note();
   r.preallocated = op.preallocated;
@@ -72,7 +81,10 @@ OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const 
     throw_io_error(EIO, op.write ? "write" : "read", r.path, op.offset, op.length,
                    "moved " + std::to_string(r.bytes) + " bytes");
   }
-  if (op.validate) {
+  if (op.validate && op.device != nullptr) {
+    validate_file_range(DeviceSpan{op.device, op.buf, static_cast<std::size_t>(op.length)}, r.path, op.offset);
+    r.validated = true;
+  } else if (op.validate) {
     validate_file_range({op.buf, static_cast<std::size_t>(op.length)}, r.path, op.offset);
     r.validated = true;
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "swapio/config.hpp"
+#include "swapio/device.hpp"
 #include "swapio/detail/plan.hpp"
 #include "swapio/detail/transfer.hpp"
 #include "swapio/file.hpp"
@@ -20,7 +21,8 @@ struct PreparedOp {
 
   File file;
   bool write = false;
-  std::byte* buf = nullptr;
+  std::byte* buf = nullptr;  // host memory, or device memory of `device`
+  Device* device = nullptr;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   bool validate = false;
@@ -33,12 +35,15 @@ struct PreparedOp {
 // write's range, and splits it into up to config.intra_op_parallelism slices.
 // Throws ConfigError or swapio::Error.
 PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
-                      const std::string& path, std::uint64_t offset, bool validate);
+                      const std::string& path, std::uint64_t offset, bool validate, Device* device = nullptr);
 
 // Memory of slice i.
 inline std::byte* slice_memory(const PreparedOp& op, std::size_t i) {
   return op.buf + (op.slices[i].offset - op.offset);
 }
+
+// The device of a span the caller passed; throws ConfigError when a non-empty span has none.
+Device* device_of(const DeviceSpan& span);
 
 // Merges the slices' figures, validates when asked (throws ValidationError), and reports.
 OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,

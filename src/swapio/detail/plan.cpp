@@ -15,6 +15,7 @@ Plan make_plan(const PlanInput& in) noexcept {
   p.offset = in.offset;
   p.length = in.length;
   p.block_size = in.block_size == 0 ? 1 : in.block_size;
+  p.staged = in.device_memory;
   const std::uint64_t end = in.offset + in.length;
   if (!in.direct) {
     p.body_begin = in.offset;
@@ -32,7 +33,7 @@ Plan make_plan(const PlanInput& in) noexcept {
   p.body_end = stop;
   const std::uint64_t m = in.mem_align == 0 ? 1 : in.mem_align;
   const std::uintptr_t body_address = in.address + (begin - in.offset);
-  p.staged = body_address % m != 0 || p.block_size % m != 0;
+  p.staged = p.staged || body_address % m != 0 || p.block_size % m != 0;
   return p;
 }
 

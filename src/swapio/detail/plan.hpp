@@ -16,13 +16,14 @@ struct PlanInput {
   bool direct = false;
   std::uint32_t edge_align = 1;   // body edges in the file (>= offset alignment, >= a page)
   std::uint32_t mem_align = 1;    // memory alignment for direct I/O
+  bool device_memory = false;     // memory the host cannot do I/O into: always staged
 };
 
 struct Plan {
   std::uint64_t offset = 0, length = 0;
   std::uint64_t body_begin = 0, body_end = 0;  // file offsets; empty when equal
   std::uint64_t block_size = 1;
-  bool staged = false;  // body memory is not aligned for direct I/O: go through staging
+  bool staged = false;  // body memory is not usable for I/O as is: go through staging
 
   std::uint64_t head_length() const noexcept { return body_begin - offset; }
   std::uint64_t tail_length() const noexcept { return offset + length - body_end; }

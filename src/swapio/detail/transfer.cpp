@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <optional>
 
@@ -18,8 +19,8 @@ std::uint64_t ns_since(Clock::time_point t) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
 }
 
-// Staging slots start at multiples of this: each slot's memory is aligned for direct I/O.
-std::size_t staging_stride(std::uint64_t block_size, const File& file) {
+// Staged requests start at multiples of this in a chunk: each is aligned for direct I/O.
+std::size_t request_stride(std::uint64_t block_size, const File& file) {
   const std::uint64_t a = file.mem_align() == 0 ? 1 : file.mem_align();
   return static_cast<std::size_t>((block_size + a - 1) / a * a);
 }
@@ -27,24 +28,63 @@ std::size_t staging_stride(std::uint64_t block_size, const File& file) {
 // A transient result retried this many times on one request before it counts as an error.
 constexpr unsigned kMaxTransientRetries = 64;
 
+// Copies between staging and the caller's host memory, done at once: the stream interface
+// of a device whose "device memory" is the caller's misaligned host buffer.
+class HostCopy final : public DeviceStream {
+ public:
+  void copy_to_device(std::byte* user, const std::byte* staging, std::size_t n) override { std::memcpy(user, staging, n); }
+  void copy_to_host(std::byte* staging, const std::byte* user, std::size_t n) override { std::memcpy(staging, user, n); }
+  std::uint64_t record() override { return 0; }
+  bool done(std::uint64_t) override { return true; }
+  void wait(std::uint64_t) override {}
+  void drain() noexcept override {}
+};
+
+// The staging ring: `chunks` chunks of `per_chunk` requests each. Chunk c of the body uses
+// ring position c % chunks; a position is reused only when its previous chunk is finished:
+// for a read, copied out to the caller; for a write, written to the file.
+struct Ring {
+  std::byte* base = nullptr;
+  unsigned chunks = 0;
+  std::uint64_t per_chunk = 1;      // requests per chunk
+  std::size_t request_stride = 0;   // bytes between the requests of a chunk
+  std::size_t chunk_stride() const noexcept { return static_cast<std::size_t>(per_chunk) * request_stride; }
+  std::size_t bytes() const noexcept { return chunks * chunk_stride(); }
+};
+
 struct Slot {
+  std::uint64_t index = 0;        // request index in the plan
   std::uint64_t file_offset = 0;  // where the request starts in the file
-  std::byte* user = nullptr;      // where its bytes live in the caller's memory
-  std::byte* io = nullptr;        // where the backend moves them (user, or a staging slot)
+  std::byte* io = nullptr;        // where the backend moves its bytes (caller's memory or staging)
   std::uint32_t length = 0;
   std::uint32_t done = 0;         // bytes already moved (short transfers)
   unsigned transient = 0;         // EINTR/EAGAIN/zero-progress retries so far
   Clock::time_point start;
 };
 
+// One position of the ring.
+struct ChunkState {
+  enum class Phase {
+    free,     // holds nothing in progress
+    filling,  // write: the copy from the caller's memory is running
+    ready,    // write: copied in; its requests may go
+    io,       // read: its requests are in flight or done
+    copying,  // read: the copy out to the caller's memory is running
+  };
+  Phase phase = Phase::free;
+  std::uint64_t chunk = 0;
+  std::uint64_t ticket = 0;
+  std::uint64_t finished = 0;  // requests of the chunk completed
+};
+
 class Run {
  public:
   Run(Backend& backend, const Config& config, const File& file, bool write, std::byte* buf,
-      const Plan& plan, std::byte* staging, const std::atomic<bool>* cancel, SliceStats& stats)
-      : backend_(backend), config_(config), file_(file), write_(write), buf_(buf), plan_(plan),
-        staging_(staging), cancel_(cancel), stats_(stats),
+      const Plan& plan, const Ring& ring, DeviceStream* copier, const std::atomic<bool>* cancel, SliceStats& stats)
+      : backend_(backend), config_(config), file_(file), write_(write), buf_(buf), plan_(plan), ring_(ring),
+        copier_(copier), cancel_(cancel), stats_(stats),
         depth_(static_cast<unsigned>(std::min<std::uint64_t>(config.queue_depth, std::max<std::uint64_t>(plan.requests(), 1)))),
-        slots_(depth_) {
+        slots_(depth_), chunk_state_(plan.staged ? ring.chunks : 0) {
     free_.reserve(depth_);
     for (unsigned i = depth_; i > 0; --i) free_.push_back(i - 1);
     retry_.reserve(depth_);
@@ -55,34 +95,47 @@ class Run {
   bool run() {
     try {
       loop();
+      if (!error_ && plan_.staged) {
+        while (!copies_.empty()) await_copy();  // a read's last chunks reach the caller
+      }
     } catch (...) {
-      // A submit or reap call failed with requests in flight: never leave them behind.
+      // A submit, reap or copy call failed with requests in flight: never leave them behind.
       if (!error_) error_ = std::current_exception();
       if (!backend_.drain()) {
         backend_ok_ = false;
       }
       in_flight_ = 0;
     }
+    if (copier_ != nullptr) copier_->drain();  // no copy may outlive the run
     check();
     return backend_ok_;
   }
 
+  std::exception_ptr error() const noexcept { return error_; }
+
  private:
+  using Phase = ChunkState::Phase;
+
   void loop() {
     const std::uint64_t total = plan_.requests();
     for (;;) {
       if (!failed() && !cancelled()) {
+        if (plan_.staged) poll_copies();
         for (unsigned s : retry_) issue(s);
         retry_.clear();
         if (config_.overlap_events || in_flight_ == 0) {
-          while (in_flight_ < depth_ && next_ < total) start(next_++);
+          while (in_flight_ < depth_ && next_ < total && ready_to_start(next_)) start(next_++);
         }
         if (!config_.single_submit) submit();
       } else if (!retry_.empty()) {
         for (unsigned s : retry_) free_.push_back(s);  // abandoned: an error is already recorded
         retry_.clear();
       }
-      if (in_flight_ == 0) break;
+      if (in_flight_ == 0) {
+        if (failed() || cancelled() || next_ >= total) break;
+        await_copy();  // nothing in flight: the next request waits for a copy
+        continue;
+      }
       const auto t = Clock::now();
       const std::size_t n = backend_.reap(completions_, 1);
       stats_.reap_ns += ns_since(t);
@@ -103,25 +156,114 @@ class Run {
     }
   }
 
- public:
-  std::exception_ptr error() const noexcept { return error_; }
-
- private:
   bool failed() const noexcept { return error_ != nullptr; }
   bool cancelled() const noexcept { return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed); }
 
+  // --- the staging ring -------------------------------------------------------------------
+  std::uint64_t chunk_count() const noexcept { return (plan_.requests() + ring_.per_chunk - 1) / ring_.per_chunk; }
+  std::uint64_t chunk_requests(std::uint64_t c) const noexcept {
+    return std::min(ring_.per_chunk, plan_.requests() - c * ring_.per_chunk);
+  }
+  ChunkState& position(std::uint64_t c) noexcept { return chunk_state_[c % ring_.chunks]; }
+  std::byte* staging_of(std::uint64_t index) const noexcept {
+    const std::uint64_t c = index / ring_.per_chunk;
+    return ring_.base + (c % ring_.chunks) * ring_.chunk_stride() + (index % ring_.per_chunk) * ring_.request_stride;
+  }
+  std::byte* user_of(std::uint64_t index) const noexcept { return buf_ + (plan_.request_offset(index) - plan_.offset); }
+
+  // Enqueues the copies of chunk c between staging and the caller's memory: one copy when the
+  // chunk's requests lie back to back in staging as in the caller's memory, else one each.
+  void copy_chunk(std::uint64_t c) {
+    const std::uint64_t first = c * ring_.per_chunk, n = chunk_requests(c);
+    const bool contiguous = ring_.request_stride == plan_.block_size;
+    for (std::uint64_t i = first; i < first + n;) {
+      const std::uint64_t count = contiguous ? n : 1;
+      std::uint64_t bytes = 0;
+      for (std::uint64_t k = i; k < i + count; ++k) bytes += plan_.request_length(k);
+      if (write_) copier_->copy_to_host(staging_of(i), user_of(i), static_cast<std::size_t>(bytes));
+      else copier_->copy_to_device(user_of(i), staging_of(i), static_cast<std::size_t>(bytes));
+      i += count;
+    }
+    ChunkState& st = position(c);
+    st.ticket = copier_->record();
+    copies_.push_back(c);
+  }
+
+  // Whether request `index` may start; opens its chunk when the ring position is free.
+  bool ready_to_start(std::uint64_t index) {
+    if (!plan_.staged) return true;
+    const std::uint64_t c = index / ring_.per_chunk;
+    ChunkState& st = position(c);
+    if (write_) {
+      prefetch();
+      return st.chunk == c && st.phase == Phase::ready;
+    }
+    if (st.phase == Phase::free) {
+      st = ChunkState{Phase::io, c, 0, 0};
+      return true;
+    }
+    return st.chunk == c && st.phase == Phase::io;
+  }
+
+  // A write copies chunks in ahead of their requests, as far as the ring allows.
+  void prefetch() {
+    while (opened_ < chunk_count() && position(opened_).phase == Phase::free) {
+      position(opened_) = ChunkState{Phase::filling, opened_, 0, 0};
+      copy_chunk(opened_++);
+    }
+  }
+
+  void copy_done(std::uint64_t c) {
+    ChunkState& st = position(c);
+    st.phase = write_ ? Phase::ready : Phase::free;
+  }
+
+  // Moves chunks whose copies finished on, without blocking (copies finish in order).
+  void poll_copies() {
+    while (!copies_.empty() && copier_->done(position(copies_.front()).ticket)) {
+      copy_done(copies_.front());
+      copies_.pop_front();
+    }
+    if (write_) prefetch();
+  }
+
+  // Blocks for the oldest copy still running.
+  void await_copy() {
+    if (copies_.empty()) {
+      throw_io_error(EIO, write_ ? "write" : "read", file_.path(), plan_.body_begin, plan_.body_length(),
+                     "staging ring stalled with no copy running");
+    }
+    copier_->wait(position(copies_.front()).ticket);
+    copy_done(copies_.front());
+    copies_.pop_front();
+  }
+
+  // A request of chunk c finished: a read's chunk is copied out once all of its requests are
+  // done; a write's position is free again.
+  void chunk_request_done(std::uint64_t index) {
+    const std::uint64_t c = index / ring_.per_chunk;
+    ChunkState& st = position(c);
+    if (++st.finished < chunk_requests(c)) return;
+    if (write_) {
+      st.phase = Phase::free;
+    } else {
+      st.phase = Phase::copying;
+      copy_chunk(c);
+    }
+  }
+
+  // --- requests ---------------------------------------------------------------------------
   void start(std::uint64_t index) {
     const unsigned s = free_.back();
     free_.pop_back();
     Slot& slot = slots_[s];
+    slot.index = index;
     slot.file_offset = plan_.request_offset(index);
     slot.length = static_cast<std::uint32_t>(plan_.request_length(index));
-    slot.user = buf_ + (slot.file_offset - plan_.offset);
-    slot.io = plan_.staged ? staging_ + static_cast<std::size_t>(s) * staging_stride(plan_.block_size, file_) : slot.user;
+    slot.io = plan_.staged ? staging_of(index) : user_of(index);
     slot.done = 0;
     slot.transient = 0;
     slot.start = Clock::now();
-    if (write_ && plan_.staged) std::memcpy(slot.io, slot.user, slot.length);
     issue(s);
   }
 
@@ -157,12 +299,12 @@ class Run {
 
   void finish(unsigned s) {
     Slot& slot = slots_[s];
-    if (!write_ && plan_.staged) std::memcpy(slot.user, slot.io, slot.length);
     stats_.latencies_ns.push_back(ns_since(slot.start));
     stats_.bytes += slot.length;
     ++stats_.requests;
     ++completed_;
     free_.push_back(s);
+    if (plan_.staged && !failed()) chunk_request_done(slot.index);
   }
 
   // The remainder of a short direct transfer that is no longer aligned: finish it buffered.
@@ -254,7 +396,8 @@ class Run {
   bool write_;
   std::byte* buf_;
   const Plan& plan_;
-  std::byte* staging_;
+  const Ring& ring_;
+  DeviceStream* copier_;  // staging <-> caller's memory, when staged
   const std::atomic<bool>* cancel_;
   SliceStats& stats_;
   unsigned depth_;
@@ -262,6 +405,9 @@ class Run {
   std::vector<unsigned> free_;
   std::vector<unsigned> retry_;
   std::vector<Completion> completions_;
+  std::vector<ChunkState> chunk_state_;  // one per ring position
+  std::deque<std::uint64_t> copies_;     // chunks whose copies run, oldest first
+  std::uint64_t opened_ = 0;             // a write's next chunk to copy in
   std::uint64_t next_ = 0;
   std::uint64_t completed_ = 0;
   unsigned in_flight_ = 0;
@@ -290,6 +436,29 @@ void move_edge(const File& file, bool write, std::byte* mem, std::uint64_t offse
   ++stats.requests;
 }
 
+// An edge of device memory, bounced through host memory in pieces of at most bounce_bytes.
+void move_device_edge(const File& file, bool write, DeviceStream& stream, std::byte* bounce, std::size_t bounce_bytes,
+                      std::byte* device_mem, std::uint64_t offset, std::uint64_t length, SliceStats& stats) {
+  if (length == 0) return;
+  const auto t = Clock::now();
+  for (std::uint64_t pos = 0; pos < length;) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(bounce_bytes, length - pos));
+    if (write) {
+      stream.copy_to_host(bounce, device_mem + pos, n);
+      stream.wait(stream.record());
+      pwrite_exact(file.edge_fd(), bounce, n, offset + pos, file.path());
+    } else {
+      pread_exact(file.edge_fd(), bounce, n, offset + pos, file.path());
+      stream.copy_to_device(device_mem + pos, bounce, n);
+      stream.wait(stream.record());
+    }
+    pos += n;
+  }
+  stats.latencies_ns.push_back(ns_since(t));
+  stats.bytes += length;
+  ++stats.requests;
+}
+
 }  // namespace
 
 void check_block_alignment(const Config& config, const File& file) {
@@ -302,6 +471,8 @@ void check_block_alignment(const Config& config, const File& file) {
 
 Worker::Worker(const Config& config) : config_(config), backend_(make_backend(config, &fallback_note_)) {}
 
+Worker::~Worker() { release_device(); }
+
 std::string Worker::engine_note() const {
   std::string note = fallback_note_;
   const std::string degraded = backend_->notes();
@@ -309,13 +480,37 @@ std::string Worker::engine_note() const {
   return note;
 }
 
-std::byte* Worker::staging(std::size_t bytes) {
-  if (staging_.size() < bytes) staging_ = HostBuffer(bytes, MemoryKind::aligned);
+void Worker::release_device() noexcept {
+  stream_.reset();  // drains its copies
+  if (staging_registered_) device_->unregister_host(staging_.data());
+  staging_registered_ = false;
+  device_.reset();
+}
+
+DeviceStream& Worker::stream_for(Device& device) {
+  if (device_.get() != &device) {
+    release_device();
+    device_ = device.shared_from_this();
+    stream_ = device.create_stream();
+  }
+  return *stream_;
+}
+
+std::byte* Worker::staging(std::size_t bytes, Device* device) {
+  if (staging_.size() < bytes) {
+    if (staging_registered_) device_->unregister_host(staging_.data());
+    staging_registered_ = false;
+    staging_ = HostBuffer(bytes, MemoryKind::aligned);
+  }
+  if (device != nullptr && !staging_registered_) {
+    device_->register_host(staging_.data(), staging_.size());
+    staging_registered_ = true;
+  }
   return staging_.data();
 }
 
 SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64_t offset,
-                       std::uint64_t length, const std::atomic<bool>* cancel) {
+                       std::uint64_t length, const std::atomic<bool>* cancel, Device* device) {
   SliceStats stats;
   if (length == 0) return stats;
   if (broken_) {  // an earlier failure left the backend unusable: start a fresh one
@@ -331,29 +526,49 @@ SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64
   in.direct = file.direct();
   in.edge_align = file.edge_align();
   in.mem_align = file.mem_align();
+  in.device_memory = device != nullptr;
   const Plan plan = make_plan(in);
   stats.staged = plan.staged;
   check_block_alignment(config_, file);
   stats.latencies_ns.reserve(plan.requests() + 2);
 
+  // The staging ring: for host memory one request per position, as many as are in flight; for
+  // device memory the configured chunks, copied by this thread's stream on the device.
+  Ring ring;
+  HostCopy host_copy;
+  DeviceStream* copier = nullptr;
+  if (plan.staged) {
+    ring.request_stride = request_stride(plan.block_size, file);
+    if (device != nullptr) {
+      ring.chunks = config_.device_chunks;
+      ring.per_chunk = std::max<std::uint64_t>(1, (config_.device_chunk_size + plan.block_size - 1) / plan.block_size);
+      copier = &stream_for(*device);
+    } else {
+      ring.chunks = static_cast<unsigned>(std::min<std::uint64_t>(config_.queue_depth, plan.requests()));
+      copier = &host_copy;
+    }
+    ring.base = staging(ring.bytes(), device);
+  }
+  const auto edge = [&](std::byte* mem, std::uint64_t off, std::uint64_t len) {
+    if (device != nullptr) move_device_edge(file, write, *copier, ring.base, ring.bytes(), mem, off, len, stats);
+    else move_edge(file, write, mem, off, len, stats);
+  };
+
   // Head first, then the body through the backend, then the tail.
-  move_edge(file, write, buf, offset, plan.head_length(), stats);
+  edge(buf, offset, plan.head_length());
   if (plan.requests() > 0) {
-    const unsigned depth = static_cast<unsigned>(std::min<std::uint64_t>(config_.queue_depth, plan.requests()));
-    const std::size_t stage_bytes = static_cast<std::size_t>(depth) * staging_stride(plan.block_size, file);
-    std::byte* stage = plan.staged ? staging(stage_bytes) : nullptr;
     Attachment attached{*backend_};
     if (config_.register_files) backend_->attach_file(file.fd());
     if (config_.register_buffers) {
       attached.buffers = plan.staged
-          ? backend_->register_buffer(stage, stage_bytes)
+          ? backend_->register_buffer(ring.base, ring.bytes())
           : backend_->register_buffer(buf + (plan.body_begin - offset), plan.body_length());
     }
-    Run run(*backend_, config_, file, write, buf, plan, stage, cancel, stats);
+    Run run(*backend_, config_, file, write, buf, plan, ring, copier, cancel, stats);
     if (!run.run()) broken_ = true;  // replaced before the next slice, in this same thread
     if (run.error()) std::rethrow_exception(run.error());
   }
-  move_edge(file, write, buf + (plan.body_end - offset), plan.body_end, plan.tail_length(), stats);
+  edge(buf + (plan.body_end - offset), plan.body_end, plan.tail_length());
   return stats;
 }
 
