@@ -159,8 +159,17 @@ class Emulated final : public EmulatedDevice {
       throw ConfigError("register_host: empty host range");
     }
     if (find(host, bytes) != nullptr) throw ConfigError("register_host: the range is device memory");
+    std::lock_guard lock(alloc_mutex_);
+    if (!registered_.emplace(host, bytes).second) throw ConfigError("register_host: the range is already registered");
+    registered_bytes_ += bytes;
   }
-  void unregister_host(std::byte*) noexcept override {}
+  void unregister_host(std::byte* host) noexcept override {
+    std::lock_guard lock(alloc_mutex_);
+    auto it = registered_.find(host);
+    if (it == registered_.end()) return;
+    registered_bytes_ -= it->second;
+    registered_.erase(it);
+  }
 
   std::unique_ptr<DeviceStream> create_stream() override { return std::make_unique<EmulatedStream>(*this); }
 
@@ -182,6 +191,10 @@ class Emulated final : public EmulatedDevice {
   std::size_t allocated_bytes() const override {
     std::lock_guard lock(alloc_mutex_);
     return allocated_;
+  }
+  std::size_t registered_bytes() const override {
+    std::lock_guard lock(alloc_mutex_);
+    return registered_bytes_;
   }
 
   // The writable view of [device, device+bytes), which must lie inside one allocation.
@@ -276,6 +289,8 @@ class Emulated final : public EmulatedDevice {
   mutable std::mutex alloc_mutex_;
   std::map<std::uintptr_t, Allocation> allocations_;
   std::size_t allocated_ = 0;
+  std::map<std::byte*, std::size_t> registered_;  // host ranges registered for DMA
+  std::size_t registered_bytes_ = 0;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

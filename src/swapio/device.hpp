@@ -89,9 +89,11 @@ class EmulatedDevice : public Device {
   // Copies wait while the device is held (hold() returns at once; release() lets them run).
   virtual void hold() = 0;
   virtual void release() = 0;
-  // Copies run so far, and bytes of device memory allocated now.
+  // Copies run so far, bytes of device memory allocated now, and bytes of host memory
+  // registered for DMA now (the pinned staging rings).
   virtual std::uint64_t copies() const = 0;
   virtual std::size_t allocated_bytes() const = 0;
+  virtual std::size_t registered_bytes() const = 0;
 };
 
 std::shared_ptr<EmulatedDevice> make_emulated_device(const EmulatedDeviceOptions& options = {});

@@ -67,6 +67,23 @@ TEST(Config, RejectsParallelismZero) {
   EXPECT_NE(rejection(c).find("intra_op_parallelism 0"), std::string::npos) << rejection(c);
 }
 
+TEST(Config, DeviceRingHasBounds) {
+  Config c;
+  EXPECT_EQ(c.device_chunk_size, 8u << 20);
+  EXPECT_EQ(c.device_chunks, 8u);
+  c.device_chunks = 1;
+  EXPECT_NE(rejection(c).find("device_chunks 1"), std::string::npos) << rejection(c);
+  c.device_chunks = kMaxDeviceChunks + 1;
+  EXPECT_NE(rejection(c).find("device_chunks"), std::string::npos) << rejection(c);
+  c.device_chunks = 2;
+  c.device_chunk_size = 0;
+  EXPECT_NE(rejection(c).find("device_chunk_size 0"), std::string::npos) << rejection(c);
+  c.device_chunk_size = kMaxBlockSize + 1;
+  EXPECT_NE(rejection(c).find("device_chunk_size"), std::string::npos) << rejection(c);
+  c.device_chunk_size = 1;
+  EXPECT_NO_THROW(c.validate());
+}
+
 TEST(ParseSize, AcceptsSuffixesAsPowersOf1024) {
   EXPECT_EQ(parse_size("0"), 0u);
   EXPECT_EQ(parse_size("4096"), 4096u);
