@@ -111,7 +111,7 @@ class Phase {
       if (::pipe2(ctl, O_CLOEXEC) != 0) throw_io_error(errno, "pipe2", "");
       FileDescriptor ctl_r(high_fd(ctl[0])), ctl_w(high_fd(ctl[1]));
       const std::string spec = nlohmann::json{{"options", options}, {"write", write_}, {"path", paths_[i]},
-                                              {"process", i}}.dump();
+                                              {"process", i}, {"device", o_.device_for(i)}}.dump();
       posix_spawn_file_actions_t fa;
       posix_spawn_file_actions_init(&fa);
       posix_spawn_file_actions_adddup2(&fa, rep_w.get(), 3);
@@ -295,7 +295,7 @@ class Phase {
     bool direct_all = true;
     nlohmann::json processes = nlohmann::json::array();
     for (const Proc& p : procs_) {
-      processes.push_back({{"index", p.index}, {"pid", p.pid}, {"path", paths_[p.index]}});
+      processes.push_back({{"index", p.index}, {"pid", p.pid}, {"path", paths_[p.index]}, {"device", o_.device_for(p.index)}});
     }
     for (const Proc& p : procs_) validated = validated && p.last.value("validated", false);
     for (unsigned loop = warmup; loop < e2e.size(); ++loop) {
@@ -382,6 +382,14 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
   std::printf("\n%s: %s per process x %u process%s, %u loop%s (+%u warmup)\n", write ? "write" : "read",
               human_size(ph.at("bytes_per_process").get<std::uint64_t>()).c_str(), o.threads, o.threads == 1 ? "" : "es",
               o.loops, o.loops == 1 ? "" : "s", o.warmup_loops);
+  if (o.gpu) {
+    std::set<std::string> devices;
+    for (unsigned i = 0; i < o.threads; ++i) devices.insert(o.device_for(i));
+    std::string names;
+    for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d;
+    std::printf("  tensor in device memory (%s), staged through %u x %s pinned chunks per thread\n", names.c_str(),
+                o.config.device_chunks, human_size(o.config.device_chunk_size).c_str());
+  }
   std::printf("  api %s, block %s, queue depth %u, %s, %s, engine %s, O_DIRECT %s\n",
               o.handle ? ("handle (io_parallel " + std::to_string(o.config.intra_op_parallelism) + ")").c_str() : "basic",
               human_size(o.config.block_size).c_str(), o.config.queue_depth,

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "swapio/device.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -88,7 +89,63 @@ void check_free_space(const BenchOptions& o) {
   }
 }
 
+// --gpu, --device and --folder-to-device-mapping: every device named must be one this build
+// can open and that is visible, checked before any worker starts.
+void finish_device_options(BenchOptions& o, const BenchArgs& a) {
+  if (!o.gpu) {
+    if (!a.device.empty()) throw ConfigError("--device " + a.device + " needs --gpu");
+    if (!a.mapping.empty()) throw ConfigError("--folder-to-device-mapping needs --gpu");
+    return;
+  }
+  if (!a.device.empty()) o.device = a.device;
+  const bool emulated = o.device == "emulated";
+  if (!emulated && o.device != "cuda" && !o.device.starts_with("cuda:")) {
+    throw ConfigError("--device " + o.device + ": expected cuda, cuda:N or emulated");
+  }
+  if (!a.mapping.empty()) {
+    if (!o.folders.empty()) throw ConfigError("give --folder or --folder-to-device-mapping, not both");
+    if (!a.device.empty() && !emulated) {
+      throw ConfigError("--device " + o.device + " and --folder-to-device-mapping: the mapping names the GPUs");
+    }
+    for (const std::string& entry : a.mapping) {
+      const auto colon = entry.rfind(':');
+      const std::string folder = colon == std::string::npos ? "" : entry.substr(0, colon);
+      const std::string id = colon == std::string::npos ? "" : entry.substr(colon + 1);
+      if (folder.empty() || id.empty() || id.find_first_not_of("0123456789") != std::string::npos || id.size() > 4) {
+        throw ConfigError("--folder-to-device-mapping " + entry + ": expected FOLDER:N with N a GPU number");
+      }
+      o.folders.push_back(folder);
+      o.devices.push_back(emulated ? "emulated" : "cuda:" + id);
+    }
+  }
+  if (emulated) return;
+  if (!cuda_built()) {
+    throw ConfigError("--gpu: this build has no CUDA support (no CUDA Toolkit was found when it was built); "
+                      "--device emulated runs the same path on the host emulation");
+  }
+  std::string why;
+  const int count = cuda_device_count(&why);
+  if (count == 0) {
+    throw ConfigError("--gpu: no CUDA device is visible (" + why +
+                      "); --device emulated runs the same path on the host emulation");
+  }
+  std::vector<std::string> named = o.devices.empty() ? std::vector<std::string>{o.device} : o.devices;
+  for (const std::string& d : named) {
+    const int index = d.size() > 5 ? std::stoi(d.substr(5)) : 0;
+    if (index >= count) {
+      throw ConfigError("--gpu: GPU " + std::to_string(index) + " does not exist (" + std::to_string(count) +
+                        " visible: 0.." + std::to_string(count - 1) + ")");
+    }
+  }
+}
+
 }  // namespace
+
+std::string BenchOptions::device_for(unsigned process) const {
+  if (!gpu) return {};
+  if (devices.empty()) return device;
+  return devices[process % devices.size()];
+}
 
 std::string BenchOptions::path_for(bool write, unsigned process) const {
   const std::string& base = write ? write_file : read_file;
@@ -138,7 +195,22 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
                  "seconds without progress from any worker before the run is stopped (0: never)")
       ->check(kDecimal)
       ->capture_default_str();
-  app.add_flag("--gpu", o.gpu, "the tensor lives in GPU memory (needs a build with device support)");
+  app.add_flag("--gpu", o.gpu,
+               "the tensor lives in GPU memory: the bytes move through a ring of pinned host chunks per "
+               "thread, copies overlapping the I/O");
+  app.add_option("--device", a.device,
+                 "with --gpu: cuda (the first GPU), cuda:N, or emulated (the host emulation of a GPU: the "
+                 "same pipeline, on machines without one) [default: cuda]");
+  app.add_option("--folder-to-device-mapping,--folder_to_device_mapping", a.mapping,
+                 "with --gpu, instead of --folder: FOLDER:N entries; process i uses entry i mod n, its folder "
+                 "and GPU N");
+  app.add_option("--device-chunk-size,--device_chunk_size", a.device_chunk_size,
+                 "with --gpu: bytes per staging chunk, rounded up to whole blocks")
+      ->capture_default_str();
+  app.add_option("--device-chunks,--device_chunks", a.device_chunks,
+                 "with --gpu: staging chunks per thread (pinned memory = chunks x chunk size per thread)")
+      ->check(kDecimal)
+      ->capture_default_str();
   app.add_option("--engine", a.engine, "auto (io_uring, else pread/pwrite) | uring | psync")->capture_default_str();
   app.add_option("--direct", a.direct, "O_DIRECT: auto (where supported) | on (required) | off")->capture_default_str();
   app.add_option("--folder", o.folders, "folder for the files, repeatable: process i uses folder i mod n");
@@ -153,6 +225,8 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   o.config.block_size = size_arg("--block-size", a.block_size);
   o.config.queue_depth = a.queue_depth;
   o.config.intra_op_parallelism = a.io_parallel;
+  o.config.device_chunk_size = size_arg("--device-chunk-size", a.device_chunk_size);
+  o.config.device_chunks = a.device_chunks;
   try {
     o.config.engine = parse_engine(a.engine);
   } catch (const ConfigError& e) {
@@ -192,9 +266,7 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   } catch (const ConfigError& e) {
     throw ConfigError(std::string("invalid settings: ") + e.what());
   }
-  if (o.gpu) {
-    throw ConfigError("--gpu: this build has no device support (the GPU path is not built in)");
-  }
+  finish_device_options(o, a);
   if (!a.write_size.empty()) o.write_size = size_arg("--write-size", a.write_size);
 
   if (o.quick) {
@@ -255,6 +327,10 @@ nlohmann::json BenchOptions::to_json() const {
           {"warmup_loops", warmup_loops},
           {"validate", validate},
           {"gpu", gpu},
+          {"device", gpu ? device : ""},
+          {"devices", devices},
+          {"device_chunk_size", config.device_chunk_size},
+          {"device_chunks", config.device_chunks},
           {"block_size", config.block_size},
           {"queue_depth", config.queue_depth},
           {"single_submit", config.single_submit},
@@ -274,6 +350,8 @@ Config config_from_json(const nlohmann::json& j) {
   c.intra_op_parallelism = j.at("io_parallel");
   c.engine = parse_engine(j.at("engine").get<std::string>());
   c.direct = parse_direct_mode(j.at("direct").get<std::string>());
+  c.device_chunk_size = j.at("device_chunk_size");
+  c.device_chunks = j.at("device_chunks");
   return c;
 }
 

@@ -22,7 +22,9 @@ struct BenchOptions {
   unsigned loops = 1;
   unsigned warmup_loops = 0;
   bool validate = false;
-  bool gpu = false;
+  bool gpu = false;                     // the tensor lives in device memory
+  std::string device = "cuda";          // with gpu: cuda, cuda:N or emulated
+  std::vector<std::string> devices;     // from --folder-to-device-mapping: the device of folders[i]
   bool json = false;
   bool quick = false;                   // write then read back a temporary file
   unsigned stall_timeout = 600;         // seconds without any worker progress before giving up (0: never)
@@ -30,6 +32,8 @@ struct BenchOptions {
 
   // The file process i reads or writes for one direction.
   std::string path_for(bool write, unsigned process) const;
+  // The device process i uses ("" without --gpu).
+  std::string device_for(unsigned process) const;
 
   nlohmann::json to_json() const;
 };
@@ -43,6 +47,10 @@ struct BenchArgs {
   std::string write_size;
   std::string engine = "auto";
   std::string direct = "auto";
+  std::string device;                    // empty: not given
+  std::vector<std::string> mapping;      // FOLDER:N entries
+  std::string device_chunk_size = "8M";
+  unsigned device_chunks = 8;
   bool sequential = false;
   bool overlap = false;
   unsigned queue_depth = 32;

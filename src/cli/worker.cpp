@@ -85,10 +85,30 @@ int worker_main(const std::string& spec_text) {
     const unsigned loops = o.at("loops");
     const Config config = config_from_json(o);
 
+    const std::string device_spec = spec.value("device", "");
+
     std::uint64_t size = o.at("write_size");
     if (!write) size = File::open(path, Access::read, DirectMode::off).size();
-    HostBuffer buf(size);
-    if (write) fill(buf.span(), process + 1);
+    // The tensor: host memory, or device memory filled through a bounded host piece.
+    HostBuffer buf;
+    std::shared_ptr<Device> device;
+    DeviceBuffer device_buf;
+    if (device_spec.empty()) {
+      buf = HostBuffer(size);
+      if (write) fill(buf.span(), process + 1);
+    } else {
+      device = open_device(device_spec);
+      device_buf = DeviceBuffer(device, size);
+      if (write) {
+        constexpr std::uint64_t kPiece = 64ull << 20;
+        HostBuffer piece(static_cast<std::size_t>(std::min(size, kPiece)));
+        for (std::uint64_t pos = 0; pos < size; pos += kPiece) {
+          const auto n = static_cast<std::size_t>(std::min(kPiece, size - pos));
+          fill(piece.span().first(n), (process + 1) * 1000003 + pos / kPiece);
+          device->copy_to_device(device_buf.span().subspan(pos, n), piece.data());
+        }
+      }
+    }
     std::unique_ptr<Handle> handle;
     if (use_handle) handle = std::make_unique<Handle>(config);
     // A previous run's file is replaced, never appended to; the loops then overwrite in place,
@@ -101,7 +121,11 @@ int worker_main(const std::string& spec_text) {
       const double cpu0 = cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       OpResult r;
-      if (write) {
+      if (device) {
+        const DeviceSpan d = device_buf.span();
+        if (write) r = handle ? handle->pwrite(d, path) : write_file(d, path, config);
+        else r = handle ? handle->pread(d, path) : read_file(d, path, config);
+      } else if (write) {
         r = handle ? handle->pwrite(buf.span(), path) : write_file(buf.span(), path, config);
       } else {
         r = handle ? handle->pread(buf.span(), path) : read_file(buf.span(), path, config);
@@ -114,7 +138,6 @@ int worker_main(const std::string& spec_text) {
               {"loop", loop},
               {"warmup", loop < warmup},
               {"bytes", r.bytes},
-              {"io_seconds", r.seconds},
               {"call_seconds", call_seconds},
               {"cpu_seconds", cpu},
               {"submit_seconds", r.submit_seconds},
@@ -126,11 +149,13 @@ int worker_main(const std::string& spec_text) {
               {"direct", r.direct},
               {"direct_note", r.direct_note},
               {"staged", r.staged},
+              {"device", r.device},
               {"latency", h.to_json()}});
       barrier();
     }
     // After the timed loops, as the harness's post-task does: outside Task and E2E figures.
-    if (validate) validate_file_range(buf.span(), path, 0);
+    if (validate && device) validate_file_range(device_buf.span(), path, 0);
+    else if (validate) validate_file_range(buf.span(), path, 0);
     report({{"event", "done"}, {"validated", validate}});
     return 0;
   } catch (const std::exception& e) {

@@ -94,6 +94,13 @@ class EmulatedDevice : public Device {
   virtual std::uint64_t copies() const = 0;
   virtual std::size_t allocated_bytes() const = 0;
   virtual std::size_t registered_bytes() const = 0;
+  // Copies, bytes copied and seconds spent copying (delays excluded) so far.
+  struct CopyStats {
+    std::uint64_t copies = 0;
+    std::uint64_t bytes = 0;
+    double seconds = 0;
+  };
+  virtual CopyStats copy_stats() const = 0;
 };
 
 std::shared_ptr<EmulatedDevice> make_emulated_device(const EmulatedDeviceOptions& options = {});

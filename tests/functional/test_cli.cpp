@@ -99,7 +99,8 @@ TEST_F(Cli, HelpExplainsEveryKnob) {
   EXPECT_EQ(o.status, 0) << o.err;
   for (const char* knob : {"--read-file", "--write-file", "--write-size", "--block-size", "--queue-depth", "--threads",
                            "--single-submit", "--overlap-events", "--sequential-requests", "--validate", "--handle",
-                           "--loops", "--warmup-loops", "--io-parallel", "--gpu", "--engine", "--direct", "--folder",
+                           "--loops", "--warmup-loops", "--io-parallel", "--gpu", "--device", "--folder-to-device-mapping",
+                           "--device-chunk-size", "--device-chunks", "--engine", "--direct", "--folder",
                            "--json", "--quick", "2^30"}) {
     EXPECT_NE(o.out.find(knob), std::string::npos) << knob << " is not in --help";
   }
@@ -146,7 +147,21 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
       {{"bench", "--write-file", w, "--write-size", "1M", "--loops", "0"}, "--loops 0"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--engine", "aio"}, "engine 'aio' is unknown"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--direct", "maybe"}, "direct mode 'maybe' is unknown"},
-      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu"}, "no device support"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu"}, "--device emulated runs the same path"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "tpu"}, "--device tpu: expected"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--device", "emulated"}, "--device emulated needs --gpu"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--folder-to-device-mapping", dir_.file("folder") + ":0"},
+       "--folder-to-device-mapping needs --gpu"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--folder-to-device-mapping",
+        dir_.file("folder")}, "expected FOLDER:N"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--folder-to-device-mapping",
+        dir_.file("folder") + ":x"}, "expected FOLDER:N"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--folder", dir_.file("folder"),
+        "--folder-to-device-mapping", dir_.file("folder") + ":0"}, "not both"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--device-chunks", "1"},
+       "device_chunks 1"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--device-chunk-size", "0"},
+       "device_chunk_size 0"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--bogus"}, "--bogus"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--overlap-events", "--sequential-requests"}, "contradict"},
       {{"bench", "--write-file", w, "--write-size", "1M", "--folder", dir_.file("nofolder")}, "--folder"},
@@ -187,6 +202,34 @@ TEST_F(Cli, SeveralProcessesWriteThenReadWithValidation) {
            "--sequential-requests", "--warmup-loops", "1"});
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_TRUE(std::regex_search(o.out, std::regex("^Task Read Speed = [0-9.]+ GB/sec$", std::regex::multiline))) << o.out;
+  EXPECT_NE(o.out.find("validation: passed"), std::string::npos) << o.out;
+}
+
+// The GPU path end to end on the emulated device: several processes, a folder-to-device mapping,
+// both APIs, validation, and the device named in the JSON report.
+TEST_F(Cli, GpuPathRunsOnTheEmulatedDevice) {
+  std::filesystem::create_directory(dir_.file("a"));
+  std::filesystem::create_directory(dir_.file("b"));
+  Outcome o = run({"bench", "--write-file", "t", "--write-size", "3M", "--threads", "2", "--gpu", "--device", "emulated",
+                   "--folder-to-device-mapping", dir_.file("a") + ":0", dir_.file("b") + ":1", "--device-chunk-size", "256K",
+                   "--device-chunks", "3", "--block-size", "64K", "--validate", "--json"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  nlohmann::json j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j.at("config").at("gpu"), true);
+  EXPECT_EQ(j.at("config").at("device_chunks"), 3);
+  const auto& procs = j.at("phases")[0].at("processes");
+  ASSERT_EQ(procs.size(), 2u);
+  EXPECT_EQ(procs[0].at("device"), "emulated");
+  EXPECT_EQ(procs[0].at("path"), dir_.file("a") + "/t.0");
+  EXPECT_EQ(procs[1].at("path"), dir_.file("b") + "/t.1");
+  EXPECT_EQ(j.at("phases")[0].at("validated"), true);
+  EXPECT_EQ(file_size(dir_.file("a") + "/t.0"), 3u << 20);
+  EXPECT_EQ(file_size(dir_.file("b") + "/t.1"), 3u << 20);
+
+  o = run({"bench", "--read-file", dir_.file("a") + "/t.0", "--handle", "--io-parallel", "2", "--gpu", "--device",
+           "emulated", "--validate", "--loops", "2"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("tensor in device memory (emulated)"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("validation: passed"), std::string::npos) << o.out;
 }
 
