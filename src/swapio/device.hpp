@@ -87,6 +87,7 @@ struct EmulatedDeviceOptions {
 class EmulatedDevice : public Device {
  public:
   // Copies wait while the device is held (hold() returns at once; release() lets them run).
+  // Freeing device memory waits for the copies queued before it: release a held device first.
   virtual void hold() = 0;
   virtual void release() = 0;
   // Copies run so far, bytes of device memory allocated now, and bytes of host memory

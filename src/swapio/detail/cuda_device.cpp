@@ -60,6 +60,7 @@ class CudaStream final : public DeviceStream {
     check(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync to host", name_, bytes);
   }
   std::uint64_t record() override {
+    check(cudaSetDevice(index_), "cudaSetDevice", name_);
     cudaEvent_t event = nullptr;
     if (spare_.empty()) {
       check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate", name_);
