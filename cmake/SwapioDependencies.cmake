@@ -9,6 +9,16 @@ if(NOT TARGET PkgConfig::LIBURING)
   message(FATAL_ERROR "liburing (>= 2.1) not found through pkg-config: run ci/install-deps (Debian package liburing-dev)")
 endif()
 
+# libaio (Linux native AIO, the aio engine): no pkg-config file in Debian's package.
+find_path(LIBAIO_INCLUDE_DIR libaio.h)
+find_library(LIBAIO_LIBRARY aio)
+if(NOT LIBAIO_INCLUDE_DIR OR NOT LIBAIO_LIBRARY)
+  message(FATAL_ERROR "libaio not found: run ci/install-deps (Debian package libaio-dev)")
+endif()
+add_library(Libaio::Libaio UNKNOWN IMPORTED)
+set_target_properties(Libaio::Libaio PROPERTIES IMPORTED_LOCATION "${LIBAIO_LIBRARY}"
+                      INTERFACE_INCLUDE_DIRECTORIES "${LIBAIO_INCLUDE_DIR}")
+
 find_package(CLI11 CONFIG QUIET)
 find_package(nlohmann_json 3.10 CONFIG QUIET)
 

@@ -45,6 +45,7 @@ std::string_view to_string(Engine e) noexcept {
   switch (e) {
     case Engine::automatic: return "auto";
     case Engine::uring: return "uring";
+    case Engine::aio: return "aio";
     case Engine::psync: return "psync";
   }
   return "?";
@@ -62,8 +63,9 @@ std::string_view to_string(DirectMode m) noexcept {
 Engine parse_engine(std::string_view s) {
   if (s == "auto") return Engine::automatic;
   if (s == "uring" || s == "io_uring") return Engine::uring;
+  if (s == "aio" || s == "libaio") return Engine::aio;
   if (s == "psync") return Engine::psync;
-  throw ConfigError("engine '" + std::string(s) + "' is unknown: use auto, uring or psync");
+  throw ConfigError("engine '" + std::string(s) + "' is unknown: use auto, uring, aio or psync");
 }
 
 DirectMode parse_direct_mode(std::string_view s) {

@@ -7,8 +7,8 @@
 
 namespace swapio {
 
-// Which backend moves the bytes. auto: io_uring, else pread/pwrite (and say so).
-enum class Engine { automatic, uring, psync };
+// Which backend moves the bytes. auto: io_uring, else native AIO, else pread/pwrite (and say so).
+enum class Engine { automatic, uring, aio, psync };
 // O_DIRECT use. auto: where the filesystem supports it, buffered otherwise (and say so);
 // on: required, an error where refused; off: buffered.
 enum class DirectMode { automatic, on, off };
@@ -44,7 +44,7 @@ struct Config {
 
 std::string_view to_string(Engine e) noexcept;
 std::string_view to_string(DirectMode m) noexcept;
-// Parse "auto|uring|psync" / "auto|on|off"; throw ConfigError naming the bad value.
+// Parse "auto|uring|aio|psync" / "auto|on|off"; throw ConfigError naming the bad value.
 Engine parse_engine(std::string_view s);
 DirectMode parse_direct_mode(std::string_view s);
 // Parse a byte size with an optional K/M/G/T suffix (powers of 1024, "KiB"/"KB"/"K" alike):

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "support.hpp"
@@ -40,7 +41,7 @@ class BackendConformance : public ::testing::TestWithParam<Engine> {
 
 TEST_P(BackendConformance, ReportsItsNameAndCapacity) {
   auto b = make(8);
-  EXPECT_STREQ(b->name(), GetParam() == Engine::uring ? "uring" : "psync");
+  EXPECT_EQ(b->name(), to_string(GetParam()));
   EXPECT_EQ(b->capacity(), 8u);
 }
 
@@ -137,13 +138,45 @@ TEST_P(BackendConformance, FullTransferThroughTheEngine) {
   fill_pattern(out.span(), 4096, 11);
   const std::string path = dir_.file("engine.bin");
   const OpResult w = write_file(out.span(), path, c, 4096, true);
-  EXPECT_EQ(w.engine, c.engine == Engine::uring ? "uring" : "psync");
+  EXPECT_EQ(w.engine, to_string(c.engine));
   const OpResult r = read_file(in.span(), path, c, 4096, true);
   EXPECT_EQ(r.engine, w.engine);
   EXPECT_EQ(first_pattern_mismatch(in.span(), 4096, 11), -1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, BackendConformance, ::testing::Values(Engine::uring, Engine::psync),
+// Every engine under the whole transfer layer: both APIs, odd sizes and offsets, memory that
+// must be staged, and a short queue so that slots are reused.
+TEST_P(BackendConformance, OddSizesOffsetsAndMemoryThroughBothApis) {
+  Config c;
+  c.engine = GetParam();
+  c.block_size = 16 * 1024;
+  c.queue_depth = 3;
+  c.intra_op_parallelism = 2;
+  Handle handle(c);
+  for (const std::uint64_t size : {1ull, 16383ull, 3 * 16384ull + 123, 8 * 16384ull + 5}) {
+    for (const std::uint64_t offset : {0ull, 1234ull, 8192ull}) {
+      for (const bool staged : {false, true}) {
+        for (const bool use_handle : {false, true}) {
+          SCOPED_TRACE("size " + std::to_string(size) + " offset " + std::to_string(offset) +
+                       (staged ? " misaligned memory" : " aligned memory") + (use_handle ? " handle" : " basic"));
+          const std::string path = dir_.file("odd.bin");
+          std::filesystem::remove(path);
+          HostBuffer out(size + 1), in(size + 1);
+          const std::span<std::byte> o = out.span().subspan(staged ? 1 : 0, size);
+          const std::span<std::byte> i = in.span().subspan(staged ? 1 : 0, size);
+          fill_pattern(o, offset, 17);
+          const OpResult w = use_handle ? handle.pwrite(o, path, offset) : write_file(o, path, c, offset);
+          EXPECT_EQ(w.engine, to_string(c.engine));
+          const OpResult r = use_handle ? handle.pread(i, path, offset, true) : read_file(i, path, c, offset, true);
+          EXPECT_EQ(r.bytes, size);
+          EXPECT_EQ(first_pattern_mismatch(i, offset, 17), -1);
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, BackendConformance, ::testing::Values(Engine::uring, Engine::aio, Engine::psync),
                          [](const auto& p) { return std::string(to_string(p.param)); });
 
 TEST(UringBackend, RegisteredBuffersAndFilesMoveTheSameBytes) {
@@ -169,7 +202,7 @@ TEST(Engines, AutoPicksUringWhereItWorksAndSaysWhyNot) {
   Config c;
   std::string note;
   auto b = detail::make_backend(c, &note);
-  if (std::string(b->name()) == "psync") {
+  if (std::string(b->name()) != "uring") {
     EXPECT_NE(note.find("io_uring unavailable"), std::string::npos) << note;
   } else {
     EXPECT_STREQ(b->name(), "uring");

@@ -112,13 +112,15 @@ TEST(ParseSize, RejectsWhatIsNotAWholeSize) {
 TEST(ParseEnums, NamesTheBadValue) {
   EXPECT_EQ(parse_engine("uring"), Engine::uring);
   EXPECT_EQ(parse_engine("psync"), Engine::psync);
+  EXPECT_EQ(parse_engine("aio"), Engine::aio);
+  EXPECT_EQ(parse_engine("libaio"), Engine::aio);
   EXPECT_EQ(parse_engine("auto"), Engine::automatic);
   EXPECT_EQ(parse_direct_mode("on"), DirectMode::on);
   EXPECT_EQ(parse_direct_mode("off"), DirectMode::off);
   EXPECT_EQ(parse_direct_mode("auto"), DirectMode::automatic);
   EXPECT_THROW(
-      try { parse_engine("libaio"); } catch (const ConfigError& e) {
-        EXPECT_STREQ(e.what(), "engine 'libaio' is unknown: use auto, uring or psync");
+      try { parse_engine("spdk"); } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), "engine 'spdk' is unknown: use auto, uring, aio or psync");
         throw;
       },
       ConfigError);

@@ -25,7 +25,7 @@ Config small_blocks(unsigned threads) {
 TEST(Handle, AsyncWritesAndReadsThenWait) {
   TempDir dir;
   Handle h(small_blocks(2));
-  EXPECT_TRUE(h.engine() == "uring" || h.engine() == "psync") << h.engine();
+  EXPECT_TRUE(h.engine() == "uring" || h.engine() == "aio" || h.engine() == "psync") << h.engine();
   constexpr int kOps = 5;
   std::vector<HostBuffer> out, in;
   for (int i = 0; i < kOps; ++i) {

@@ -55,11 +55,13 @@ class Backend {
   virtual std::string notes() const { return {}; }
 };
 
-// Creates the backend the config asks for. Engine::automatic tries io_uring and falls back to
-// psync, writing why into *fallback_note. Throws swapio::Error when a named engine cannot start.
+// Creates the backend the config asks for. Engine::automatic tries io_uring, then native AIO,
+// then psync, writing why into *fallback_note. Throws swapio::Error when a named engine cannot start.
 std::unique_ptr<Backend> make_backend(const Config& config, std::string* fallback_note);
 
 std::unique_ptr<Backend> make_psync_backend(unsigned queue_depth);
+// Throws swapio::Error when a native AIO context cannot be set up.
+std::unique_ptr<Backend> make_aio_backend(unsigned queue_depth);
 // Throws swapio::Error when io_uring cannot be set up.
 std::unique_ptr<Backend> make_uring_backend(unsigned queue_depth, bool register_files);
 
