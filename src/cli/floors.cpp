@@ -1,0 +1,304 @@
+#include "floors.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+
+#include "subprocess.hpp"
+#include "swapio/error.hpp"
+
+namespace swapio::cli {
+namespace {
+
+constexpr const char* kSwapioFile = "swapio-floor";
+constexpr const char* kFioJob = "swapio-ref";
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string tail_of(const std::string& s) {
+  std::string t = s.size() > 400 ? "..." + s.substr(s.size() - 400) : s;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  for (char& c : t) {
+    if (c == '\n') c = ' ';
+  }
+  return t;
+}
+
+struct Measurement {
+  double gib_per_s = 0;
+  double cpu_per_gib = 0;
+};
+
+// One program of the comparison: how to run it for a workload.
+struct Program {
+  std::string label;
+  enum class Kind { swapio, fio, ceiling } kind;
+  Engine engine = Engine::automatic;  // swapio
+  std::string ioengine;               // fio: libaio or io_uring
+};
+
+std::vector<std::string> swapio_args(const FloorOptions& o, const Workload& w, Engine engine, bool write,
+                                     const std::vector<std::string>& folders, unsigned processes) {
+  std::vector<std::string> a = {o.swapio, "bench", "--json", "--threads", std::to_string(processes), "--block-size",
+                                std::to_string(w.block_size), "--queue-depth", std::to_string(w.queue_depth),
+                                "--engine", std::string(to_string(engine))};
+  if (w.handle) {
+    a.insert(a.end(), {"--handle", "--io-parallel", std::to_string(w.io_parallel)});
+  } else {
+    a.insert(a.end(), {"--io-parallel", std::to_string(w.io_parallel)});
+  }
+  if (write) {
+    a.insert(a.end(), {"--write-file", kSwapioFile, "--write-size", std::to_string(w.size)});
+  } else {
+    a.insert(a.end(), {"--read-file", std::string(kSwapioFile) + ".0"});
+  }
+  for (const std::string& f : folders) a.insert(a.end(), {"--folder", f});
+  return a;
+}
+
+Measurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine) {
+  const Finished f = run_program(swapio_args(o, w, engine, w.write, o.folders, w.processes));
+  if (f.status != 0) {
+    throw_io_error(EIO, "swapio bench", w.name, 0, 0, "exit status " + std::to_string(f.status) + ": " + tail_of(f.err));
+  }
+  try {
+    const auto j = nlohmann::json::parse(f.out);
+    const auto& ph = j.at("phases").at(0);
+    return {ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>()};
+  } catch (const std::exception& e) {
+    throw_io_error(EIO, "swapio bench", w.name, 0, 0, std::string("unreadable report: ") + e.what());
+  }
+}
+
+void remove_fio_files(const std::vector<std::string>& folders) {
+  for (const std::string& folder : folders) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+      if (entry.path().filename().string().starts_with(std::string(kFioJob) + ".")) std::filesystem::remove(entry.path(), ec);
+    }
+  }
+}
+
+Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) {
+  std::vector<std::string> a = p.kind == Program::Kind::ceiling ? o.ceiling : o.fio;
+  std::string dirs;
+  for (const std::string& f : o.folders) dirs += (dirs.empty() ? "" : ":") + f;
+  a.insert(a.end(), {std::string("--name=") + kFioJob, "--directory=" + dirs, std::string("--rw=") + (w.write ? "write" : "read"),
+                     "--bs=" + std::to_string(w.block_size), "--iodepth=" + std::to_string(w.queue_depth), "--direct=1",
+                     "--size=" + std::to_string(w.size), "--ioengine=" + p.ioengine,
+                     "--numjobs=" + std::to_string(w.processes), "--group_reporting", "--output-format=json",
+                     "--invalidate=0"});
+  if (p.kind == Program::Kind::ceiling) a.push_back("--fallocate=native");
+  if (w.write) remove_fio_files(o.folders);  // every write to fresh files, as swapio's
+  const Finished f = run_program(a);
+  if (f.status != 0) {
+    throw_io_error(EIO, p.label, w.name, 0, 0, "exit status " + std::to_string(f.status) + ": " + tail_of(f.err));
+  }
+  try {
+    const auto brace = f.out.find('{');
+    const auto j = nlohmann::json::parse(brace == std::string::npos ? f.out : f.out.substr(brace));
+    const auto& job = j.at("jobs").at(0);
+    const auto& side = job.at(w.write ? "write" : "read");
+    const double bytes = side.at("io_bytes").get<double>();
+    const double bw = side.at("bw_bytes").get<double>();
+    const double cpu = (job.at("usr_cpu").get<double>() + job.at("sys_cpu").get<double>()) / 100.0 *
+                       job.at("job_runtime").get<double>() / 1000.0;
+    if (bytes <= 0 || bw <= 0) throw std::runtime_error("no bytes moved");
+    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB))};
+  } catch (const std::exception& e) {
+    throw_io_error(EIO, p.label, w.name, 0, 0, std::string("unreadable fio report: ") + e.what());
+  }
+}
+
+// Reads need the files: swapio's are written once per folder by swapio itself; fio lays its own out.
+void prepare_reads(const FloorOptions& o, const Workload& w) {
+  for (const std::string& folder : o.folders) {
+    const Finished f = run_program(swapio_args(o, w, Engine::automatic, true, {folder}, 1));
+    if (f.status != 0) throw_io_error(EIO, "swapio bench (preparing reads)", folder, 0, 0, tail_of(f.err));
+  }
+}
+
+void remove_files(const std::vector<std::string>& folders) {
+  remove_fio_files(folders);
+  for (const std::string& folder : folders) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+      if (entry.path().filename().string().starts_with(std::string(kSwapioFile) + ".")) std::filesystem::remove(entry.path(), ec);
+    }
+  }
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+const Series& WorkloadResult::series(const std::string& program) const {
+  for (const auto& [label, s] : programs) {
+    if (label == program) return s;
+  }
+  throw std::out_of_range("no program " + program);
+}
+
+std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOptions& o) {
+  if (o.swapio.empty()) throw ConfigError("the swapio command to measure is not given");
+  if (o.folders.empty()) throw ConfigError("no folder to measure in");
+  for (const std::string& f : o.folders) {
+    if (!std::filesystem::is_directory(f)) throw ConfigError("folder " + f + ": not a folder");
+  }
+  std::vector<Program> programs = {{"swapio", Program::Kind::swapio, Engine::automatic, ""}};
+  for (Engine e : o.extra_engines) {
+    programs.push_back({"swapio " + std::string(to_string(e)), Program::Kind::swapio, e, ""});
+  }
+  for (const char* e : {"libaio", "io_uring"}) programs.push_back({std::string("fio ") + e, Program::Kind::fio, {}, e});
+  if (!o.ceiling.empty()) {
+    for (const char* e : {"libaio", "io_uring"}) programs.push_back({std::string("ceiling ") + e, Program::Kind::ceiling, {}, e});
+  }
+  const unsigned rounds = o.rounds.value_or(profile.rounds);
+
+  std::vector<WorkloadResult> results;
+  struct Cleanup {
+    const std::vector<std::string>& folders;
+    ~Cleanup() { remove_files(folders); }
+  } cleanup{o.folders};
+  for (const Workload& w0 : profile.workloads) {
+    Workload w = w0;
+    if (!w.write) prepare_reads(o, w);
+    std::vector<Series> series(programs.size());
+    for (unsigned r = 0; r < rounds; ++r) {
+      for (std::size_t k = 0; k < programs.size(); ++k) {
+        const Program& p = programs[k];
+        // The first program is swapio as the workload asks; the others are references.
+        const Measurement m = p.kind != Program::Kind::swapio ? run_fio(o, w, p)
+                              : run_swapio(o, w, k == 0 ? w.engine : p.engine);
+        series[k].gib_per_s.push_back(m.gib_per_s);
+        series[k].cpu_per_gib.push_back(m.cpu_per_gib);
+        if (o.progress) {
+          o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": " + p.label + " " +
+                     fmt("%.2f GiB/s", m.gib_per_s));
+        }
+      }
+    }
+    WorkloadResult res;
+    res.workload = w;
+    for (std::size_t k = 0; k < programs.size(); ++k) {
+      series[k].median_gib_per_s = median(series[k].gib_per_s);
+      series[k].median_cpu_per_gib = median(series[k].cpu_per_gib);
+      res.programs.emplace_back(programs[k].label, series[k]);
+      if (programs[k].kind == Program::Kind::fio) res.fio_best = std::max(res.fio_best, series[k].median_gib_per_s);
+      if (programs[k].kind == Program::Kind::ceiling) {
+        res.ceiling_best = std::max(res.ceiling_best.value_or(0.0), series[k].median_gib_per_s);
+      }
+    }
+    const double measured = res.programs.front().second.median_gib_per_s;
+    res.pass = true;
+    const auto check = [&](const char* kind, double factor, std::optional<double> base) {
+      FloorCheck c{kind, factor, 0, measured, false, !base.has_value()};
+      if (base) {
+        c.floor = factor * *base;
+        c.pass = measured >= c.floor;
+        res.pass = res.pass && c.pass;
+      }
+      res.checks.push_back(c);
+    };
+    if (w.floor_gib_per_s) check("absolute", *w.floor_gib_per_s, 1.0);
+    if (w.floor_vs_fio) check("vs fio", *w.floor_vs_fio, res.fio_best);
+    if (w.floor_vs_ceiling) check("vs ceiling", *w.floor_vs_ceiling, res.ceiling_best);
+    results.push_back(std::move(res));
+    remove_files(o.folders);
+  }
+  return results;
+}
+
+std::string format_results(const Profile& profile, const std::vector<WorkloadResult>& results) {
+  std::string s;
+  bool all = true;
+  for (const WorkloadResult& r : results) {
+    const Workload& w = r.workload;
+    s += "\n" + w.name + ": " + (w.write ? "write " : "read ") + format_bytes(w.size) + " x " + std::to_string(w.processes) +
+         " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.block_size) + ", queue depth " +
+         std::to_string(w.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
+         std::to_string(w.io_parallel) + ", O_DIRECT\n";
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-18s %-44s %8s %10s %12s\n", "program", "GiB/s per round", "median", "CPU s/GiB",
+                  "swapio/this");
+    s += line;
+    const double swapio = r.programs.front().second.median_gib_per_s;
+    for (const auto& [label, series] : r.programs) {
+      std::string rounds;
+      for (double g : series.gib_per_s) rounds += (rounds.empty() ? "" : " ") + fmt("%.2f", g);
+      std::snprintf(line, sizeof line, "  %-18s %-44s %8.2f %10.3f %11.2fx\n", label.c_str(), rounds.c_str(),
+                    series.median_gib_per_s, series.median_cpu_per_gib,
+                    series.median_gib_per_s > 0 ? swapio / series.median_gib_per_s : 0.0);
+      s += line;
+    }
+    for (const FloorCheck& c : r.checks) {
+      if (c.skipped) {
+        s += "  floor " + c.kind + " " + fmt("%.2fx", c.factor) + ": skipped (no ceiling tool given)\n";
+        continue;
+      }
+      const std::string what = c.kind == "absolute" ? fmt("%.2f GiB/s", c.factor)
+                                                    : fmt("%.2fx", c.factor) + " = " + fmt("%.2f GiB/s", c.floor);
+      s += "  floor " + c.kind + " " + what + ": swapio " + fmt("%.2f GiB/s", c.measured) + " " + (c.pass ? "PASS" : "FAIL") + "\n";
+    }
+    all = all && r.pass;
+  }
+  s += "\nprofile " + profile.name + ": " + (all ? "PASS" : "FAIL") + " (" + std::to_string(results.size()) + " workload" +
+       (results.size() == 1 ? "" : "s") + ")\n";
+  for (const WorkloadResult& r : results) {
+    for (const FloorCheck& c : r.checks) {
+      if (!c.skipped && !c.pass) {
+        s += "FAILED: " + r.workload.name + ": swapio " + fmt("%.2f GiB/s", c.measured) + " is below the floor " + c.kind +
+             " of " + fmt("%.2f GiB/s", c.floor) + "\n";
+      }
+    }
+  }
+  return s;
+}
+
+nlohmann::json results_to_json(const Profile& profile, const std::vector<WorkloadResult>& results) {
+  nlohmann::json out = {{"profile", profile.name}, {"workloads", nlohmann::json::array()}};
+  bool all = true;
+  for (const WorkloadResult& r : results) {
+    const Workload& w = r.workload;
+    nlohmann::json programs = nlohmann::json::object();
+    for (const auto& [label, s] : r.programs) {
+      programs[label] = {{"gib_per_s", s.gib_per_s},
+                         {"cpu_seconds_per_gib", s.cpu_per_gib},
+                         {"median_gib_per_s", s.median_gib_per_s},
+                         {"median_cpu_seconds_per_gib", s.median_cpu_per_gib}};
+    }
+    nlohmann::json checks = nlohmann::json::array();
+    for (const FloorCheck& c : r.checks) {
+      checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
+                        {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped}});
+    }
+    out["workloads"].push_back({{"name", w.name},
+                                {"op", w.write ? "write" : "read"},
+                                {"size", w.size},
+                                {"block_size", w.block_size},
+                                {"queue_depth", w.queue_depth},
+                                {"processes", w.processes},
+                                {"io_parallel", w.io_parallel},
+                                {"handle", w.handle},
+                                {"programs", programs},
+                                {"fio_best_gib_per_s", r.fio_best},
+                                {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
+                                {"checks", checks},
+                                {"pass", r.pass}});
+    all = all && r.pass;
+  }
+  out["pass"] = all;
+  return out;
+}
+
+}  // namespace swapio::cli

@@ -1,0 +1,64 @@
+// Runs a profile's workloads the way users run them — `swapio bench` with its worker processes —
+// beside the references measured on the same folders in the same run: plain fio with each of
+// its engines (what users compare with) and, where a tool for it is given, fio with physically
+// contiguous buffers (the device's ceiling). Programs alternate round by round (swapio, fio
+// libaio, fio io_uring, ..., swapio, ...) because the device drifts; medians are compared.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "profile.hpp"
+
+namespace swapio::cli {
+
+struct FloorOptions {
+  std::string swapio;                       // the swapio command
+  std::vector<std::string> fio = {"fio"};   // plain fio
+  std::vector<std::string> ceiling;         // fio with contiguous buffers (empty: not measured)
+  std::vector<std::string> folders;         // processes spread over them, i mod n
+  std::vector<Engine> extra_engines;        // swapio with these engines too (reported, not floored)
+  std::optional<unsigned> rounds;           // overrides the profile's
+  std::function<void(const std::string&)> progress;  // one line per run
+};
+
+struct Series {
+  std::vector<double> gib_per_s;
+  std::vector<double> cpu_per_gib;
+  double median_gib_per_s = 0;
+  double median_cpu_per_gib = 0;
+};
+
+struct FloorCheck {
+  std::string kind;      // "absolute", "vs fio", "vs ceiling"
+  double factor = 0;     // the profile's number (GiB/s for absolute)
+  double floor = 0;      // GiB/s
+  double measured = 0;   // swapio's median GiB/s
+  bool pass = false;
+  bool skipped = false;  // vs ceiling without the tool
+};
+
+struct WorkloadResult {
+  Workload workload;
+  std::vector<std::pair<std::string, Series>> programs;  // in run order; "swapio" first
+  double fio_best = 0;                                   // the faster plain fio engine's median
+  std::optional<double> ceiling_best;
+  std::vector<FloorCheck> checks;
+  bool pass = false;
+
+  const Series& series(const std::string& program) const;
+};
+
+// Throws ConfigError for bad options, swapio::Error when a program cannot run or reports no
+// figures (its stderr in the message).
+std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOptions& options);
+
+// People's report: per workload every round of every program, medians, ratios, each floor.
+std::string format_results(const Profile& profile, const std::vector<WorkloadResult>& results);
+nlohmann::json results_to_json(const Profile& profile, const std::vector<WorkloadResult>& results);
+
+}  // namespace swapio::cli

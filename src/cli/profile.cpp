@@ -1,0 +1,136 @@
+#include "profile.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "swapio/error.hpp"
+
+namespace swapio::cli {
+namespace {
+
+void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed, const std::string& where) {
+  if (!j.is_object()) throw ConfigError(where + ": expected an object");
+  for (const auto& [key, value] : j.items()) {
+    if (!allowed.contains(key)) {
+      std::string list;
+      for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
+      throw ConfigError(where + ": unknown key '" + key + "' (known: " + list + ")");
+    }
+  }
+}
+
+std::uint64_t size_value(const nlohmann::json& v, const std::string& where) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_string()) {
+    try {
+      return parse_size(v.get<std::string>());
+    } catch (const ConfigError& e) {
+      throw ConfigError(where + ": " + e.what());
+    }
+  }
+  throw ConfigError(where + ": expected a size such as 1048576 or \"1M\"");
+}
+
+unsigned count_value(const nlohmann::json& v, const std::string& where, unsigned lo, unsigned hi) {
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < lo || v.get<std::uint64_t>() > hi) {
+    throw ConfigError(where + ": expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+  }
+  return v.get<unsigned>();
+}
+
+double floor_value(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1e6) {
+    throw ConfigError(where + ": expected a number >= 0");
+  }
+  return v.get<double>();
+}
+
+std::string string_value(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_string() || v.get<std::string>().empty()) throw ConfigError(where + ": expected a non-empty string");
+  return v.get<std::string>();
+}
+
+Workload parse_workload(const nlohmann::json& j, const std::string& at) {
+  check_keys(j, {"name", "op", "size", "block_size", "queue_depth", "processes", "io_parallel", "handle", "engine",
+                 "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling"},
+             at);
+  Workload w;
+  if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
+  w.name = string_value(j.at("name"), at + ".name");
+  const std::string where = at + " (" + w.name + ")";
+  if (!j.contains("op")) throw ConfigError(where + ": 'op' is missing (read or write)");
+  const std::string op = string_value(j.at("op"), where + ".op");
+  if (op != "read" && op != "write") throw ConfigError(where + ".op: '" + op + "' is not read or write");
+  w.write = op == "write";
+  if (!j.contains("size")) throw ConfigError(where + ": 'size' is missing (bytes per process)");
+  w.size = size_value(j.at("size"), where + ".size");
+  if (w.size == 0) throw ConfigError(where + ".size: 0 moves nothing");
+  if (j.contains("block_size")) w.block_size = size_value(j.at("block_size"), where + ".block_size");
+  if (j.contains("queue_depth")) w.queue_depth = count_value(j.at("queue_depth"), where + ".queue_depth", 1, kMaxQueueDepth);
+  if (j.contains("processes")) w.processes = count_value(j.at("processes"), where + ".processes", 1, 256);
+  if (j.contains("io_parallel")) w.io_parallel = count_value(j.at("io_parallel"), where + ".io_parallel", 1, kMaxParallelism);
+  if (j.contains("handle")) {
+    if (!j.at("handle").is_boolean()) throw ConfigError(where + ".handle: expected true or false");
+    w.handle = j.at("handle").get<bool>();
+  }
+  if (j.contains("engine")) {
+    try {
+      w.engine = parse_engine(string_value(j.at("engine"), where + ".engine"));
+    } catch (const ConfigError& e) {
+      throw ConfigError(where + ".engine: " + e.what());
+    }
+  }
+  if (j.contains("floor_gib_per_s")) w.floor_gib_per_s = floor_value(j.at("floor_gib_per_s"), where + ".floor_gib_per_s");
+  if (j.contains("floor_vs_fio")) w.floor_vs_fio = floor_value(j.at("floor_vs_fio"), where + ".floor_vs_fio");
+  if (j.contains("floor_vs_ceiling")) w.floor_vs_ceiling = floor_value(j.at("floor_vs_ceiling"), where + ".floor_vs_ceiling");
+  if (!w.floor_gib_per_s && !w.floor_vs_fio && !w.floor_vs_ceiling) {
+    throw ConfigError(where + ": no floor (give floor_gib_per_s, floor_vs_fio or floor_vs_ceiling)");
+  }
+  Config c;
+  c.block_size = w.block_size;
+  c.queue_depth = w.queue_depth;
+  c.intra_op_parallelism = w.io_parallel;
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(where + ": " + e.what());
+  }
+  return w;
+}
+
+}  // namespace
+
+Profile parse_profile(const nlohmann::json& j, const std::string& origin) {
+  const std::string at = "profile " + origin;
+  check_keys(j, {"name", "description", "rounds", "workloads"}, at);
+  Profile p;
+  if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
+  p.name = string_value(j.at("name"), at + ": name");
+  if (j.contains("description")) p.description = string_value(j.at("description"), at + ": description");
+  if (j.contains("rounds")) p.rounds = count_value(j.at("rounds"), at + ": rounds", 1, 1000);
+  if (!j.contains("workloads") || !j.at("workloads").is_array() || j.at("workloads").empty()) {
+    throw ConfigError(at + ": 'workloads' must be a non-empty list");
+  }
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < j.at("workloads").size(); ++i) {
+    Workload w = parse_workload(j.at("workloads")[i], at + ": workloads[" + std::to_string(i) + "]");
+    if (!names.insert(w.name).second) throw ConfigError(at + ": two workloads are named '" + w.name + "'");
+    p.workloads.push_back(std::move(w));
+  }
+  return p;
+}
+
+Profile load_profile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("profile " + path + ": cannot be read");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError("profile " + path + ": not valid JSON (" + e.what() + ")");
+  }
+  return parse_profile(j, path);
+}
+
+}  // namespace swapio::cli

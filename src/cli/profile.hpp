@@ -1,0 +1,56 @@
+// Node profiles (fixtures/profiles/*.json): the workloads a node must run and the floor of each.
+// Read by the performance suite's floor tests (and by node qualification).
+//
+//   {
+//     "name": "any-node",
+//     "description": "...",
+//     "rounds": 5,                     // interleaved rounds; medians are compared (default 5)
+//     "workloads": [
+//       { "name": "write-1m-qd32", "op": "write", "size": "1G",
+//         "block_size": "1M", "queue_depth": 32, "processes": 1, "io_parallel": 1,
+//         "handle": true, "engine": "auto",
+//         "floor_gib_per_s": 2.0,       // absolute, GiB/s = 2^30 bytes/s
+//         "floor_vs_fio": 1.0,          // x the faster plain fio engine, same run, same folder
+//         "floor_vs_ceiling": 0.9 }     // x fio with contiguous buffers, where that tool is given
+//     ]
+//   }
+// Every workload needs at least one floor. Unknown keys, bad sizes and out-of-range values are
+// errors naming the file, the workload and the key.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "swapio/config.hpp"
+
+namespace swapio::cli {
+
+struct Workload {
+  std::string name;
+  bool write = false;
+  std::uint64_t size = 0;            // bytes per process
+  std::uint64_t block_size = kMiB;
+  unsigned queue_depth = 32;
+  unsigned processes = 1;
+  unsigned io_parallel = 1;
+  bool handle = true;
+  Engine engine = Engine::automatic;
+  std::optional<double> floor_gib_per_s;
+  std::optional<double> floor_vs_fio;
+  std::optional<double> floor_vs_ceiling;
+};
+
+struct Profile {
+  std::string name;
+  std::string description;
+  unsigned rounds = 5;
+  std::vector<Workload> workloads;
+};
+
+// Throws ConfigError: "profile F: workloads[2] (read-8m): block_size: size '8Q' is invalid ...".
+Profile parse_profile(const nlohmann::json& j, const std::string& origin);
+Profile load_profile(const std::string& path);
+
+}  // namespace swapio::cli
