@@ -21,7 +21,7 @@ void check_keys(const nlohmann::json& j, const std::set<std::string>& allowed, c
 }
 
 std::uint64_t size_value(const nlohmann::json& v, const std::string& where) {
-  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return v.get<std::uint64_t>();
   if (v.is_string()) {
     try {
       return parse_size(v.get<std::string>());
@@ -33,7 +33,8 @@ std::uint64_t size_value(const nlohmann::json& v, const std::string& where) {
 }
 
 unsigned count_value(const nlohmann::json& v, const std::string& where, unsigned lo, unsigned hi) {
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < lo || v.get<std::uint64_t>() > hi) {
+  if (!v.is_number_integer() || v.get<std::int64_t>() < static_cast<std::int64_t>(lo) ||
+      v.get<std::int64_t>() > static_cast<std::int64_t>(hi)) {
     throw ConfigError(where + ": expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
   }
   return v.get<unsigned>();
@@ -52,9 +53,11 @@ std::string string_value(const nlohmann::json& v, const std::string& where) {
 }
 
 Workload parse_workload(const nlohmann::json& j, const std::string& at) {
+  if (!j.is_object()) throw ConfigError(at + ": expected an object");
+  const std::string named = j.contains("name") && j.at("name").is_string() ? at + " (" + j.at("name").get<std::string>() + ")" : at;
   check_keys(j, {"name", "op", "size", "block_size", "queue_depth", "processes", "io_parallel", "handle", "engine",
                  "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling"},
-             at);
+             named);
   Workload w;
   if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
   w.name = string_value(j.at("name"), at + ".name");

@@ -1,0 +1,122 @@
+// Node profiles: every shipped profile loads; bad ones are refused with the file, the workload
+// and the key named.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "profile.hpp"
+#include "support.hpp"
+#include "swapio/error.hpp"
+
+namespace swapio::test {
+namespace {
+
+using cli::parse_profile;
+
+nlohmann::json good() {
+  return nlohmann::json::parse(R"({
+    "name": "t", "rounds": 3,
+    "workloads": [ { "name": "w", "op": "write", "size": "64M", "block_size": "8M", "queue_depth": 8,
+                     "processes": 2, "io_parallel": 2, "handle": false, "engine": "aio",
+                     "floor_gib_per_s": 1.5, "floor_vs_fio": 1.0 } ] })");
+}
+
+std::string refusal(const nlohmann::json& j) {
+  try {
+    parse_profile(j, "p.json");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(Profile, ReadsEveryField) {
+  const cli::Profile p = parse_profile(good(), "p.json");
+  EXPECT_EQ(p.name, "t");
+  EXPECT_EQ(p.rounds, 3u);
+  ASSERT_EQ(p.workloads.size(), 1u);
+  const cli::Workload& w = p.workloads[0];
+  EXPECT_TRUE(w.write);
+  EXPECT_EQ(w.size, 64u << 20);
+  EXPECT_EQ(w.block_size, 8u << 20);
+  EXPECT_EQ(w.queue_depth, 8u);
+  EXPECT_EQ(w.processes, 2u);
+  EXPECT_EQ(w.io_parallel, 2u);
+  EXPECT_FALSE(w.handle);
+  EXPECT_EQ(w.engine, Engine::aio);
+  EXPECT_EQ(w.floor_gib_per_s, 1.5);
+  EXPECT_EQ(w.floor_vs_fio, 1.0);
+  EXPECT_FALSE(w.floor_vs_ceiling.has_value());
+}
+
+TEST(Profile, RefusesWhatIsWrongAndSaysWhere) {
+  struct Case {
+    const char* pointer;  // JSON pointer to change
+    nlohmann::json value;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"/workloads/0/blok_size", "1M", "workloads[0] (w): unknown key 'blok_size'"},
+      {"/workloads/0/size", "12Q", "workloads[0] (w).size: size '12Q' is invalid"},
+      {"/workloads/0/size", 0, "size: 0 moves nothing"},
+      {"/workloads/0/block_size", "0", "block_size 0 is invalid"},
+      {"/workloads/0/op", "append", "'append' is not read or write"},
+      {"/workloads/0/queue_depth", 0, "queue_depth: expected a whole number from 1"},
+      {"/workloads/0/processes", -1, "processes: expected a whole number"},
+      {"/workloads/0/engine", "spdk", "engine 'spdk' is unknown"},
+      {"/workloads/0/floor_vs_fio", -1, "floor_vs_fio: expected a number >= 0"},
+      {"/workloads/0/handle", "yes", "handle: expected true or false"},
+      {"/rounds", 0, "rounds: expected a whole number"},
+      {"/colour", "red", "unknown key 'colour'"},
+      {"/workloads", nlohmann::json::array(), "'workloads' must be a non-empty list"},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json j = good();
+    j[nlohmann::json::json_pointer(c.pointer)] = c.value;
+    const std::string why = refusal(j);
+    EXPECT_NE(why.find(c.message), std::string::npos) << c.pointer << ": " << why;
+    EXPECT_NE(why.find("profile p.json"), std::string::npos) << why;
+  }
+}
+
+TEST(Profile, RefusesAWorkloadWithoutAFloorOrAName) {
+  nlohmann::json j = good();
+  j["workloads"][0].erase("floor_gib_per_s");
+  j["workloads"][0].erase("floor_vs_fio");
+  EXPECT_NE(refusal(j).find("no floor"), std::string::npos) << refusal(j);
+  j = good();
+  j["workloads"][0].erase("name");
+  EXPECT_NE(refusal(j).find("'name' is missing"), std::string::npos) << refusal(j);
+  j = good();
+  j["workloads"].push_back(j["workloads"][0]);
+  EXPECT_NE(refusal(j).find("two workloads are named 'w'"), std::string::npos) << refusal(j);
+}
+
+TEST(Profile, FilesThatAreNotJsonOrMissingAreNamed) {
+  TempDir dir;
+  const std::string bad = dir.file("bad.json");
+  std::ofstream(bad) << "{ \"name\": ";
+  try {
+    cli::load_profile(bad);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(cli::load_profile(dir.file("missing.json")), ConfigError);
+}
+
+TEST(Profile, EveryShippedProfileLoads) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(SWAPIO_PROFILES_DIR)) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().string());
+    const cli::Profile p = cli::load_profile(entry.path().string());
+    EXPECT_FALSE(p.workloads.empty());
+    ++n;
+  }
+  EXPECT_GE(n, 1);
+}
+
+}  // namespace
+}  // namespace swapio::test
