@@ -19,6 +19,7 @@ namespace swapio::cli {
 struct FloorOptions {
   std::string swapio;                       // the swapio command
   std::vector<std::string> fio = {"fio"};   // plain fio
+  bool plain_fio = true;                    // measure plain fio (floors vs fio need it)
   std::vector<std::string> ceiling;         // fio with contiguous buffers (empty: not measured)
   std::vector<std::string> folders;         // processes spread over them, i mod n
   std::vector<Engine> extra_engines;        // swapio with these engines too (reported, not floored)
@@ -39,13 +40,13 @@ struct FloorCheck {
   double floor = 0;      // GiB/s
   double measured = 0;   // swapio's median GiB/s
   bool pass = false;
-  bool skipped = false;  // vs ceiling without the tool
+  bool skipped = false;  // its reference was not measured
 };
 
 struct WorkloadResult {
   Workload workload;
   std::vector<std::pair<std::string, Series>> programs;  // in run order; "swapio" first
-  double fio_best = 0;                                   // the faster plain fio engine's median
+  std::optional<double> fio_best;                        // the faster plain fio engine's median
   std::optional<double> ceiling_best;
   std::vector<FloorCheck> checks;
   bool pass = false;

@@ -7,6 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "swapio/error.hpp"
@@ -16,6 +19,44 @@
 #endif
 
 namespace swapio {
+namespace {
+
+// Live HostBuffers by address, so that a transfer can tell swapio's own memory (physically
+// contiguous in 2 MiB pieces) from memory it did not allocate.
+struct Registry {
+  std::shared_mutex mutex;
+  std::map<std::uintptr_t, std::size_t> ranges;
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+void register_range(const std::byte* p, std::size_t n) {
+  Registry& r = registry();
+  std::unique_lock lock(r.mutex);
+  r.ranges[reinterpret_cast<std::uintptr_t>(p)] = n;
+}
+
+void unregister_range(const std::byte* p) noexcept {
+  Registry& r = registry();
+  std::unique_lock lock(r.mutex);
+  r.ranges.erase(reinterpret_cast<std::uintptr_t>(p));
+}
+
+}  // namespace
+
+bool is_host_buffer_memory(const std::byte* p, std::size_t n) {
+  if (p == nullptr) return false;
+  Registry& r = registry();
+  std::shared_lock lock(r.mutex);
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  auto it = r.ranges.upper_bound(addr);
+  if (it == r.ranges.begin()) return false;
+  --it;
+  return addr - it->first <= it->second && n <= it->second - (addr - it->first);
+}
 
 std::string_view to_string(MemoryKind k) noexcept {
   switch (k) {
@@ -64,6 +105,7 @@ HostBuffer::HostBuffer(std::size_t size, MemoryKind kind) : size_(size), kind_(k
     }
     locked_ = true;
   }
+  register_range(data_, mapped_);
 }
 
 HostBuffer::HostBuffer(HostBuffer&& other) noexcept
@@ -91,6 +133,7 @@ HostBuffer::~HostBuffer() { release(); }
 
 void HostBuffer::release() noexcept {
   if (data_ == nullptr) return;
+  unregister_range(data_);
   if (locked_ && ::munlock(data_, mapped_) != 0) {
     std::fprintf(stderr, "swapio: munlock of a %zu-byte buffer failed: %s\n", mapped_, std::strerror(errno));
   }

@@ -52,4 +52,7 @@ class HostBuffer {
   bool locked_ = false;
 };
 
+// Whether [p, p+n) lies inside one live HostBuffer (memory swapio laid out for DMA).
+bool is_host_buffer_memory(const std::byte* p, std::size_t n);
+
 }  // namespace swapio

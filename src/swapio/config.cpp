@@ -41,6 +41,22 @@ void Config::validate() const {
   }
 }
 
+std::string_view to_string(StageMode m) noexcept {
+  switch (m) {
+    case StageMode::automatic: return "auto";
+    case StageMode::always: return "always";
+    case StageMode::never: return "never";
+  }
+  return "?";
+}
+
+StageMode parse_stage_mode(std::string_view s) {
+  if (s == "auto") return StageMode::automatic;
+  if (s == "always") return StageMode::always;
+  if (s == "never") return StageMode::never;
+  throw ConfigError("staging mode '" + std::string(s) + "' is unknown: use auto, always or never");
+}
+
 std::string_view to_string(Engine e) noexcept {
   switch (e) {
     case Engine::automatic: return "auto";

@@ -12,6 +12,11 @@ enum class Engine { automatic, uring, aio, psync };
 // O_DIRECT use. auto: where the filesystem supports it, buffered otherwise (and say so);
 // on: required, an error where refused; off: buffered.
 enum class DirectMode { automatic, on, off };
+// Host memory the engine did not allocate (a caller's vector or tensor: scattered 4 KiB pages,
+// each request split into many DMA segments) can go through the engine's own contiguous
+// staging buffers. auto: stage any memory that is not a HostBuffer; always; never (only
+// memory misaligned for direct I/O is staged).
+enum class StageMode { automatic, always, never };
 
 inline constexpr std::uint64_t kMiB = 1024ull * 1024;
 inline constexpr std::uint64_t kGiB = 1024ull * kMiB;
@@ -31,6 +36,7 @@ struct Config {
   DirectMode direct = DirectMode::automatic;
   bool register_files = true;          // io_uring fixed files where the kernel allows
   bool register_buffers = false;       // io_uring fixed buffers (pins memory: RLIMIT_MEMLOCK)
+  StageMode staging = StageMode::automatic;  // copy host memory through contiguous buffers
   // Device (GPU) memory moves through a ring of device_chunks pinned host chunks per worker
   // thread, each device_chunk_size bytes rounded up to whole blocks: pinned memory stays
   // device_chunks x chunk per thread whatever the tensor's size, and the copy of one chunk
@@ -47,6 +53,8 @@ std::string_view to_string(DirectMode m) noexcept;
 // Parse "auto|uring|aio|psync" / "auto|on|off"; throw ConfigError naming the bad value.
 Engine parse_engine(std::string_view s);
 DirectMode parse_direct_mode(std::string_view s);
+std::string_view to_string(StageMode m) noexcept;
+StageMode parse_stage_mode(std::string_view s);
 // Parse a byte size with an optional K/M/G/T suffix (powers of 1024, "KiB"/"KB"/"K" alike):
 // "4096", "64K", "1M", "2GiB". Throws ConfigError for "12Q", "-1", "1.5M", "", overflow.
 std::uint64_t parse_size(std::string_view s);

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <memory>
+#include <vector>
 
 #include "swapio/swapio.hpp"
 
@@ -55,6 +57,41 @@ void BM_Transfer(benchmark::State& state) {
   ::unlink(path.c_str());
 }
 
+// A caller's tensor in ordinary memory (page-aligned malloc'd memory, as a framework's allocator
+// gives: 4 KiB pages wherever the kernel put them) against the same bytes in a HostBuffer, with
+// staging off and at its default.
+// args: memory (0 HostBuffer, 1 vector), staging (0 never, 1 auto), write(0/1)
+void BM_UserMemory(benchmark::State& state) {
+  swapio::Config c;
+  const bool vector_memory = state.range(0) != 0;
+  c.staging = state.range(1) == 0 ? swapio::StageMode::never : swapio::StageMode::automatic;
+  const bool write = state.range(2) != 0;
+  const std::string path = folder() + "/swapio_bench_user." + std::to_string(::getpid()) + ".swp";
+  try {
+    swapio::HostBuffer host(vector_memory ? 0 : op_size());
+    const std::size_t n = vector_memory ? static_cast<std::size_t>(op_size()) : 0;
+    std::unique_ptr<std::byte, decltype(&std::free)> plain(
+        n ? static_cast<std::byte*>(std::aligned_alloc(4096, (n + 4095) / 4096 * 4096)) : nullptr, &std::free);
+    if (n && !plain) throw std::bad_alloc();
+    const std::span<std::byte> buf = vector_memory ? std::span<std::byte>(plain.get(), n) : host.span();
+    std::memset(buf.data(), 0x5a, buf.size());
+    swapio::Handle handle(c);
+    if (!write) handle.pwrite(buf, path);
+    bool staged = false;
+    for (auto _ : state) {
+      const swapio::OpResult r = write ? handle.pwrite(buf, path) : handle.pread(buf, path);
+      staged = r.staged;
+      if (write) ::unlink(path.c_str());
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
+    state.SetLabel(std::string(write ? "write " : "read ") + (vector_memory ? "malloc" : "HostBuffer") + " staging " +
+                   std::string(swapio::to_string(c.staging)) + (staged ? " (staged)" : " (direct)"));
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+  ::unlink(path.c_str());
+}
+
 void grid(benchmark::internal::Benchmark* b) {
   for (int write : {0, 1}) {
     for (int engine : {0, 1}) {
@@ -73,6 +110,12 @@ void grid(benchmark::internal::Benchmark* b) {
   b->ArgNames({"handle", "block_kib", "qd", "par", "psync", "write"});
 }
 
+BENCHMARK(BM_UserMemory)
+    ->ArgsProduct({{0, 1}, {0, 1}, {0, 1}})
+    ->ArgNames({"malloc", "auto_staging", "write"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.5);
 BENCHMARK(BM_Transfer)->Apply(grid)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
 }  // namespace

@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
   app.add_option("--ceiling", ceiling,
                  "a command that runs fio with physically contiguous buffers (words split at spaces); "
                  "env SWAPIO_FIO_CEILING wins");
+  bool no_fio = false;
+  app.add_flag("--no-fio", no_fio, "do not measure plain fio (floors vs fio are then skipped)");
   app.add_option("--engines", engines, "also measure swapio with these engines, comma-separated (uring,aio,psync)");
   app.add_option("--rounds", rounds, "rounds instead of the profile's");
   app.add_option("--json", json_path, "write the figures as JSON here");
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
     o.ceiling = split(ceiling, ' ');
     for (const std::string& e : split(engines, ',')) o.extra_engines.push_back(swapio::parse_engine(e));
     if (rounds > 0) o.rounds = rounds;
+    o.plain_fio = !no_fio;
     o.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
     const swapio::cli::Profile profile = swapio::cli::load_profile(profile_path);
     std::printf("profile %s (%s): %s\nfolders:", profile.name.c_str(), profile_path.c_str(), profile.description.c_str());

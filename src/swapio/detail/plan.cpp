@@ -15,7 +15,7 @@ Plan make_plan(const PlanInput& in) noexcept {
   p.offset = in.offset;
   p.length = in.length;
   p.block_size = in.block_size == 0 ? 1 : in.block_size;
-  p.staged = in.device_memory;
+  p.staged = in.device_memory || in.stage_memory;
   const std::uint64_t end = in.offset + in.length;
   if (!in.direct) {
     p.body_begin = in.offset;

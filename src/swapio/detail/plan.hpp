@@ -17,6 +17,7 @@ struct PlanInput {
   std::uint32_t edge_align = 1;   // body edges in the file (>= offset alignment, >= a page)
   std::uint32_t mem_align = 1;    // memory alignment for direct I/O
   bool device_memory = false;     // memory the host cannot do I/O into: always staged
+  bool stage_memory = false;      // host memory to copy through staging anyway (scattered pages)
 };
 
 struct Plan {

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <thread>
+#include <mutex>
+#include <condition_variable>
 #include <exception>
 #include <optional>
 
@@ -28,17 +31,90 @@ std::size_t request_stride(std::uint64_t block_size, const File& file) {
 // A transient result retried this many times on one request before it counts as an error.
 constexpr unsigned kMaxTransientRetries = 64;
 
-// Copies between staging and the caller's host memory, done at once: the stream interface
-// of a device whose "device memory" is the caller's misaligned host buffer.
-class HostCopy final : public DeviceStream {
+}  // namespace
+
+// Copies between staging and the caller's host memory on a thread of their own, in order: the
+// stream interface of a device whose "device memory" is the caller's host memory, so that the
+// copies overlap the I/O exactly as a GPU's do.
+class HostCopyStream final : public DeviceStream {
  public:
-  void copy_to_device(std::byte* user, const std::byte* staging, std::size_t n) override { std::memcpy(user, staging, n); }
-  void copy_to_host(std::byte* staging, const std::byte* user, std::size_t n) override { std::memcpy(staging, user, n); }
-  std::uint64_t record() override { return 0; }
-  bool done(std::uint64_t) override { return true; }
-  void wait(std::uint64_t) override {}
-  void drain() noexcept override {}
+  HostCopyStream() : thread_([this] { serve(); }) {}
+  ~HostCopyStream() override {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void copy_to_device(std::byte* user, const std::byte* staging, std::size_t n) override { push({user, staging, n, 0}); }
+  void copy_to_host(std::byte* staging, const std::byte* user, std::size_t n) override { push({staging, user, n, 0}); }
+  std::uint64_t record() override {
+    const std::uint64_t ticket = ++recorded_;
+    push({nullptr, nullptr, 0, ticket});
+    return ticket;
+  }
+  bool done(std::uint64_t ticket) override {
+    std::lock_guard lock(mutex_);
+    return completed_ >= ticket;
+  }
+  void wait(std::uint64_t ticket) override {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait(lock, [&] { return completed_ >= ticket; });
+  }
+  void drain() noexcept override {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  }
+
+ private:
+  struct Copy {
+    std::byte* dst;  // null for a ticket
+    const std::byte* src;
+    std::size_t n;
+    std::uint64_t ticket;
+  };
+
+  void push(const Copy& c) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(c);
+    }
+    cv_.notify_one();
+  }
+
+  void serve() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      const Copy c = queue_.front();
+      queue_.pop_front();
+      if (c.dst == nullptr) {
+        completed_ = c.ticket;
+      } else {
+        busy_ = true;
+        lock.unlock();
+        std::memcpy(c.dst, c.src, c.n);
+        lock.lock();
+        busy_ = false;
+      }
+      if (c.dst == nullptr || queue_.empty()) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_, done_cv_;
+  std::deque<Copy> queue_;
+  std::uint64_t recorded_ = 0;  // only the owning thread records
+  std::uint64_t completed_ = 0;
+  bool busy_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts after every member above exists
 };
+
+namespace {
 
 // The staging ring: `chunks` chunks of `per_chunk` requests each. Chunk c of the body uses
 // ring position c % chunks; a position is reused only when its previous chunk is finished:
@@ -471,7 +547,10 @@ void check_block_alignment(const Config& config, const File& file) {
 
 Worker::Worker(const Config& config) : config_(config), backend_(make_backend(config, &fallback_note_)) {}
 
-Worker::~Worker() { release_device(); }
+Worker::~Worker() {
+  host_copy_.reset();
+  release_device();
+}
 
 std::string Worker::engine_note() const {
   std::string note = fallback_note_;
@@ -527,25 +606,28 @@ SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64
   in.edge_align = file.edge_align();
   in.mem_align = file.mem_align();
   in.device_memory = device != nullptr;
+  // Scattered pages only cost with direct I/O (buffered I/O copies through the page cache).
+  in.stage_memory = device == nullptr && file.direct() &&
+                    (config_.staging == StageMode::always ||
+                     (config_.staging == StageMode::automatic && !is_host_buffer_memory(buf, static_cast<std::size_t>(length))));
   const Plan plan = make_plan(in);
   stats.staged = plan.staged;
   check_block_alignment(config_, file);
   stats.latencies_ns.reserve(plan.requests() + 2);
 
-  // The staging ring: for host memory one request per position, as many as are in flight; for
-  // device memory the configured chunks, copied by this thread's stream on the device.
+  // The staging ring: the configured chunks, copied by this thread's stream on the device, or
+  // for host memory by this worker's copy thread, while the other chunks' I/O runs.
   Ring ring;
-  HostCopy host_copy;
   DeviceStream* copier = nullptr;
-  if (plan.staged) {
+  if (plan.staged && (device != nullptr || plan.requests() > 0)) {
     ring.request_stride = request_stride(plan.block_size, file);
+    ring.chunks = config_.device_chunks;
+    ring.per_chunk = std::max<std::uint64_t>(1, (config_.device_chunk_size + plan.block_size - 1) / plan.block_size);
     if (device != nullptr) {
-      ring.chunks = config_.device_chunks;
-      ring.per_chunk = std::max<std::uint64_t>(1, (config_.device_chunk_size + plan.block_size - 1) / plan.block_size);
       copier = &stream_for(*device);
     } else {
-      ring.chunks = static_cast<unsigned>(std::min<std::uint64_t>(config_.queue_depth, plan.requests()));
-      copier = &host_copy;
+      if (!host_copy_) host_copy_ = std::make_unique<HostCopyStream>();
+      copier = host_copy_.get();
     }
     ring.base = staging(ring.bytes(), device);
   }

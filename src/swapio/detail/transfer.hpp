@@ -18,6 +18,8 @@
 
 namespace swapio::detail {
 
+class HostCopyStream;
+
 struct SliceStats {
   std::uint64_t bytes = 0;
   std::uint64_t requests = 0;
@@ -66,6 +68,8 @@ class Worker {
   std::shared_ptr<Device> device_;
   std::unique_ptr<DeviceStream> stream_;
   bool staging_registered_ = false;
+  // Copies for staged host memory, on a thread of their own (started when first needed).
+  std::unique_ptr<HostCopyStream> host_copy_;
 };
 
 }  // namespace swapio::detail
