@@ -1,6 +1,6 @@
 // Micro-benchmarks: read and write through the basic API and a Handle over block size x queue
 // depth x io_parallel x engine. Bytes per second are GiB/s-ready (2^30), real time.
-//   SWAPIO_PERF_DIR   folder for the files (default: the current directory)
+//   SWAPIO_PERF_DIR   folder for the files (else SWAPIO_PERF_DIR_DEFAULT, else the current directory)
 //   SWAPIO_PERF_SIZE  bytes per op (default 256M; K/M/G suffixes)
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -15,9 +15,16 @@
 
 namespace {
 
+// SWAPIO_PERF_DIR (its first folder when colon-separated), else the configured default.
 std::string folder() {
-  const char* d = std::getenv("SWAPIO_PERF_DIR");
-  return d != nullptr && *d != '\0' ? d : ".";
+  for (const char* name : {"SWAPIO_PERF_DIR", "SWAPIO_PERF_DIR_DEFAULT"}) {
+    const char* d = std::getenv(name);
+    if (d != nullptr && *d != '\0') {
+      const std::string s = d;
+      return s.substr(0, s.find(':'));
+    }
+  }
+  return ".";
 }
 
 std::uint64_t op_size() {
@@ -25,15 +32,18 @@ std::uint64_t op_size() {
   return s != nullptr && *s != '\0' ? swapio::parse_size(s) : 256ull << 20;
 }
 
-// args: handle(0/1), block KiB, queue depth, io_parallel, engine (0 uring, 1 psync), write(0/1)
+// args: handle(0/1), block KiB, queue depth, io_parallel, engine (0 uring, 1 psync, 2 aio), write(0/1),
+// single_submit(0/1), overlap_events(0/1)
 void BM_Transfer(benchmark::State& state) {
   swapio::Config c;
   const bool use_handle = state.range(0) != 0;
   c.block_size = static_cast<std::uint64_t>(state.range(1)) << 10;
   c.queue_depth = static_cast<unsigned>(state.range(2));
   c.intra_op_parallelism = static_cast<unsigned>(state.range(3));
-  c.engine = state.range(4) == 0 ? swapio::Engine::uring : swapio::Engine::psync;
+  c.engine = state.range(4) == 0 ? swapio::Engine::uring : state.range(4) == 1 ? swapio::Engine::psync : swapio::Engine::aio;
   const bool write = state.range(5) != 0;
+  c.single_submit = state.range(6) != 0;
+  c.overlap_events = state.range(7) != 0;
   const std::string path = folder() + "/swapio_bench." + std::to_string(::getpid()) + ".swp";
   try {
     swapio::HostBuffer buf(op_size());
@@ -50,7 +60,8 @@ void BM_Transfer(benchmark::State& state) {
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size()));
     state.SetLabel(std::string(write ? "write " : "read ") + (use_handle ? "handle" : "basic") + " " +
-                   std::string(swapio::to_string(c.engine)));
+                   std::string(swapio::to_string(c.engine)) + (c.single_submit ? " single-submit" : "") +
+                   (c.overlap_events ? "" : " sequential"));
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -94,20 +105,27 @@ void BM_UserMemory(benchmark::State& state) {
 
 void grid(benchmark::internal::Benchmark* b) {
   for (int write : {0, 1}) {
-    for (int engine : {0, 1}) {
+    for (int engine : {0, 2, 1}) {
       for (int handle : {0, 1}) {
         for (int block_kib : {1024, 8192}) {
           for (int qd : {8, 32}) {
             for (int par : {1, 2}) {
-              if (engine == 1 && (qd != 32 || block_kib != 1024)) continue;  // psync ignores depth
-              b->Args({handle, block_kib, qd, par, engine, write});
+              if (engine != 0 && (qd != 32 || block_kib != 1024)) continue;  // the others: the default point
+              b->Args({handle, block_kib, qd, par, engine, write, 0, 1});
             }
           }
         }
       }
     }
+    // The schedule knobs at the default point (handle, 1 MiB, QD 32, 1 thread, uring).
+    for (int single : {0, 1}) {
+      for (int overlap : {0, 1}) {
+        if (single == 0 && overlap == 1) continue;  // already in the grid
+        b->Args({1, 1024, 32, 1, 0, write, single, overlap});
+      }
+    }
   }
-  b->ArgNames({"handle", "block_kib", "qd", "par", "psync", "write"});
+  b->ArgNames({"handle", "block_kib", "qd", "par", "engine", "write", "single", "overlap"});
 }
 
 BENCHMARK(BM_UserMemory)

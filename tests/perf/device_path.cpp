@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (const char* d = std::getenv("SWAPIO_PERF_DIR"); d != nullptr && *d != '\0') {
+      folder = std::string(d).substr(0, std::string(d).find(':'));  // the environment wins
+    }
     const std::uint64_t size = swapio::parse_size(size_text);
     if (size == 0) throw swapio::ConfigError("--size 0: nothing to move");
     config.device_chunk_size = swapio::parse_size(chunk_text);
