@@ -213,6 +213,10 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
       ->capture_default_str();
   app.add_option("--engine", a.engine, "auto (io_uring, else pread/pwrite) | uring | psync")->capture_default_str();
   app.add_option("--direct", a.direct, "O_DIRECT: auto (where supported) | on (required) | off")->capture_default_str();
+  app.add_option("--staging", a.staging,
+                 "copy host memory through swapio's contiguous staging ring: auto (memory swapio did not "
+                 "allocate) | always | never")
+      ->capture_default_str();
   app.add_option("--folder", o.folders, "folder for the files, repeatable: process i uses folder i mod n");
   app.add_flag("--json", o.json, "print one JSON document with every figure and the configuration");
   app.add_flag("--quick", o.quick, "a short demo: each process writes a 256 MiB temporary file here, reads it back, "
@@ -236,6 +240,11 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     o.config.direct = parse_direct_mode(a.direct);
   } catch (const ConfigError& e) {
     throw ConfigError(std::string("--direct: ") + e.what());
+  }
+  try {
+    o.config.staging = parse_stage_mode(a.staging);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--staging: ") + e.what());
   }
   if (o.config.block_size == 0) throw ConfigError("--block-size 0: a request must move at least 1 byte");
   if (o.config.queue_depth == 0) throw ConfigError("--queue-depth 0: at least 1 request must be in flight");
@@ -331,6 +340,7 @@ nlohmann::json BenchOptions::to_json() const {
           {"devices", devices},
           {"device_chunk_size", config.device_chunk_size},
           {"device_chunks", config.device_chunks},
+          {"staging", std::string(to_string(config.staging))},
           {"block_size", config.block_size},
           {"queue_depth", config.queue_depth},
           {"single_submit", config.single_submit},
@@ -352,6 +362,7 @@ Config config_from_json(const nlohmann::json& j) {
   c.direct = parse_direct_mode(j.at("direct").get<std::string>());
   c.device_chunk_size = j.at("device_chunk_size");
   c.device_chunks = j.at("device_chunks");
+  c.staging = parse_stage_mode(j.at("staging").get<std::string>());
   return c;
 }
 

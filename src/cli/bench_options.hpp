@@ -50,6 +50,7 @@ struct BenchArgs {
   std::string device;                    // empty: not given
   std::vector<std::string> mapping;      // FOLDER:N entries
   std::string device_chunk_size = "8M";
+  std::string staging = "auto";
   unsigned device_chunks = 8;
   bool sequential = false;
   bool overlap = false;

@@ -89,7 +89,12 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
   std::vector<std::string> a = p.kind == Program::Kind::ceiling ? o.ceiling : o.fio;
   std::string dirs;
   for (const std::string& f : o.folders) dirs += (dirs.empty() ? "" : ":") + f;
-  a.insert(a.end(), {std::string("--name=") + kFioJob, "--directory=" + dirs, std::string("--rw=") + (w.write ? "write" : "read"),
+  // Like swapio bench's: writers each write a file of their own; readers all read one file
+  // (in each folder), as the harness's processes do.
+  const std::string where = !w.write && o.folders.size() == 1
+                                ? "--filename=" + (std::filesystem::path(o.folders[0]) / (std::string(kFioJob) + ".shared")).string()
+                                : "--directory=" + dirs;
+  a.insert(a.end(), {std::string("--name=") + kFioJob, where, std::string("--rw=") + (w.write ? "write" : "read"),
                      "--bs=" + std::to_string(w.block_size), "--iodepth=" + std::to_string(w.queue_depth), "--direct=1",
                      "--size=" + std::to_string(w.size), "--ioengine=" + p.ioengine,
                      "--numjobs=" + std::to_string(w.processes), "--group_reporting", "--output-format=json",
