@@ -1,4 +1,5 @@
-// swapio: the command. `swapio bench` runs DeepSpeed's async I/O harness natively.
+// swapio: the command. `swapio bench` runs DeepSpeed's async I/O harness natively; `swapio qualify`
+// checks a node's storage against a profile's floors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstring>
@@ -6,6 +7,7 @@
 
 #include "bench.hpp"
 #include "bench_options.hpp"
+#include "qualify.hpp"
 #include "swapio/error.hpp"
 
 int main(int argc, char** argv) {
@@ -27,13 +29,37 @@ int main(int argc, char** argv) {
       "  swapio bench --write-file /nvme/x --write-size 1G --handle --io-parallel 2 --threads 2 --validate\n"
       "  swapio bench --read-file /nvme/x.0 --handle --threads 2 --validate --json\n"
       "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments.");
+  auto* qualify = app.add_subcommand(
+      "qualify",
+      "Is this node's storage fit for tensor swapping? Runs a profile's workloads through swapio bench beside "
+      "fio on the same folders, compares each with its floor, and prints a table and a verdict; writes JSON and "
+      "JUnit XML reports on request.");
+  swapio::cli::QualifyOptions qopts;
+  swapio::cli::add_qualify_options(*qualify, qopts);
+  qualify->footer(
+      "Examples:\n"
+      "  swapio qualify\n"
+      "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
+      "Exit status: 0 every floor met, 1 a floor missed or a measurement failed, 2 bad arguments.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), bench->parsed() ? "bench " : "");
+    const char* sub = bench->parsed() ? "bench " : qualify->parsed() ? "qualify " : "";
+    std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
     return 2;
+  }
+  if (qualify->parsed()) {
+    try {
+      return swapio::cli::run_qualify(qopts);
+    } catch (const swapio::ConfigError& e) {
+      std::fprintf(stderr, "swapio qualify: %s\n", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "swapio qualify: %s\n", e.what());
+      return 1;
+    }
   }
   try {
     swapio::cli::finish_bench_options(opts, args);

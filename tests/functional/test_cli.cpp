@@ -233,6 +233,76 @@ TEST_F(Cli, GpuPathRunsOnTheEmulatedDevice) {
   EXPECT_NE(o.out.find("validation: passed"), std::string::npos) << o.out;
 }
 
+// swapio qualify with absolute floors (no fio needed): a floor of 0 passes, one no disk reaches
+// fails; the table, the verdict, the JSON report and the JUnit file say the same.
+TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
+  std::filesystem::create_directory(dir_.file("q"));
+  const auto profile = [&](const std::string& name, double floor) {
+    const std::string path = dir_.file(name + ".json");
+    std::ofstream(path) << nlohmann::json{
+        {"name", name},
+        {"rounds", 1},
+        {"workloads",
+         {{{"name", "w"}, {"op", "write"}, {"size", "4M"}, {"floor_gib_per_s", floor}},
+          {{"name", "r"}, {"op", "read"}, {"size", "4M"}, {"block_size", "256K"}, {"floor_gib_per_s", floor}}}}};
+    return path;
+  };
+  Outcome o = run({"qualify", "--profile", profile("easy", 0), "--folder", dir_.file("q"), "--json", dir_.file("easy.out"),
+                   "--junit", dir_.file("easy.xml")});
+  EXPECT_EQ(o.status, 0) << o.out << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^r +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_NE(o.out.find("verdict: PASS (2 of 2 floors met"), std::string::npos) << o.out;
+  nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("easy.out")));
+  EXPECT_EQ(j.at("verdict"), "PASS");
+  EXPECT_EQ(j.at("workloads").size(), 2u);
+  EXPECT_GT(j.at("workloads")[0].at("programs").at("swapio").at("median_gib_per_s").get<double>(), 0);
+  std::string xml = slurp(dir_.file("easy.xml"));
+  EXPECT_NE(xml.find("<testsuite name=\"swapio qualify easy\" tests=\"2\" failures=\"0\""), std::string::npos) << xml;
+  EXPECT_EQ(xml.find("<failure"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("</testsuites>"), std::string::npos) << xml;
+
+  o = run({"qualify", "--profile", profile("hard", 1e6), "--folder", dir_.file("q"), "--json", dir_.file("hard.out"),
+           "--junit", dir_.file("hard.xml")});
+  EXPECT_EQ(o.status, 1) << o.out << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +[0-9.]+ +1000000.00 +absolute +FAIL$", std::regex::multiline))) << o.out;
+  EXPECT_NE(o.out.find("verdict: FAIL (0 of 2 floors met"), std::string::npos) << o.out;
+  j = nlohmann::json::parse(slurp(dir_.file("hard.out")));
+  EXPECT_EQ(j.at("verdict"), "FAIL");
+  EXPECT_EQ(j.at("pass"), false);
+  xml = slurp(dir_.file("hard.xml"));
+  EXPECT_NE(xml.find("tests=\"2\" failures=\"2\""), std::string::npos) << xml;
+  EXPECT_EQ(std::count(xml.begin(), xml.end(), '<') - std::count(xml.begin(), xml.end(), '>'), 0) << xml;
+  EXPECT_NE(xml.find("<failure message=\""), std::string::npos) << xml;
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("q"))) << "qualify left files in the folder";
+}
+
+TEST_F(Cli, QualifyRefusesBadInputWithStatusTwo) {
+  const std::string bad = dir_.file("bad.json");
+  std::ofstream(bad) << R"({"name": "b", "workloads": [{"name": "w", "op": "write", "size": "1M", "floor": 1}]})";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"qualify", "--profile", bad, "--folder", dir_.path()},
+           {"qualify", "--profile", dir_.file("missing.json"), "--folder", dir_.path()},
+           {"qualify", "--folder", dir_.file("nofolder")},
+           {"qualify", "--rounds", "0"},
+       }) {
+    const Outcome o = run(args);
+    EXPECT_EQ(o.status, 2) << args[1] << " " << args[2] << "\n" << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  }
+}
+
+// No arguments: the built-in profile on a temporary folder under the current directory,
+// removed afterwards. (Whether this machine passes is the perf suite's business, not this test's.)
+TEST_F(Cli, QualifyWithoutArgumentsRunsTheBuiltInProfileAndCleansUp) {
+  const auto before = files();
+  const Outcome o = run({"qualify"}, std::chrono::seconds(300));
+  EXPECT_TRUE(o.status == 0 || o.status == 1) << o.status << "\n" << o.err;
+  EXPECT_NE(o.out.find("profile quick (built-in)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("verdict: "), std::string::npos) << o.out;
+  EXPECT_EQ(files(), before) << "the temporary folder was left behind";
+}
+
 TEST_F(Cli, HarnessSpellingsAreAccepted) {
   const Outcome o = run({"bench", "--write_file", dir_.file("u"), "--write_size", "1M", "--block_size", "64K",
                          "--queue_depth", "4", "--single_submit", "--sequential_requests", "--warmup_loops", "1"});

@@ -1,0 +1,211 @@
+#include "qualify.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "floors.hpp"
+#include "subprocess.hpp"
+#include "swapio/error.hpp"
+
+namespace swapio::cli {
+
+const char* const kQuickProfile = R"({
+  "name": "quick",
+  "description": "A short check of the default settings (1 MiB blocks, queue depth 32, one process): swapio must at least match the faster of plain fio's engines on the same folder.",
+  "rounds": 3,
+  "workloads": [
+    { "name": "write-default", "op": "write", "size": "256M", "floor_vs_fio": 1.0 },
+    { "name": "read-default", "op": "read", "size": "256M", "floor_vs_fio": 1.0 }
+  ]
+})";
+
+namespace {
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string rule_of(const FloorCheck& c) {
+  if (c.kind == "absolute") return "absolute";
+  return fmt("%.2fx ", c.factor) + (c.kind == "vs fio" ? "plain fio" : "ceiling");
+}
+
+void write_file_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.flush();
+  if (!out) throw ConfigError("cannot write " + path);
+}
+
+std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& results, double seconds) {
+  std::size_t tests = 0, failures = 0, skipped = 0;
+  std::string cases;
+  for (const WorkloadResult& r : results) {
+    for (const FloorCheck& c : r.checks) {
+      ++tests;
+      cases += "    <testcase classname=\"swapio.qualify." + xml_escape(p.name) + "\" name=\"" +
+               xml_escape(r.workload.name + " " + rule_of(c)) + "\">\n";
+      if (c.skipped) {
+        ++skipped;
+        cases += "      <skipped message=\"reference not measured\"/>\n";
+      } else if (!c.pass) {
+        ++failures;
+        cases += "      <failure message=\"" +
+                 xml_escape(fmt("%.2f GiB/s", c.measured) + " is below the floor of " + fmt("%.2f GiB/s", c.floor)) +
+                 "\"/>\n";
+      }
+      cases += "      <system-out>" + xml_escape(fmt("measured %.3f GiB/s", c.measured) + fmt(", floor %.3f GiB/s", c.floor)) +
+               "</system-out>\n    </testcase>\n";
+    }
+  }
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"swapio qualify " +
+         xml_escape(p.name) + "\" tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(failures) +
+         "\" skipped=\"" + std::to_string(skipped) + "\" errors=\"0\" time=\"" + fmt("%.3f", seconds) + "\">\n" + cases +
+         "  </testsuite>\n</testsuites>\n";
+}
+
+bool fio_available() {
+  try {
+    return run_program({"fio", "--version"}).status == 0;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// A temporary folder under the current directory, removed with everything in it.
+struct TempFolder {
+  std::string path;
+  TempFolder() {
+    std::string tmpl = (std::filesystem::current_path() / "swapio-qualify-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      throw ConfigError("cannot make a temporary folder in " + std::filesystem::current_path().string() + ": " +
+                        std::strerror(errno));
+    }
+    path = tmpl;
+  }
+  ~TempFolder() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+void add_qualify_options(CLI::App& app, QualifyOptions& o) {
+  app.add_option("--profile", o.profile,
+                 "node profile (fixtures/profiles/*.json); without it a short built-in profile (write and read "
+                 "256 MiB at default settings, floors: the faster plain fio engine)");
+  app.add_option("--folder", o.folders,
+                 "folder on the storage to qualify, repeatable (one per NVMe device); without it a temporary "
+                 "folder under the current directory, removed afterwards");
+  app.add_option("--json", o.json, "write the report as JSON here");
+  app.add_option("--junit", o.junit, "write a JUnit XML file here (one test case per floor)");
+  app.add_option("--ceiling", o.ceiling, "a command that runs fio with physically contiguous buffers, for floor_vs_ceiling");
+  app.add_option("--rounds", o.rounds, "interleaved rounds instead of the profile's")->check(CLI::Range(1u, 1000u));
+}
+
+int run_qualify(const QualifyOptions& o) {
+  const Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
+                                            : load_profile(o.profile);
+  for (const std::string& f : o.folders) {
+    if (!std::filesystem::is_directory(f)) throw ConfigError("--folder " + f + ": not a folder");
+    if (::access(f.c_str(), W_OK | X_OK) != 0) throw ConfigError("--folder " + f + ": not writable");
+  }
+  FloorOptions fo;
+  fo.swapio = "/proc/self/exe";
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) fo.swapio.assign(self, static_cast<std::size_t>(n));
+  fo.plain_fio = false;
+  bool needs_ceiling = false;
+  for (const Workload& w : profile.workloads) {
+    fo.plain_fio = fo.plain_fio || w.floor_vs_fio.has_value();
+    needs_ceiling = needs_ceiling || w.floor_vs_ceiling.has_value();
+  }
+  if (fo.plain_fio && !fio_available()) {
+    throw ConfigError("fio is not installed, and profile " + profile.name +
+                      " compares with it (floor_vs_fio): install fio, or give a profile with absolute floors");
+  }
+  if (!o.ceiling.empty()) {
+    std::stringstream words(o.ceiling);
+    for (std::string w; words >> w;) fo.ceiling.push_back(w);
+  }
+  if (o.rounds > 0) fo.rounds = o.rounds;
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  fo.progress = [tty](const std::string& line) {
+    if (tty) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+  };
+
+  std::optional<TempFolder> temp;
+  fo.folders = o.folders;
+  if (fo.folders.empty()) {
+    temp.emplace();
+    fo.folders.push_back(temp->path);
+  }
+  std::string where;
+  for (const auto& f : fo.folders) where += (where.empty() ? "" : ", ") + f;
+  std::printf("swapio qualify: profile %s%s on %s\n", profile.name.c_str(), o.profile.empty() ? " (built-in)" : "",
+              where.c_str());
+  if (!profile.description.empty()) std::printf("  %s\n", profile.description.c_str());
+  if (needs_ceiling && fo.ceiling.empty()) std::printf("  floors vs the ceiling are skipped: no --ceiling tool given\n");
+  std::fflush(stdout);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<WorkloadResult> results = run_floors(profile, fo);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (tty) std::fprintf(stderr, "\r\033[K");
+
+  std::printf("\n%-20s %-5s %10s %10s  %-26s %s\n", "workload", "op", "GiB/s", "floor", "rule", "result");
+  std::size_t checks = 0, failed = 0;
+  for (const WorkloadResult& r : results) {
+    for (const FloorCheck& c : r.checks) {
+      ++checks;
+      const char* verdict = c.skipped ? "SKIP" : c.pass ? "PASS" : "FAIL";
+      if (!c.skipped && !c.pass) ++failed;
+      std::string rule = rule_of(c);
+      if (c.kind == "vs fio" && r.fio_best) rule += fmt(" (%.2f)", *r.fio_best);
+      if (c.kind == "vs ceiling" && r.ceiling_best) rule += fmt(" (%.2f)", *r.ceiling_best);
+      std::printf("%-20s %-5s %10.2f %10s  %-26s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+                  c.measured, c.skipped ? "-" : fmt("%.2f", c.floor).c_str(), rule.c_str(), verdict);
+    }
+  }
+  const bool pass = failed == 0;
+  std::printf("\nverdict: %s (%zu of %zu floors met, %.0f s)\n", pass ? "PASS" : "FAIL", checks - failed, checks, seconds);
+
+  if (!o.json.empty()) {
+    nlohmann::json j = results_to_json(profile, results);
+    j["verdict"] = pass ? "PASS" : "FAIL";
+    j["folders"] = o.folders;
+    j["seconds"] = seconds;
+    write_file_text(o.json, j.dump(2) + "\n");
+  }
+  if (!o.junit.empty()) write_file_text(o.junit, junit_xml(profile, results, seconds));
+  return pass ? 0 : 1;
+}
+
+}  // namespace swapio::cli

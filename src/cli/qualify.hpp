@@ -1,0 +1,32 @@
+// `swapio qualify`: is this node's storage path fit for tensor swapping? Runs a profile's
+// workloads (fixtures/profiles/*.json, the format of the performance suite) on one or more
+// folders, compares each with its floor, prints a table and a verdict, and writes a JSON report
+// and a JUnit XML file for CI systems and fleet dashboards.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace swapio::cli {
+
+struct QualifyOptions {
+  std::string profile;               // empty: the built-in quick profile
+  std::vector<std::string> folders;  // empty: a temporary folder under the current directory
+  std::string json;                  // report paths (empty: not written)
+  std::string junit;
+  std::string ceiling;               // a command running fio with contiguous buffers
+  unsigned rounds = 0;               // 0: the profile's
+};
+
+void add_qualify_options(CLI::App& app, QualifyOptions& o);
+
+// The profile used without --profile.
+extern const char* const kQuickProfile;
+
+// Returns 0 when every floor holds, 1 when one does not. Throws ConfigError for bad input
+// (exit status 2) and other exceptions when a measurement cannot run (exit status 1).
+int run_qualify(const QualifyOptions& o);
+
+}  // namespace swapio::cli
