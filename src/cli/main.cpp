@@ -8,6 +8,7 @@
 #include "bench.hpp"
 #include "bench_options.hpp"
 #include "qualify.hpp"
+#include "tune.hpp"
 #include "swapio/error.hpp"
 
 int main(int argc, char** argv) {
@@ -41,14 +42,37 @@ int main(int argc, char** argv) {
       "  swapio qualify\n"
       "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
       "Exit status: 0 every floor met, 1 a floor missed or a measurement failed, 2 bad arguments.");
+  auto* tune = app.add_subcommand(
+      "tune",
+      "Find a folder's best settings: screens every configuration of the space with short runs, keeps the better "
+      "quarter for runs four times as long, confirms the leaders at full size, and writes a table (CSV, JSON), "
+      "the best configuration as a DeepSpeed \"aio\" block, and an SVG heat map.");
+  swapio::cli::TuneOptions topts;
+  swapio::cli::add_tune_options(*tune, topts);
+  tune->footer(
+      "Examples:\n"
+      "  swapio tune --folder /nvme0\n"
+      "  swapio tune --folder /nvme0 --space space.json --prefix /tmp/nvme0-tune\n"
+      "Exit status: 0 done, 1 I/O failed, 2 bad arguments.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = bench->parsed() ? "bench " : qualify->parsed() ? "qualify " : "";
+    const char* sub = bench->parsed() ? "bench " : qualify->parsed() ? "qualify " : tune->parsed() ? "tune " : "";
     std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
     return 2;
+  }
+  if (tune->parsed()) {
+    try {
+      return swapio::cli::run_tune(topts);
+    } catch (const swapio::ConfigError& e) {
+      std::fprintf(stderr, "swapio tune: %s\n", e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "swapio tune: %s\n", e.what());
+      return 1;
+    }
   }
   if (qualify->parsed()) {
     try {

@@ -7,7 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <expat.h>
+
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -275,6 +279,124 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   EXPECT_EQ(std::count(xml.begin(), xml.end(), '<') - std::count(xml.begin(), xml.end(), '>'), 0) << xml;
   EXPECT_NE(xml.find("<failure message=\""), std::string::npos) << xml;
   EXPECT_TRUE(std::filesystem::is_empty(dir_.file("q"))) << "qualify left files in the folder";
+}
+
+// Whether text is well-formed XML, and the number of elements named `name` in it.
+struct XmlCheck {
+  bool well_formed = false;
+  std::string error;
+  int count = 0;
+};
+XmlCheck parse_xml(const std::string& text, const std::string& name) {
+  XmlCheck c;
+  struct Ctx {
+    const std::string* name;
+    int count;
+  } ctx{&name, 0};
+  XML_Parser p = XML_ParserCreate(nullptr);
+  XML_SetUserData(p, &ctx);
+  XML_SetStartElementHandler(p, [](void* data, const XML_Char* el, const XML_Char**) {
+    auto* x = static_cast<Ctx*>(data);
+    if (*x->name == el) ++x->count;
+  });
+  c.well_formed = XML_Parse(p, text.data(), static_cast<int>(text.size()), 1) == XML_STATUS_OK;
+  if (!c.well_formed) c.error = XML_ErrorString(XML_GetErrorCode(p));
+  c.count = ctx.count;
+  XML_ParserFree(p);
+  return c;
+}
+
+TEST_F(Cli, QualifyJunitIsWellFormed) {
+  std::filesystem::create_directory(dir_.file("q"));
+  const std::string profile = dir_.file("p.json");
+  std::ofstream(profile) << R"({"name": "x&y", "rounds": 1, "workloads": [
+      {"name": "w<1>", "op": "write", "size": "2M", "floor_gib_per_s": 1e6},
+      {"name": "r", "op": "read", "size": "2M", "floor_gib_per_s": 0}]})";
+  const Outcome o = run({"qualify", "--profile", profile, "--folder", dir_.file("q"), "--junit", dir_.file("j.xml")});
+  EXPECT_EQ(o.status, 1) << o.err;
+  const XmlCheck x = parse_xml(slurp(dir_.file("j.xml")), "testcase");
+  EXPECT_TRUE(x.well_formed) << x.error;
+  EXPECT_EQ(x.count, 2);
+  EXPECT_EQ(parse_xml(slurp(dir_.file("j.xml")), "failure").count, 1);
+}
+
+// swapio tune on a tiny space: every configuration is screened, the leaders are confirmed, the
+// recommendation is the confirmed leader with the best median, and every report is readable.
+TEST_F(Cli, TuneRecommendsTheBestMeasuredConfigurationAndWritesItsReports) {
+  std::filesystem::create_directory(dir_.file("t"));
+  const std::string space = dir_.file("space.json");
+  std::ofstream(space) << R"({"block_size": ["64K", "128K"], "queue_depth": [4, 8], "overlap_events": [true],
+      "single_submit": [false], "io_parallel": [1, 2], "size": "4M", "screen_size": "1M", "rounds": 3, "leaders": 2})";
+  const std::string prefix = dir_.file("out");
+  const Outcome o = run({"tune", "--folder", dir_.file("t"), "--space", space, "--prefix", prefix});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("an exhaustive sweep at full size would be 24 runs"), std::string::npos) << o.out;
+  const nlohmann::json j = nlohmann::json::parse(slurp(prefix + ".json"));
+  EXPECT_EQ(j.at("configurations"), 8);
+  // 8 screened at 1 MiB, the better quarter (at least 2 leaders) confirmed 3 times at 4 MiB.
+  int screened = 0;
+  std::map<std::string, std::vector<double>> confirmed;
+  for (const auto& r : j.at("runs")) {
+    const std::string key = std::to_string(r.at("block_size").get<std::uint64_t>()) + "/" +
+                            std::to_string(r.at("queue_depth").get<unsigned>()) + "/" +
+                            std::to_string(r.at("io_parallel").get<unsigned>());
+    if (r.at("stage") == "1") {
+      ++screened;
+      EXPECT_EQ(r.at("size"), 1u << 20);
+    } else {
+      EXPECT_EQ(r.at("stage"), "final");
+      EXPECT_EQ(r.at("size"), 4u << 20);
+      confirmed[key].push_back(r.at("combined_gib_per_s").get<double>());
+    }
+    EXPECT_GT(r.at("write_gib_per_s").get<double>(), 0);
+    EXPECT_GT(r.at("read_gib_per_s").get<double>(), 0);
+  }
+  EXPECT_EQ(screened, 8);
+  ASSERT_EQ(confirmed.size(), 2u);
+  std::string best_key;
+  double best = -1;
+  for (auto& [key, v] : confirmed) {
+    ASSERT_EQ(v.size(), 3u);
+    std::sort(v.begin(), v.end());
+    if (v[1] > best) {
+      best = v[1];
+      best_key = key;
+    }
+  }
+  const auto& rec = j.at("best");
+  const std::string rec_key = std::to_string(rec.at("block_size").get<std::uint64_t>()) + "/" +
+                              std::to_string(rec.at("queue_depth").get<unsigned>()) + "/" +
+                              std::to_string(rec.at("intra_op_parallelism").get<unsigned>());
+  EXPECT_EQ(rec_key, best_key) << "the recommendation is not the confirmed leader with the best median";
+  EXPECT_DOUBLE_EQ(j.at("best_combined_gib_per_s").get<double>(), best);
+
+  const nlohmann::json aio = nlohmann::json::parse(slurp(prefix + "-aio.json"));
+  ASSERT_EQ(aio.size(), 1u);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : aio.at("aio").items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"block_size", "intra_op_parallelism", "overlap_events", "queue_depth",
+                                            "single_submit"}));
+  const std::string csv = slurp(prefix + ".csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + static_cast<long>(j.at("runs").size()));
+  const XmlCheck svg = parse_xml(slurp(prefix + ".svg"), "rect");
+  EXPECT_TRUE(svg.well_formed) << svg.error;
+  EXPECT_EQ(svg.count, 2 * 2 * 2) << "one cell per block size x queue depth, per direction";
+  EXPECT_EQ(parse_xml(slurp(prefix + ".svg"), "svg").count, 1);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("t"))) << "tune left its file behind";
+}
+
+TEST_F(Cli, TuneRefusesABadSpace) {
+  const std::string space = dir_.file("space.json");
+  for (const char* text : {R"({"block_sizes": ["1M"]})", R"({"queue_depth": []})", R"({"block_size": ["12Q"]})",
+                           R"({"size": "1M", "screen_size": "4M"})", R"({"io_parallel": [0]})", "{"}) {
+    std::ofstream(space) << text;
+    const Outcome o = run({"tune", "--folder", dir_.path(), "--space", space, "--prefix", dir_.file("x")});
+    EXPECT_EQ(o.status, 2) << text << "\n" << o.err;
+    EXPECT_NE(o.err.find("space " + space), std::string::npos) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  }
+  const Outcome o = run({"tune", "--folder", dir_.file("missing")});
+  EXPECT_EQ(o.status, 2) << o.err;
 }
 
 TEST_F(Cli, QualifyRefusesBadInputWithStatusTwo) {
