@@ -58,6 +58,7 @@ std::vector<std::string> swapio_args(const FloorOptions& o, const Workload& w, E
   } else {
     a.insert(a.end(), {"--read-file", std::string(kSwapioFile) + ".0"});
   }
+  if (!w.device.empty() && write == w.write) a.insert(a.end(), {"--gpu", "--device", w.device});
   for (const std::string& f : folders) a.insert(a.end(), {"--folder", f});
   return a;
 }
@@ -231,7 +232,8 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
   bool all = true;
   for (const WorkloadResult& r : results) {
     const Workload& w = r.workload;
-    s += "\n" + w.name + ": " + (w.write ? "write " : "read ") + format_bytes(w.size) + " x " + std::to_string(w.processes) +
+    s += "\n" + w.name + ": " + (w.write ? "write " : "read ") + format_bytes(w.size) +
+         (w.device.empty() ? "" : " (tensor on " + w.device + ")") + " x " + std::to_string(w.processes) +
          " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.block_size) + ", queue depth " +
          std::to_string(w.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
          std::to_string(w.io_parallel) + ", O_DIRECT\n";

@@ -56,7 +56,7 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.is_object()) throw ConfigError(at + ": expected an object");
   const std::string named = j.contains("name") && j.at("name").is_string() ? at + " (" + j.at("name").get<std::string>() + ")" : at;
   check_keys(j, {"name", "op", "size", "block_size", "queue_depth", "processes", "io_parallel", "handle", "engine",
-                 "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling"},
+                 "device", "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling"},
              named);
   Workload w;
   if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
@@ -82,6 +82,12 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
       w.engine = parse_engine(string_value(j.at("engine"), where + ".engine"));
     } catch (const ConfigError& e) {
       throw ConfigError(where + ".engine: " + e.what());
+    }
+  }
+  if (j.contains("device")) {
+    w.device = string_value(j.at("device"), where + ".device");
+    if (w.device != "emulated" && w.device != "cuda" && !w.device.starts_with("cuda:")) {
+      throw ConfigError(where + ".device: '" + w.device + "' is not cuda, cuda:N or emulated");
     }
   }
   if (j.contains("floor_gib_per_s")) w.floor_gib_per_s = floor_value(j.at("floor_gib_per_s"), where + ".floor_gib_per_s");

@@ -9,6 +9,7 @@
 //       { "name": "write-1m-qd32", "op": "write", "size": "1G",
 //         "block_size": "1M", "queue_depth": 32, "processes": 1, "io_parallel": 1,
 //         "handle": true, "engine": "auto",
+//         "device": "cuda:0",           // the tensor in GPU memory (or "emulated"); default host
 //         "floor_gib_per_s": 2.0,       // absolute, GiB/s = 2^30 bytes/s
 //         "floor_vs_fio": 1.0,          // x the faster plain fio engine, same run, same folder
 //         "floor_vs_ceiling": 0.9 }     // x fio with contiguous buffers, where that tool is given
@@ -37,6 +38,7 @@ struct Workload {
   unsigned io_parallel = 1;
   bool handle = true;
   Engine engine = Engine::automatic;
+  std::string device;                // tensor in device memory: cuda, cuda:N or emulated ("": host)
   std::optional<double> floor_gib_per_s;
   std::optional<double> floor_vs_fio;
   std::optional<double> floor_vs_ceiling;

@@ -13,6 +13,7 @@
 
 #include "floors.hpp"
 #include "subprocess.hpp"
+#include "swapio/device.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -146,6 +147,13 @@ int run_qualify(const QualifyOptions& o) {
   for (const Workload& w : profile.workloads) {
     fo.plain_fio = fo.plain_fio || w.floor_vs_fio.has_value();
     needs_ceiling = needs_ceiling || w.floor_vs_ceiling.has_value();
+  }
+  for (const Workload& w : profile.workloads) {
+    if (w.device.empty() || w.device == "emulated") continue;
+    std::string why;
+    if (cuda_device_count(&why) == 0) {
+      throw ConfigError("workload " + w.name + " needs GPU " + w.device + ", but " + why);
+    }
   }
   if (fo.plain_fio && !fio_available()) {
     throw ConfigError("fio is not installed, and profile " + profile.name +

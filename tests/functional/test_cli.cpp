@@ -248,7 +248,8 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
         {"rounds", 1},
         {"workloads",
          {{{"name", "w"}, {"op", "write"}, {"size", "4M"}, {"floor_gib_per_s", floor}},
-          {{"name", "r"}, {"op", "read"}, {"size", "4M"}, {"block_size", "256K"}, {"floor_gib_per_s", floor}}}}};
+          {{"name", "r"}, {"op", "read"}, {"size", "4M"}, {"block_size", "256K"}, {"floor_gib_per_s", floor}},
+          {{"name", "g"}, {"op", "read"}, {"size", "4M"}, {"device", "emulated"}, {"floor_gib_per_s", floor}}}}};
     return path;
   };
   Outcome o = run({"qualify", "--profile", profile("easy", 0), "--folder", dir_.file("q"), "--json", dir_.file("easy.out"),
@@ -256,13 +257,14 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   EXPECT_EQ(o.status, 0) << o.out << o.err;
   EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
   EXPECT_TRUE(std::regex_search(o.out, std::regex("^r +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
-  EXPECT_NE(o.out.find("verdict: PASS (2 of 2 floors met"), std::string::npos) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^g +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_NE(o.out.find("verdict: PASS (3 of 3 floors met"), std::string::npos) << o.out;
   nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("easy.out")));
   EXPECT_EQ(j.at("verdict"), "PASS");
-  EXPECT_EQ(j.at("workloads").size(), 2u);
+  EXPECT_EQ(j.at("workloads").size(), 3u);
   EXPECT_GT(j.at("workloads")[0].at("programs").at("swapio").at("median_gib_per_s").get<double>(), 0);
   std::string xml = slurp(dir_.file("easy.xml"));
-  EXPECT_NE(xml.find("<testsuite name=\"swapio qualify easy\" tests=\"2\" failures=\"0\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testsuite name=\"swapio qualify easy\" tests=\"3\" failures=\"0\""), std::string::npos) << xml;
   EXPECT_EQ(xml.find("<failure"), std::string::npos) << xml;
   EXPECT_NE(xml.find("</testsuites>"), std::string::npos) << xml;
 
@@ -270,12 +272,12 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
            "--junit", dir_.file("hard.xml")});
   EXPECT_EQ(o.status, 1) << o.out << o.err;
   EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +[0-9.]+ +1000000.00 +absolute +FAIL$", std::regex::multiline))) << o.out;
-  EXPECT_NE(o.out.find("verdict: FAIL (0 of 2 floors met"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("verdict: FAIL (0 of 3 floors met"), std::string::npos) << o.out;
   j = nlohmann::json::parse(slurp(dir_.file("hard.out")));
   EXPECT_EQ(j.at("verdict"), "FAIL");
   EXPECT_EQ(j.at("pass"), false);
   xml = slurp(dir_.file("hard.xml"));
-  EXPECT_NE(xml.find("tests=\"2\" failures=\"2\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("tests=\"3\" failures=\"3\""), std::string::npos) << xml;
   EXPECT_EQ(std::count(xml.begin(), xml.end(), '<') - std::count(xml.begin(), xml.end(), '>'), 0) << xml;
   EXPECT_NE(xml.find("<failure message=\""), std::string::npos) << xml;
   EXPECT_TRUE(std::filesystem::is_empty(dir_.file("q"))) << "qualify left files in the folder";

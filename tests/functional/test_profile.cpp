@@ -67,6 +67,7 @@ TEST(Profile, RefusesWhatIsWrongAndSaysWhere) {
       {"/workloads/0/engine", "spdk", "engine 'spdk' is unknown"},
       {"/workloads/0/floor_vs_fio", -1, "floor_vs_fio: expected a number >= 0"},
       {"/workloads/0/handle", "yes", "handle: expected true or false"},
+      {"/workloads/0/device", "tpu", "device: 'tpu' is not cuda, cuda:N or emulated"},
       {"/rounds", 0, "rounds: expected a whole number"},
       {"/colour", "red", "unknown key 'colour'"},
       {"/workloads", nlohmann::json::array(), "'workloads' must be a non-empty list"},
