@@ -108,7 +108,7 @@ std::string heat_map_svg(const TuneSpace& sp, const std::vector<Knobs>& space, c
   std::sort(depths.begin(), depths.end());
   depths.erase(std::unique(depths.begin(), depths.end()), depths.end());
   std::map<std::pair<std::uint64_t, unsigned>, std::pair<double, double>> cell;  // (write, read)
-  double top = 0;
+  double top = 0, low = 1e300;
   std::uint64_t screen = 0;
   for (const Run& r : runs) {
     if (r.stage != 1) continue;
@@ -118,18 +118,20 @@ std::string heat_map_svg(const TuneSpace& sp, const std::vector<Knobs>& space, c
     c.second = std::max(c.second, r.read_gib);
     top = std::max({top, r.write_gib, r.read_gib});
   }
-  const int cw = 90, ch = 44, left = 80, topm = 70, gap = 60;
+  for (const auto& [key, c] : cell) low = std::min({low, c.first, c.second});
+  const int cw = 90, ch = 44, left = 80, topm = 90, gap = 60;
   const int pw = left + cw * static_cast<int>(depths.size());
-  const int width = 2 * pw + gap + 20, height = topm + ch * static_cast<int>(blocks.size()) + 50;
+  const int width = std::max(2 * pw + gap + 20, 640), height = topm + 20 + ch * static_cast<int>(blocks.size()) + 30;
   std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
                   std::to_string(width) + "\" height=\"" + std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   s += "  <title>swapio tune: GiB/s by block size and queue depth</title>\n";
-  s += "  <text x=\"10\" y=\"20\" font-size=\"14\">swapio tune: GiB/s (2^30 B/s) by block size x queue depth, best of the other "
-       "knobs, screening runs of " + format_bytes(screen) + "</text>\n";
+  s += "  <text x=\"10\" y=\"20\" font-size=\"14\">swapio tune: GiB/s (2^30 B/s) by block size x queue depth</text>\n";
+  s += "  <text x=\"10\" y=\"38\">best of the other knobs, screening runs of " + format_bytes(screen) +
+       "; darker is faster</text>\n";
   for (int panel = 0; panel < 2; ++panel) {
     const int x0 = 10 + panel * (pw + gap);
     s += "  <g class=\"panel\" transform=\"translate(" + std::to_string(x0) + ",0)\">\n";
-    s += "    <text x=\"" + std::to_string(left) + "\" y=\"45\" font-size=\"13\">" + (panel == 0 ? "write" : "read") + "</text>\n";
+    s += "    <text x=\"" + std::to_string(left) + "\" y=\"62\" font-size=\"13\">" + (panel == 0 ? "write" : "read") + "</text>\n";
     for (std::size_t d = 0; d < depths.size(); ++d) {
       s += "    <text x=\"" + std::to_string(left + cw * static_cast<int>(d) + cw / 2) + "\" y=\"" + std::to_string(topm - 6) +
            "\" text-anchor=\"middle\">QD " + std::to_string(depths[d]) + "</text>\n";
@@ -141,8 +143,9 @@ std::string heat_map_svg(const TuneSpace& sp, const std::vector<Knobs>& space, c
       for (std::size_t d = 0; d < depths.size(); ++d) {
         const auto it = cell.find({blocks[b], depths[d]});
         const double v = it == cell.end() ? 0 : (panel == 0 ? it->second.first : it->second.second);
-        const double t = top > 0 ? v / top : 0;
-        const int shade = 255 - static_cast<int>(std::lround(t * 200));
+        // Shade from the lowest cell (light) to the highest (dark): differences of a few percent show.
+        const double t = top > low ? (v - low) / (top - low) : 1.0;
+        const int shade = 235 - static_cast<int>(std::lround(t * 175));
         const std::string fill = "rgb(" + std::to_string(shade) + "," + std::to_string(shade) + ",255)";
         const int x = left + cw * static_cast<int>(d);
         s += "    <rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y) + "\" width=\"" + std::to_string(cw - 2) +
