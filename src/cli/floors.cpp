@@ -77,14 +77,23 @@ Measurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine) 
   }
 }
 
-void remove_fio_files(const std::vector<std::string>& folders) {
+// Removes the files whose names start with prefix + "." in each folder. Never throws.
+void remove_prefixed(const std::vector<std::string>& folders, const std::string& prefix) noexcept {
   for (const std::string& folder : folders) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
-      if (entry.path().filename().string().starts_with(std::string(kFioJob) + ".")) std::filesystem::remove(entry.path(), ec);
+    try {
+      std::error_code ec;
+      std::vector<std::filesystem::path> doomed;
+      for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().filename().string().starts_with(prefix + ".")) doomed.push_back(it->path());
+      }
+      for (const auto& p : doomed) std::filesystem::remove(p, ec);
+    } catch (...) {
+      // Out of memory while listing: the files stay; nothing else to do here.
     }
   }
 }
+
+void remove_fio_files(const std::vector<std::string>& folders) { remove_prefixed(folders, kFioJob); }
 
 Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) {
   std::vector<std::string> a = p.kind == Program::Kind::ceiling ? o.ceiling : o.fio;
@@ -130,14 +139,9 @@ void prepare_reads(const FloorOptions& o, const Workload& w) {
   }
 }
 
-void remove_files(const std::vector<std::string>& folders) {
-  remove_fio_files(folders);
-  for (const std::string& folder : folders) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
-      if (entry.path().filename().string().starts_with(std::string(kSwapioFile) + ".")) std::filesystem::remove(entry.path(), ec);
-    }
-  }
+void remove_files(const std::vector<std::string>& folders) noexcept {
+  remove_prefixed(folders, kFioJob);
+  remove_prefixed(folders, kSwapioFile);
 }
 
 std::string fmt(const char* f, double v) {
@@ -172,6 +176,14 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
     for (const char* e : {"libaio", "io_uring"}) programs.push_back({std::string("ceiling ") + e, Program::Kind::ceiling, {}, e});
   }
   const unsigned rounds = o.rounds.value_or(profile.rounds);
+  // A workload none of whose floors can be checked with these references would pass unchecked.
+  for (const Workload& w : profile.workloads) {
+    const bool checkable = w.floor_gib_per_s || (w.floor_vs_fio && o.plain_fio) || (w.floor_vs_ceiling && !o.ceiling.empty());
+    if (!checkable) {
+      throw ConfigError("workload " + w.name + ": none of its floors can be checked (" +
+                        (w.floor_vs_ceiling ? "floor_vs_ceiling needs a ceiling tool" : "floor_vs_fio needs plain fio") + ")");
+    }
+  }
 
   std::vector<WorkloadResult> results;
   struct Cleanup {

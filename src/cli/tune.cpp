@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -89,7 +90,7 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
   out.flush();
-  if (!out) throw ConfigError("cannot write " + path);
+  if (!out) throw_io_error(EIO, "write report", path);  // after the measurement: exit 1, not 2
 }
 
 std::string fmt(const char* f, double v) {

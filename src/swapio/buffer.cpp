@@ -29,8 +29,8 @@ struct Registry {
 };
 
 Registry& registry() {
-  static Registry r;
-  return r;
+  static Registry* r = new Registry;  // never destroyed: a static HostBuffer may outlive any static
+  return *r;
 }
 
 void register_range(const std::byte* p, std::size_t n) {

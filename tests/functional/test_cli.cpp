@@ -404,8 +404,12 @@ TEST_F(Cli, TuneRefusesABadSpace) {
 TEST_F(Cli, QualifyRefusesBadInputWithStatusTwo) {
   const std::string bad = dir_.file("bad.json");
   std::ofstream(bad) << R"({"name": "b", "workloads": [{"name": "w", "op": "write", "size": "1M", "floor": 1}]})";
+  const std::string unchecked = dir_.file("unchecked.json");  // its only floor needs a ceiling tool
+  std::ofstream(unchecked) << R"({"name": "u", "workloads": [{"name": "w", "op": "write", "size": "1M", "floor_vs_ceiling": 0.9}]})";
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"qualify", "--profile", bad, "--folder", dir_.path()},
+           {"qualify", "--profile", unchecked, "--folder", dir_.path()},
+           {"qualify", "--folder", dir_.path(), "--junit", dir_.file("no/such/dir/j.xml")},
            {"qualify", "--profile", dir_.file("missing.json"), "--folder", dir_.path()},
            {"qualify", "--folder", dir_.file("nofolder")},
            {"qualify", "--rounds", "0"},

@@ -3,6 +3,7 @@
 // profiles) and a reference inside our own benchmarks. One context per worker thread, alive as
 // long as the worker: io_destroy waits for an RCU grace period (~31 ms measured here).
 #include <libaio.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -55,7 +56,11 @@ class AioBackend final : public Backend {
     unsigned stalls = 0;
     while (done < queued_.size()) {
       const int r = io_submit(ctx_, static_cast<long>(queued_.size() - done), queued_.data() + done);
-      if (r == -EINTR || (r == -EAGAIN && ++stalls <= 1000)) continue;
+      if (r == -EINTR) continue;
+      if (r == -EAGAIN && ++stalls <= 1000) {  // kernel out of AIO resources: back off briefly
+        ::usleep(100);
+        continue;
+      }
       if (r < 0 && r != -EAGAIN) {
         // io_submit refuses the first request it cannot queue (a bad descriptor, say) with
         // its errno: report it as that request's completion, as the other engines do.
@@ -70,6 +75,7 @@ class AioBackend final : public Backend {
       }
       done += static_cast<std::size_t>(r);  // fewer than asked: submit the rest
       in_flight_ += static_cast<unsigned>(r);
+      stalls = 0;
     }
     queued_.clear();
   }

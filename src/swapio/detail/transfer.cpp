@@ -567,10 +567,11 @@ void Worker::release_device() noexcept {
 }
 
 DeviceStream& Worker::stream_for(Device& device) {
-  if (device_.get() != &device) {
+  if (device_.get() != &device || !stream_) {
+    auto stream = device.create_stream();  // first: a failure leaves the worker as it was
     release_device();
     device_ = device.shared_from_this();
-    stream_ = device.create_stream();
+    stream_ = std::move(stream);
   }
   return *stream_;
 }
