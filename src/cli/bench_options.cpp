@@ -43,17 +43,6 @@ void check_readable_file(const std::string& path) {
   if (st.st_size == 0) throw ConfigError("--read-file " + path + ": the file is empty");
 }
 
-void check_writable_folder(const std::string& what, const std::string& folder) {
-  struct stat st {};
-  if (::stat(folder.c_str(), &st) != 0) {
-    throw ConfigError(what + ": folder " + folder + ": " + std::strerror(errno));
-  }
-  if (!S_ISDIR(st.st_mode)) throw ConfigError(what + ": " + folder + " is not a folder");
-  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
-    throw ConfigError(what + ": folder " + folder + " is not writable: " + std::strerror(errno));
-  }
-}
-
 // Each <write-file>.<i> that exists already must be a regular file we may replace.
 void check_write_targets(const BenchOptions& o) {
   for (unsigned i = 0; i < o.threads; ++i) {
@@ -140,6 +129,22 @@ void finish_device_options(BenchOptions& o, const BenchArgs& a) {
 }
 
 }  // namespace
+
+void check_writable_folder(const std::string& what, const std::string& folder) {
+  struct stat st {};
+  if (::stat(folder.c_str(), &st) != 0) {
+    throw ConfigError(what + ": folder " + folder + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) throw ConfigError(what + ": " + folder + " is not a folder");
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+    throw ConfigError(what + ": folder " + folder + " is not writable: " + std::strerror(errno));
+  }
+}
+
+void check_writable_file_folder(const std::string& what, const std::string& file) {
+  const std::filesystem::path dir = std::filesystem::path(file).parent_path();
+  check_writable_folder(what, dir.empty() ? "." : dir.string());
+}
 
 std::string BenchOptions::device_for(unsigned process) const {
   if (!gpu) return {};

@@ -59,6 +59,11 @@ struct BenchArgs {
 };
 void add_bench_options(CLI::App& app, BenchOptions& opts, BenchArgs& args);
 
+// Throws ConfigError "<what>: ..." unless folder is a folder this process may create files in.
+void check_writable_folder(const std::string& what, const std::string& folder);
+// The same for the folder a file would be created in.
+void check_writable_file_folder(const std::string& what, const std::string& file);
+
 // Turns the strings into values and checks everything the harness's validate_args checks, and
 // more. Throws ConfigError with one line naming the argument and the problem; touches no file.
 void finish_bench_options(BenchOptions& opts, const BenchArgs& args);

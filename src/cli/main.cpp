@@ -11,6 +11,25 @@
 #include "tune.hpp"
 #include "swapio/error.hpp"
 
+namespace {
+
+// Runs a subcommand's step: bad input (ConfigError) is exit status 2, any other failure 1, each
+// reported in one line.
+template <typename Step>
+int run_command(const char* name, Step&& step) {
+  try {
+    return step();
+  } catch (const swapio::ConfigError& e) {
+    std::fprintf(stderr, "swapio %s: %s\n", name, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "swapio %s: %s\n", name, e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "__worker") == 0) return swapio::cli::worker_main(argv[2]);
 
@@ -63,38 +82,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
     return 2;
   }
-  if (tune->parsed()) {
-    try {
-      return swapio::cli::run_tune(topts);
-    } catch (const swapio::ConfigError& e) {
-      std::fprintf(stderr, "swapio tune: %s\n", e.what());
-      return 2;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "swapio tune: %s\n", e.what());
-      return 1;
-    }
+  if (tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(topts); });
+  if (qualify->parsed()) return run_command("qualify", [&] { return swapio::cli::run_qualify(qopts); });
+  if (const int bad = run_command("bench", [&] {
+        swapio::cli::finish_bench_options(opts, args);
+        return 0;
+      });
+      bad != 0) {
+    return bad;
   }
-  if (qualify->parsed()) {
-    try {
-      return swapio::cli::run_qualify(qopts);
-    } catch (const swapio::ConfigError& e) {
-      std::fprintf(stderr, "swapio qualify: %s\n", e.what());
-      return 2;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "swapio qualify: %s\n", e.what());
-      return 1;
-    }
-  }
-  try {
-    swapio::cli::finish_bench_options(opts, args);
-  } catch (const swapio::ConfigError& e) {
-    std::fprintf(stderr, "swapio bench: %s\n", e.what());
-    return 2;
-  }
-  try {
-    return swapio::cli::run_bench(opts);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "swapio bench: %s\n", e.what());
-    return 1;
-  }
+  return run_command("bench", [&] { return swapio::cli::run_bench(opts); });
 }

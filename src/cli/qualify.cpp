@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bench_options.hpp"
 #include "floors.hpp"
 #include "subprocess.hpp"
 #include "swapio/device.hpp"
@@ -134,19 +135,13 @@ int run_qualify(const QualifyOptions& o) {
   const Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
                                             : load_profile(o.profile);
   for (const std::string& f : o.folders) {
-    if (!std::filesystem::is_directory(f)) throw ConfigError("--folder " + f + ": not a folder");
-    if (::access(f.c_str(), W_OK | X_OK) != 0) throw ConfigError("--folder " + f + ": not writable");
+    check_writable_folder("--folder", f);
   }
   FloorOptions fo;
   fo.swapio = "/proc/self/exe";  // this very binary, even if replaced on disk meanwhile
-  for (const std::string& report : {o.json, o.junit}) {
-    if (report.empty()) continue;
-    const std::filesystem::path dir = std::filesystem::path(report).parent_path();
-    const std::string d = dir.empty() ? "." : dir.string();
-    if (!std::filesystem::is_directory(d) || ::access(d.c_str(), W_OK | X_OK) != 0) {
-      throw ConfigError("cannot write the report " + report + " (folder " + d + " is not writable)");
-    }
-  }
+  if (!o.json.empty()) check_writable_file_folder("--json " + o.json, o.json);
+  if (!o.junit.empty()) check_writable_file_folder("--junit " + o.junit, o.junit);
+
   fo.plain_fio = false;
   bool needs_ceiling = false;
   for (const Workload& w : profile.workloads) {

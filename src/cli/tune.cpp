@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "bench_options.hpp"
 #include "swapio/swapio.hpp"
 
 namespace swapio::cli {
@@ -254,15 +255,9 @@ int run_tune(const TuneOptions& o) {
       throw ConfigError("space " + o.space + ": not valid JSON (" + e.what() + ")");
     }
   }
-  if (!std::filesystem::is_directory(o.folder)) throw ConfigError("--folder " + o.folder + ": not a folder");
-  if (::access(o.folder.c_str(), W_OK | X_OK) != 0) throw ConfigError("--folder " + o.folder + ": not writable");
-  {
-    const std::filesystem::path dir = std::filesystem::path(o.prefix).parent_path();
-    const std::string d = dir.empty() ? "." : dir.string();
-    if (!std::filesystem::is_directory(d) || ::access(d.c_str(), W_OK | X_OK) != 0) {
-      throw ConfigError("--prefix " + o.prefix + ": cannot write reports in " + d);
-    }
-  }
+  check_writable_folder("--folder", o.folder);
+  check_writable_file_folder("--prefix " + o.prefix, o.prefix);
+
 
   std::vector<Knobs> space;
   for (auto b : sp.block_sizes)
