@@ -103,7 +103,8 @@ bool fio_available() {
 struct TempFolder {
   std::string path;
   TempFolder() {
-    std::string tmpl = (std::filesystem::current_path() / "swapio-qualify-XXXXXX").string();
+    // mkdtemp replaces the six trailing X of its template with a unique suffix.
+    std::string tmpl = (std::filesystem::current_path() / ("swapio-qualify-" + std::string(6, 'X'))).string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
       throw ConfigError("cannot make a temporary folder in " + std::filesystem::current_path().string() + ": " +
                         std::strerror(errno));
