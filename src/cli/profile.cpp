@@ -130,16 +130,23 @@ Profile parse_profile(const nlohmann::json& j, const std::string& origin) {
   return p;
 }
 
-Profile load_profile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError("profile " + path + ": cannot be read");
+Profile parse_profile_text(std::string_view text, const std::string& origin) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError("profile " + path + ": not valid JSON (" + e.what() + ")");
+    throw ConfigError("profile " + origin + ": not valid JSON (" + e.what() + ")");
   }
-  return parse_profile(j, path);
+  return parse_profile(j, origin);
+}
+
+Profile load_profile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("profile " + path + ": cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError("profile " + path + ": cannot be read");
+  return parse_profile_text(text.str(), path);
 }
 
 }  // namespace swapio::cli

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "swapio/config.hpp"
@@ -53,6 +54,8 @@ struct Profile {
 
 // Throws ConfigError: "profile F: workloads[2] (read-8m): block_size: size '8Q' is invalid ...".
 Profile parse_profile(const nlohmann::json& j, const std::string& origin);
+// The same from the text of a file; text that is not JSON is a ConfigError too.
+Profile parse_profile_text(std::string_view text, const std::string& origin);
 Profile load_profile(const std::string& path);
 
 }  // namespace swapio::cli

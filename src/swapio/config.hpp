@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 namespace swapio {
+
+class FaultInjector;
 
 // Which backend moves the bytes. auto: io_uring, else native AIO, else pread/pwrite (and say so).
 enum class Engine { automatic, uring, aio, psync };
@@ -43,6 +46,14 @@ struct Config {
   // overlaps the I/O of the others.
   std::uint64_t device_chunk_size = 8 * kMiB;
   unsigned device_chunks = 8;
+  // Durability of writes. sync: fdatasync before an op reports success. atomic_replace: a
+  // write of a whole file (offset 0) goes to a temporary file beside it, which is synced and
+  // then renamed over the path (and the folder synced), so that a crash at any point leaves the
+  // old content or the new, never a mix. Implies sync.
+  bool sync = false;
+  bool atomic_replace = false;
+  // Tests only: run every request through a fault-injecting decorator (swapio/fault.hpp).
+  std::shared_ptr<FaultInjector> faults;
 
   // Throws ConfigError naming the value and the rule it breaks.
   void validate() const;

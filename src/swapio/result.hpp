@@ -22,7 +22,7 @@ struct OpResult {
   std::string path;
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;
-  double seconds = 0;           // from the call to the last completion (validation excluded)
+  double seconds = 0;           // from the call to the last completion, and the sync when asked (validation excluded)
   std::string engine;           // "uring" or "psync"
   std::string engine_note;      // why auto fell back, features the kernel refused
   bool direct = false;          // O_DIRECT used for the aligned body
@@ -37,6 +37,8 @@ struct OpResult {
   double reap_seconds = 0;      // summed over threads
   std::vector<std::uint64_t> latencies_ns;  // one per request: first submit to last completion
   bool validated = false;       // checked against an independent read, and equal
+  bool synced = false;          // fdatasync'd before success was reported (sync, atomic_replace)
+  bool replaced = false;        // written to a temporary and renamed over the path (atomic_replace)
 
   double gib_per_s() const noexcept;
   LatencySummary latency() const { return summarize_latencies(latencies_ns); }

@@ -4,7 +4,9 @@
 
 namespace swapio::detail {
 
-std::unique_ptr<Backend> make_backend(const Config& config, std::string* fallback_note) {
+namespace {
+
+std::unique_ptr<Backend> make_real_backend(const Config& config, std::string* fallback_note) {
   switch (config.engine) {
     case Engine::psync:
       return make_psync_backend(config.queue_depth);
@@ -31,6 +33,14 @@ std::unique_ptr<Backend> make_backend(const Config& config, std::string* fallbac
     }
   }
   throw ConfigError("engine value is out of range");
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_backend(const Config& config, std::string* fallback_note) {
+  auto backend = make_real_backend(config, fallback_note);
+  if (config.faults) return make_fault_backend(std::move(backend), config.faults);
+  return backend;
 }
 
 }  // namespace swapio::detail

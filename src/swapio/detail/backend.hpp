@@ -60,6 +60,8 @@ class Backend {
 std::unique_ptr<Backend> make_backend(const Config& config, std::string* fallback_note);
 
 std::unique_ptr<Backend> make_psync_backend(unsigned queue_depth);
+// Wraps a backend so that `faults` decides what happens to each request (swapio/fault.hpp).
+std::unique_ptr<Backend> make_fault_backend(std::unique_ptr<Backend> inner, std::shared_ptr<FaultInjector> faults);
 // Throws swapio::Error when a native AIO context cannot be set up.
 std::unique_ptr<Backend> make_aio_backend(unsigned queue_depth);
 // Throws swapio::Error when io_uring cannot be set up.

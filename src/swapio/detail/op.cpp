@@ -1,11 +1,95 @@
 #include "swapio/detail/op.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
 
 #include "swapio/error.hpp"
 #include "swapio/validate.hpp"
 
 namespace swapio::detail {
+namespace {
+
+std::string folder_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Creates an empty file beside `target` that nobody else has: "<folder>/.<name>.swapio-<random>",
+// with the target's permission bits when it exists.
+TempFile create_temp_beside(const std::string& target) {
+  const auto slash = target.rfind('/');
+  const std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  const std::string prefix = (slash == std::string::npos ? std::string() : target.substr(0, slash + 1)) + "." + name + ".swapio-";
+  struct stat st {};
+  const mode_t mode = ::stat(target.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+  std::random_device seed;
+  std::mt19937_64 rng(seed());
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    char suffix[17];
+    std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
+    const std::string path = prefix + suffix;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd >= 0) {
+      TempFile temp(path);  // removed if anything below fails
+      if (::fchmod(fd, mode) != 0) {  // the umask must not narrow the old file's permissions
+        const int err = errno;
+        ::close(fd);
+        throw_io_error(err, "fchmod", path);
+      }
+      if (::close(fd) != 0) throw_io_error(errno, "close", path);
+      return temp;
+    }
+    if (errno != EEXIST) throw_io_error(errno, "create a temporary file beside", target);
+  }
+  throw_io_error(EEXIST, "create a temporary file beside", target, 0, 0, "100 names taken");
+}
+
+void sync_file(const PreparedOp& op) {
+  if (::fdatasync(op.file.fd()) != 0) throw_io_error(errno, "fdatasync", op.file.path());
+}
+
+// A write whose file was deleted or replaced while it ran left its bytes where nobody will find
+// them: that is a failure, not a success.
+void check_still_linked(const PreparedOp& op) {
+  struct stat mine {}, named {};
+  if (::fstat(op.file.fd(), &mine) != 0) throw_io_error(errno, "fstat", op.file.path());
+  if (mine.st_nlink == 0) {
+    throw_io_error(ENOENT, "write", op.file.path(), op.offset, op.length,
+                   "the file was deleted while it was being written: the data is not at this path");
+  }
+  if (::stat(op.file.path().c_str(), &named) != 0 || named.st_ino != mine.st_ino || named.st_dev != mine.st_dev) {
+    throw_io_error(ENOENT, "write", op.file.path(), op.offset, op.length,
+                   "the path was replaced by another file while it was being written: the data is not at this path");
+  }
+}
+
+}  // namespace
+
+void TempFile::remove() noexcept {
+  if (!path_.empty() && ::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+    std::fprintf(stderr, "swapio: cannot remove temporary file %s: %s\n", path_.c_str(), std::strerror(errno));
+  }
+  path_.clear();
+}
+
+void TempFile::commit(const std::string& target) {
+  if (::rename(path_.c_str(), target.c_str()) != 0) throw_io_error(errno, "rename " + path_ + " to", target);
+  path_.clear();
+  const std::string folder = folder_of(target);
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) throw_io_error(errno, "open folder", folder);
+  const int rc = ::fsync(dir);
+  const int err = errno;
+  ::close(dir);
+  if (rc != 0) throw_io_error(err, "fsync folder", folder);
+}
 
 PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
                       const std::string& path, std::uint64_t offset, bool validate, Device* device) {
@@ -18,7 +102,22 @@ PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, st
     throw ConfigError("offset " + std::to_string(offset) + " + length " + std::to_string(length) +
                       " is beyond the largest file offset");
   }
-  PreparedOp op(File::open(path, write ? Access::write : Access::read, config.direct));
+  TempFile temp;
+  if (write && config.atomic_replace) {
+    if (offset != 0) {
+      throw ConfigError("atomic_replace writes a whole file: offset must be 0, not " + std::to_string(offset));
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      throw_io_error(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "open for writing", path, 0, 0,
+                     S_ISDIR(st.st_mode) ? "a directory, not a regular file" : "not a regular file");
+    }
+    temp = create_temp_beside(path);
+  }
+  PreparedOp op(File::open(temp.empty() ? path : temp.path(), write ? Access::write : Access::read, config.direct));
+  op.target = path;
+  op.temp = std::move(temp);
+  op.sync = write && (config.sync || config.atomic_replace);
   op.started = std::chrono::steady_clock::now();
   op.write = write;
   op.buf = const_cast<std::byte*>(buf);  // writes only read from it
@@ -48,12 +147,12 @@ Device* device_of(const DeviceSpan& span) {
   return span.device;
 }
 
-OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
+OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
                    const std::string& engine_note) {
   OpResult r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - op.started).count();
   r.write = op.write;
-  r.path = op.file.path();
+  r.path = op.target;
   r.offset = op.offset;
   r.engine = engine;
   r.engine_note = engine_note;
@@ -81,12 +180,24 @@ OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const 
     throw_io_error(EIO, op.write ? "write" : "read", r.path, op.offset, op.length,
                    "moved " + std::to_string(r.bytes) + " bytes");
   }
+  if (op.write && op.temp.empty()) check_still_linked(op);
+  if (op.sync) {
+    sync_file(op);
+    r.synced = true;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - op.started).count();
+  }
+  // Validation reads what was written (the temporary, before it replaces anything).
+  const std::string& written = op.file.path();
   if (op.validate && op.device != nullptr) {
-    validate_file_range(DeviceSpan{op.device, op.buf, static_cast<std::size_t>(op.length)}, r.path, op.offset);
+    validate_file_range(DeviceSpan{op.device, op.buf, static_cast<std::size_t>(op.length)}, written, op.offset);
     r.validated = true;
   } else if (op.validate) {
-    validate_file_range({op.buf, static_cast<std::size_t>(op.length)}, r.path, op.offset);
+    validate_file_range({op.buf, static_cast<std::size_t>(op.length)}, written, op.offset);
     r.validated = true;
+  }
+  if (!op.temp.empty()) {
+    op.temp.commit(op.target);
+    r.replaced = true;
   }
   return r;
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "swapio/config.hpp"
@@ -16,10 +17,38 @@
 
 namespace swapio::detail {
 
+// A temporary file that is removed unless committed (renamed over its target).
+class TempFile {
+ public:
+  TempFile() = default;
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  TempFile(TempFile&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  TempFile& operator=(TempFile&& o) noexcept {
+    if (this != &o) {
+      remove();
+      path_ = std::exchange(o.path_, {});
+    }
+    return *this;
+  }
+  ~TempFile() { remove(); }
+  const std::string& path() const noexcept { return path_; }
+  bool empty() const noexcept { return path_.empty(); }
+  // Renames it over target and syncs target's folder; throws swapio::Error.
+  void commit(const std::string& target);
+
+ private:
+  void remove() noexcept;
+
+  std::string path_;
+};
+
 struct PreparedOp {
   explicit PreparedOp(File f) : file(std::move(f)) {}
 
   File file;
+  std::string target;  // the path the caller named (file.path() is a temporary when replacing)
+  TempFile temp;       // atomic_replace: the file being written, renamed over target at the end
+  bool sync = false;   // fdatasync before reporting success
   bool write = false;
   std::byte* buf = nullptr;  // host memory, or device memory of `device`
   Device* device = nullptr;
@@ -46,7 +75,7 @@ inline std::byte* slice_memory(const PreparedOp& op, std::size_t i) {
 Device* device_of(const DeviceSpan& span);
 
 // Merges the slices' figures, validates when asked (throws ValidationError), and reports.
-OpResult finish_op(const PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
+OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
                    const std::string& engine_note);
 
 }  // namespace swapio::detail

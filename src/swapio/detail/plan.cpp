@@ -37,6 +37,16 @@ Plan make_plan(const PlanInput& in) noexcept {
   return p;
 }
 
+RingLayout make_ring_layout(std::uint64_t block_size, std::uint32_t mem_align, std::uint64_t chunk_size,
+                            unsigned chunks) noexcept {
+  RingLayout r;
+  const std::uint64_t block = block_size == 0 ? 1 : block_size;
+  r.request_stride = round_up(block, mem_align == 0 ? 1 : mem_align);
+  r.chunks = chunks;
+  r.per_chunk = std::max<std::uint64_t>(1, (chunk_size + block - 1) / block);
+  return r;
+}
+
 std::vector<Slice> split_slices(std::uint64_t offset, std::uint64_t length, unsigned parts,
                                 std::uint64_t unit) {
   std::vector<Slice> out;

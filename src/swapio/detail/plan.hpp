@@ -42,6 +42,28 @@ struct Plan {
 
 Plan make_plan(const PlanInput& in) noexcept;
 
+// The staging ring's layout: `chunks` positions of `per_chunk` requests each, a request every
+// `request_stride` bytes (block_size rounded up to the memory alignment). Request i of a staged
+// body belongs to chunk i / per_chunk, which uses position chunk % chunks; a position is reused
+// only when its previous chunk is finished.
+struct RingLayout {
+  unsigned chunks = 0;
+  std::uint64_t per_chunk = 1;
+  std::uint64_t request_stride = 0;
+
+  std::uint64_t chunk_stride() const noexcept { return per_chunk * request_stride; }
+  std::uint64_t bytes() const noexcept { return chunks * chunk_stride(); }
+  std::uint64_t chunk_of(std::uint64_t index) const noexcept { return index / per_chunk; }
+  // Offset of request `index`'s staging memory from the ring's base.
+  std::uint64_t offset_of(std::uint64_t index) const noexcept {
+    return chunk_of(index) % chunks * chunk_stride() + index % per_chunk * request_stride;
+  }
+};
+
+// chunk_size bytes per position rounded up to whole blocks (at least one).
+RingLayout make_ring_layout(std::uint64_t block_size, std::uint32_t mem_align, std::uint64_t chunk_size,
+                            unsigned chunks) noexcept;
+
 struct Slice {
   std::uint64_t offset = 0;  // file offset
   std::uint64_t length = 0;

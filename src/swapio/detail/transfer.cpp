@@ -22,12 +22,6 @@ std::uint64_t ns_since(Clock::time_point t) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
 }
 
-// Staged requests start at multiples of this in a chunk: each is aligned for direct I/O.
-std::size_t request_stride(std::uint64_t block_size, const File& file) {
-  const std::uint64_t a = file.mem_align() == 0 ? 1 : file.mem_align();
-  return static_cast<std::size_t>((block_size + a - 1) / a * a);
-}
-
 // A transient result retried this many times on one request before it counts as an error.
 constexpr unsigned kMaxTransientRetries = 64;
 
@@ -116,16 +110,9 @@ class HostCopyStream final : public DeviceStream {
 
 namespace {
 
-// The staging ring: `chunks` chunks of `per_chunk` requests each. Chunk c of the body uses
-// ring position c % chunks; a position is reused only when its previous chunk is finished:
-// for a read, copied out to the caller; for a write, written to the file.
-struct Ring {
+// The staging ring: its layout and where its memory is.
+struct Ring : RingLayout {
   std::byte* base = nullptr;
-  unsigned chunks = 0;
-  std::uint64_t per_chunk = 1;      // requests per chunk
-  std::size_t request_stride = 0;   // bytes between the requests of a chunk
-  std::size_t chunk_stride() const noexcept { return static_cast<std::size_t>(per_chunk) * request_stride; }
-  std::size_t bytes() const noexcept { return chunks * chunk_stride(); }
 };
 
 struct Slot {
@@ -241,10 +228,7 @@ class Run {
     return std::min(ring_.per_chunk, plan_.requests() - c * ring_.per_chunk);
   }
   ChunkState& position(std::uint64_t c) noexcept { return chunk_state_[c % ring_.chunks]; }
-  std::byte* staging_of(std::uint64_t index) const noexcept {
-    const std::uint64_t c = index / ring_.per_chunk;
-    return ring_.base + (c % ring_.chunks) * ring_.chunk_stride() + (index % ring_.per_chunk) * ring_.request_stride;
-  }
+  std::byte* staging_of(std::uint64_t index) const noexcept { return ring_.base + ring_.offset_of(index); }
   std::byte* user_of(std::uint64_t index) const noexcept { return buf_ + (plan_.request_offset(index) - plan_.offset); }
 
   // Enqueues the copies of chunk c between staging and the caller's memory: one copy when the
@@ -621,19 +605,18 @@ SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64
   Ring ring;
   DeviceStream* copier = nullptr;
   if (plan.staged && (device != nullptr || plan.requests() > 0)) {
-    ring.request_stride = request_stride(plan.block_size, file);
-    ring.chunks = config_.device_chunks;
-    ring.per_chunk = std::max<std::uint64_t>(1, (config_.device_chunk_size + plan.block_size - 1) / plan.block_size);
+    static_cast<RingLayout&>(ring) =
+        make_ring_layout(plan.block_size, file.mem_align(), config_.device_chunk_size, config_.device_chunks);
     if (device != nullptr) {
       copier = &stream_for(*device);
     } else {
       if (!host_copy_) host_copy_ = std::make_unique<HostCopyStream>();
       copier = host_copy_.get();
     }
-    ring.base = staging(ring.bytes(), device);
+    ring.base = staging(static_cast<std::size_t>(ring.bytes()), device);
   }
   const auto edge = [&](std::byte* mem, std::uint64_t off, std::uint64_t len) {
-    if (device != nullptr) move_device_edge(file, write, *copier, ring.base, ring.bytes(), mem, off, len, stats);
+    if (device != nullptr) move_device_edge(file, write, *copier, ring.base, static_cast<std::size_t>(ring.bytes()), mem, off, len, stats);
     else move_edge(file, write, mem, off, len, stats);
   };
 
@@ -644,7 +627,7 @@ SliceStats Worker::run(const File& file, bool write, std::byte* buf, std::uint64
     if (config_.register_files) backend_->attach_file(file.fd());
     if (config_.register_buffers) {
       attached.buffers = plan.staged
-          ? backend_->register_buffer(ring.base, ring.bytes())
+          ? backend_->register_buffer(ring.base, static_cast<std::size_t>(ring.bytes()))
           : backend_->register_buffer(buf + (plan.body_begin - offset), plan.body_length());
     }
     Run run(*backend_, config_, file, write, buf, plan, ring, copier, cancel, stats);

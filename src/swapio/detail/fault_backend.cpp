@@ -1,0 +1,121 @@
+// The fault-injecting decorator of a backend (see swapio/fault.hpp).
+#include <deque>
+#include <thread>
+#include <unordered_map>
+
+#include "swapio/detail/backend.hpp"
+#include "swapio/fault.hpp"
+
+namespace swapio::detail {
+namespace {
+
+class FaultBackend final : public Backend {
+ public:
+  FaultBackend(std::unique_ptr<Backend> inner, std::shared_ptr<FaultInjector> faults)
+      : inner_(std::move(inner)), faults_(std::move(faults)) {}
+
+  const char* name() const noexcept override { return inner_->name(); }
+  unsigned capacity() const noexcept override { return inner_->capacity(); }
+
+  void prepare(const Request& r) override {
+    const FaultRule* rule = faults_->next(r.write);
+    faults_->track(1);
+    if (rule == nullptr) return pass(r);
+    switch (rule->kind) {
+      case FaultKind::error:
+      case FaultKind::transient:
+        synthetic_.push_back(Completion{r.tag, -static_cast<std::int64_t>(rule->error)});
+        return;
+      case FaultKind::short_io: {
+        if (r.len < 2) return pass(r);
+        Request cut = r;
+        const std::uint32_t half = r.len / 2 / 4096 * 4096;
+        if (rule->keep != 0 && rule->keep < r.len) {
+          cut.len = rule->keep;
+        } else if (half > 0) {
+          cut.len = half;
+        } else {
+          // Too small to cut at a page boundary (direct I/O would refuse the request): it runs
+          // whole and its completion reports half of it, so the caller must move the rest again.
+          reported_[r.tag] = r.len / 2;
+        }
+        return pass(cut);
+      }
+      case FaultKind::delay:
+        delayed_[r.tag] = rule->delay;
+        return pass(r);
+      case FaultKind::call:
+        if (rule->action) rule->action();
+        return pass(r);
+    }
+  }
+
+  void submit() override { inner_->submit(); }
+
+  std::size_t reap(std::span<Completion> out, std::size_t min_wait) override {
+    std::size_t n = 0;
+    while (n < out.size() && !synthetic_.empty()) {
+      out[n++] = synthetic_.front();
+      synthetic_.pop_front();
+    }
+    if (n < out.size() && outstanding_ > 0) {
+      const std::size_t got = inner_->reap(out.subspan(n), n >= min_wait ? 0 : min_wait - n);
+      outstanding_ -= got;
+      for (std::size_t i = n; i < n + got; ++i) {
+        Completion& c = out[i];
+        if (auto it = reported_.find(c.tag); it != reported_.end()) {
+          if (c.res > it->second) c.res = it->second;
+          reported_.erase(it);
+        }
+        if (auto it = delayed_.find(c.tag); it != delayed_.end()) {
+          std::this_thread::sleep_for(it->second);
+          delayed_.erase(it);
+        }
+      }
+      n += got;
+    }
+    faults_->track(-static_cast<std::int64_t>(n));
+    return n;
+  }
+
+  bool drain() noexcept override {
+    const std::size_t discarded = synthetic_.size();
+    synthetic_.clear();
+    reported_.clear();
+    delayed_.clear();
+    if (!inner_->drain()) {
+      faults_->track(-static_cast<std::int64_t>(discarded));
+      return false;
+    }
+    faults_->track(-static_cast<std::int64_t>(discarded + outstanding_));
+    outstanding_ = 0;
+    return true;
+  }
+
+  bool attach_file(int fd) override { return inner_->attach_file(fd); }
+  void detach_file() noexcept override { inner_->detach_file(); }
+  bool register_buffer(void* base, std::size_t len) override { return inner_->register_buffer(base, len); }
+  void unregister_buffer() noexcept override { inner_->unregister_buffer(); }
+  std::string notes() const override { return inner_->notes(); }
+
+ private:
+  void pass(const Request& r) {
+    inner_->prepare(r);
+    ++outstanding_;
+  }
+
+  std::unique_ptr<Backend> inner_;
+  std::shared_ptr<FaultInjector> faults_;
+  std::deque<Completion> synthetic_;                       // injected results, not yet reaped
+  std::unordered_map<std::uint32_t, std::int64_t> reported_;  // tag -> result to report instead
+  std::unordered_map<std::uint32_t, std::chrono::microseconds> delayed_;
+  std::size_t outstanding_ = 0;  // requests handed to the inner backend, not yet reaped
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_fault_backend(std::unique_ptr<Backend> inner, std::shared_ptr<FaultInjector> faults) {
+  return std::make_unique<FaultBackend>(std::move(inner), std::move(faults));
+}
+
+}  // namespace swapio::detail
