@@ -134,7 +134,8 @@ Profile parse_profile_text(std::string_view text, const std::string& origin) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e400") is out_of_range.
     throw ConfigError("profile " + origin + ": not valid JSON (" + e.what() + ")");
   }
   return parse_profile(j, origin);

@@ -104,21 +104,18 @@ std::uint64_t parse_size(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec == std::errc::result_out_of_range) throw bad("too large");
   std::string_view suffix(end, static_cast<std::size_t>(s.data() + s.size() - end));
+  // The suffix in any case: B, K, KB, KiB, ... T, TB, TiB (all powers of 1024).
+  std::string unit;
+  for (char c : suffix) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   unsigned shift = 0;
-  if (!suffix.empty()) {
-    char u = static_cast<char>(std::toupper(static_cast<unsigned char>(suffix.front())));
-    std::string_view rest = suffix.substr(1);
-    switch (u) {
-      case 'K': shift = 10; break;
-      case 'M': shift = 20; break;
-      case 'G': shift = 30; break;
-      case 'T': shift = 40; break;
-      case 'B': shift = 0; rest = suffix; break;
-      default: throw bad("unknown suffix (use K, M, G or T, powers of 1024; whole numbers only)");
-    }
-    if (!(rest.empty() || rest == "B" || rest == "b" || rest == "iB" || rest == "ib")) {
+  if (!unit.empty() && unit != "b") {
+    const std::string_view units = "kmgt";
+    const std::size_t u = units.find(unit.front());
+    const std::string_view rest = std::string_view(unit).substr(1);
+    if (u == std::string_view::npos || !(rest.empty() || rest == "b" || rest == "ib")) {
       throw bad("unknown suffix (use K, M, G or T, powers of 1024; whole numbers only)");
     }
+    shift = 10 * static_cast<unsigned>(u + 1);
   }
   if (shift != 0 && value > (std::numeric_limits<std::uint64_t>::max() >> shift)) throw bad("too large");
   return value << shift;

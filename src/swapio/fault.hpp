@@ -17,7 +17,8 @@ namespace swapio {
 
 enum class FaultKind {
   error,      // the request fails with `error` and moves nothing (it never reaches the kernel)
-  short_io,   // the request moves `keep` bytes (0: half, cut at a 4 KiB boundary when it can be)
+  short_io,   // the request reports `keep` bytes moved (0: half, at a 4 KiB boundary when it can be);
+              // a multiple of 4 KiB is really cut, any other amount runs whole and reports less
   transient,  // the request is answered with `error` (EINTR or EAGAIN) and moves nothing
   delay,      // the request runs; its completion is held back for `delay`
   call,       // `action` runs, then the request goes as it is

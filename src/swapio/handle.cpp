@@ -176,6 +176,7 @@ struct Handle::Impl {
         error = std::current_exception();
       }
     }
+    s.op.file.close();  // before anyone hears the op is done: no descriptor outlives it
     {
       std::lock_guard lock(s.mutex);
       s.error = error;
@@ -197,6 +198,7 @@ struct Handle::Impl {
         state->error = std::current_exception();
       }
       state->result = std::move(r);
+      state->op.file.close();
       state->done = true;
       return state;
     }
@@ -300,8 +302,9 @@ WaitResult Handle::wait() {
   {
     std::lock_guard lock(impl_->pending_mutex);
     auto& pending = impl_->pending;
-    for (auto& [id, s] : ops) {
-      auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
+    for (const auto& op : ops) {
+      const OpId id = op.first;  // a name of its own: lambdas cannot capture structured bindings in clang 14
+      auto it = std::find_if(pending.begin(), pending.end(), [id](const auto& p) { return p.first == id; });
       if (it == pending.end()) continue;  // reported by another wait()
       mine.push_back(std::move(it->second));
       pending.erase(it);

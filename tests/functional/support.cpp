@@ -1,7 +1,9 @@
 #include "support.hpp"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +14,8 @@
 #include <stdexcept>
 
 #include "swapio/file.hpp"
+
+extern char** environ;
 
 namespace swapio::test {
 
@@ -80,6 +84,37 @@ RamfsMount::RamfsMount(const std::string& parent) : path_(parent + "/ramfs") {
   std::filesystem::create_directory(path_);
   mounted_ = ::mount("swapio-test", path_.c_str(), "ramfs", 0, nullptr) == 0;
   if (!mounted_) why_not_ = std::string("cannot mount a ramfs (needs root): ") + std::strerror(errno);
+}
+
+ScratchMount::ScratchMount(const std::string& parent, const std::string& name, const std::string& fstype,
+                           const std::string& options, unsigned long flags)
+    : path_(parent + "/" + name) {
+  std::filesystem::create_directory(path_);
+  mounted_ = ::mount("swapio-test", path_.c_str(), fstype.c_str(), flags, options.empty() ? nullptr : options.c_str()) == 0;
+  if (!mounted_) why_not_ = "cannot mount a " + fstype + " (needs root): " + std::strerror(errno);
+}
+
+ScratchMount::~ScratchMount() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+std::size_t open_fd_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+int run_and_wait(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 RamfsMount::~RamfsMount() {

@@ -37,6 +37,33 @@ void write_plain(const std::string& path, std::span<const std::byte> data);
 std::vector<std::byte> read_plain(const std::string& path);
 std::uint64_t file_size(const std::string& path);
 
+// A filesystem mounted at <parent>/<name> for the object's lifetime, e.g. a tmpfs of 1 MiB
+// ("tmpfs", "size=1m") or a read-only one (flags MS_RDONLY). Needs root: ok() says whether it
+// worked and why_not() why it did not.
+class ScratchMount {
+ public:
+  ScratchMount(const std::string& parent, const std::string& name, const std::string& fstype,
+               const std::string& options, unsigned long flags = 0);
+  ~ScratchMount();
+  ScratchMount(const ScratchMount&) = delete;
+  ScratchMount& operator=(const ScratchMount&) = delete;
+  bool ok() const noexcept { return mounted_; }
+  const std::string& why_not() const noexcept { return why_not_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+  std::string why_not_;
+};
+
+// Open file descriptors of this process (entries of /proc/self/fd).
+std::size_t open_fd_count();
+
+// Runs a program (argv[0] searched in PATH) and waits; returns its exit status, or -1 when it
+// could not run or was killed.
+int run_and_wait(const std::vector<std::string>& argv);
+
 // A ramfs mounted at <parent>/ramfs for the object's lifetime: a filesystem that refuses O_DIRECT.
 // Mounting needs root; ok() says whether it worked and why_not() why it did not.
 class RamfsMount {

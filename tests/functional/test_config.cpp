@@ -95,11 +95,16 @@ TEST(ParseSize, AcceptsSuffixesAsPowersOf1024) {
   EXPECT_EQ(parse_size("2G"), 2ull << 30);
   EXPECT_EQ(parse_size("3T"), 3ull << 40);
   EXPECT_EQ(parse_size("512B"), 512u);
+  // Any case, as the grammar says (found by fuzz_size: "1MIB" was refused while "1MiB" passed).
+  EXPECT_EQ(parse_size("1MIB"), 1u << 20);
+  EXPECT_EQ(parse_size("1mib"), 1u << 20);
+  EXPECT_EQ(parse_size("2gB"), 2ull << 30);
+  EXPECT_EQ(parse_size("7b"), 7u);
 }
 
 TEST(ParseSize, RejectsWhatIsNotAWholeSize) {
   for (const char* bad : {"", "12Q", "-1", "1.5M", "M", " 1M", "1M ", "1MM", "1Mx", "0x10", "99999999999999999999",
-                          "17179869184G"}) {
+                          "17179869184G", "1BiB", "1KIBB", "1iB", "1 K", "16777216T"}) {
     try {
       parse_size(bad);
       ADD_FAILURE() << "'" << bad << "' was accepted";

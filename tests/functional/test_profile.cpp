@@ -105,6 +105,14 @@ TEST(Profile, FilesThatAreNotJsonOrMissingAreNamed) {
     EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
   }
   EXPECT_THROW(cli::load_profile(dir.file("missing.json")), ConfigError);
+  // A number no double holds is an error of the profile, not an escaped nlohmann exception
+  // (found by fuzz_profile).
+  try {
+    cli::parse_profile_text(R"({"name":"x","workloads":[{"name":"w","op":"read","size":"1G","floor_vs_fio":1e400}]})", "big.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("profile big.json: not valid JSON"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Profile, EveryShippedProfileLoads) {

@@ -1,4 +1,5 @@
 // The fault-injecting decorator of a backend (see swapio/fault.hpp).
+#include <algorithm>
 #include <deque>
 #include <thread>
 #include <unordered_map>
@@ -28,17 +29,13 @@ class FaultBackend final : public Backend {
         return;
       case FaultKind::short_io: {
         if (r.len < 2) return pass(r);
+        // A multiple of 4 KiB is really cut (direct I/O accepts it); any other amount runs whole
+        // and its completion reports only `keep` bytes, so the caller must move the rest again.
+        std::uint32_t keep = rule->keep != 0 ? std::min(rule->keep, r.len - 1) : r.len / 2 / 4096 * 4096;
+        if (keep == 0) keep = r.len / 2;
         Request cut = r;
-        const std::uint32_t half = r.len / 2 / 4096 * 4096;
-        if (rule->keep != 0 && rule->keep < r.len) {
-          cut.len = rule->keep;
-        } else if (half > 0) {
-          cut.len = half;
-        } else {
-          // Too small to cut at a page boundary (direct I/O would refuse the request): it runs
-          // whole and its completion reports half of it, so the caller must move the rest again.
-          reported_[r.tag] = r.len / 2;
-        }
+        if (keep % 4096 == 0) cut.len = keep;
+        else reported_[r.tag] = keep;
         return pass(cut);
       }
       case FaultKind::delay:

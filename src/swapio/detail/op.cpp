@@ -60,11 +60,11 @@ void sync_file(const PreparedOp& op) {
 void check_still_linked(const PreparedOp& op) {
   struct stat mine {}, named {};
   if (::fstat(op.file.fd(), &mine) != 0) throw_io_error(errno, "fstat", op.file.path());
-  if (mine.st_nlink == 0) {
+  if (::stat(op.file.path().c_str(), &named) != 0) {
     throw_io_error(ENOENT, "write", op.file.path(), op.offset, op.length,
                    "the file was deleted while it was being written: the data is not at this path");
   }
-  if (::stat(op.file.path().c_str(), &named) != 0 || named.st_ino != mine.st_ino || named.st_dev != mine.st_dev) {
+  if (named.st_ino != mine.st_ino || named.st_dev != mine.st_dev) {
     throw_io_error(ENOENT, "write", op.file.path(), op.offset, op.length,
                    "the path was replaced by another file while it was being written: the data is not at this path");
   }
