@@ -216,7 +216,12 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
                  "with --gpu: staging chunks per thread (pinned memory = chunks x chunk size per thread)")
       ->check(kDecimal)
       ->capture_default_str();
-  app.add_option("--engine", a.engine, "auto (io_uring, else pread/pwrite) | uring | psync")->capture_default_str();
+  app.add_option("--engine", a.engine, "auto (io_uring, else native AIO, else pread/pwrite) | uring | aio | psync")
+      ->capture_default_str();
+  app.add_flag("--sync", o.config.sync, "fdatasync each written file before its write counts as done (timed with it)");
+  app.add_flag("--atomic-replace,--atomic_replace", o.config.atomic_replace,
+               "write each file to a temporary beside it, sync it, then rename it over the file: a crash leaves "
+               "the old content or the new, never a mix");
   app.add_option("--direct", a.direct, "O_DIRECT: auto (where supported) | on (required) | off")->capture_default_str();
   app.add_option("--staging", a.staging,
                  "copy host memory through swapio's contiguous staging ring: auto (memory swapio did not "
@@ -312,6 +317,8 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     check_free_space(o);
   } else if (!a.write_size.empty()) {
     throw ConfigError("--write-size needs --write-file");
+  } else if (o.config.sync || o.config.atomic_replace) {
+    throw ConfigError(std::string(o.config.atomic_replace ? "--atomic-replace" : "--sync") + " needs --write-file");
   }
   if (!o.read_file.empty()) {
     if (o.folders.empty()) {
@@ -353,6 +360,8 @@ nlohmann::json BenchOptions::to_json() const {
           {"io_parallel", config.intra_op_parallelism},
           {"engine", std::string(to_string(config.engine))},
           {"direct", std::string(to_string(config.direct))},
+          {"sync", config.sync},
+          {"atomic_replace", config.atomic_replace},
           {"stall_timeout", stall_timeout}};
 }
 
@@ -368,6 +377,8 @@ Config config_from_json(const nlohmann::json& j) {
   c.device_chunk_size = j.at("device_chunk_size");
   c.device_chunks = j.at("device_chunks");
   c.staging = parse_stage_mode(j.at("staging").get<std::string>());
+  c.sync = j.at("sync");
+  c.atomic_replace = j.at("atomic_replace");
   return c;
 }
 

@@ -79,6 +79,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     const char* sub = bench->parsed() ? "bench " : qualify->parsed() ? "qualify " : tune->parsed() ? "tune " : "";
+    if (*sub == '\0' && argc > 1 && argv[1][0] != '-') {  // a word that is no subcommand
+      std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify or tune (see swapio --help)\n", argv[1]);
+      return 2;
+    }
     std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
     return 2;
   }

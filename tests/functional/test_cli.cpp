@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <map>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -40,8 +42,9 @@ std::string slurp(const std::string& path) {
 }
 
 pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out, const std::string& err,
-                const std::string& cwd) {
-  std::vector<std::string> all{SWAPIO_CLI_PATH};
+                const std::string& cwd, const std::vector<std::string>& prefix = {}) {
+  std::vector<std::string> all = prefix;
+  all.push_back(SWAPIO_CLI_PATH);
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
@@ -53,7 +56,7 @@ pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out, co
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
   return pid;
@@ -80,9 +83,14 @@ int wait_exit(pid_t pid, std::chrono::seconds limit) {
 class Cli : public ::testing::Test {
  protected:
   Outcome run(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(120)) {
+    return run_prefixed({}, args, limit);
+  }
+  // The same through another program first (e.g. setpriv to change the user).
+  Outcome run_prefixed(const std::vector<std::string>& prefix, const std::vector<std::string>& args,
+                       std::chrono::seconds limit = std::chrono::seconds(120)) {
     const std::string out = dir_.file(".out"), err = dir_.file(".err");
     Outcome o;
-    o.status = wait_exit(spawn_cli(args, out, err, dir_.path()), limit);
+    o.status = wait_exit(spawn_cli(args, out, err, dir_.path(), prefix), limit);
     o.out = slurp(out);
     o.err = slurp(err);
     std::filesystem::remove(out);
@@ -115,10 +123,18 @@ struct BadCase {
   std::string message;
 };
 
+// The table of bad input: each row one clear line on stderr, exit status 2, nothing on stdout,
+// no crash, no hang (each run is bounded), and no file created or truncated.
 TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
   std::filesystem::create_directory(dir_.file("folder"));
   std::filesystem::create_directory(dir_.file("folder.1"));  // in the way of process 1's file
   std::ofstream(dir_.file("existing")) << "data";
+  std::ofstream(dir_.file("empty")).flush();
+  std::ofstream(dir_.file("same.0")) << "data";  // process 0's file of --write-file same
+  const std::string fifo = dir_.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(::mkfifo((fifo + ".0").c_str(), 0600), 0);  // process 0's file of --write-file fifo
+  const std::string existing = dir_.file("existing");
   std::filesystem::create_directory(dir_.file("ro"));
   std::filesystem::permissions(dir_.file("ro"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
   const std::string w = dir_.file("w");
@@ -171,6 +187,30 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
       {{"bench", "--write-file", w, "--write-size", "1M", "--folder", dir_.file("nofolder")}, "--folder"},
       {{"bench", "--quick", "--write-file", w}, "--quick chooses its own file"},
       {{"bench", "--write-file", w, "--write-size", "900T"}, "does not fit in"},
+      {{"frobnicate"}, "'frobnicate' is not a subcommand"},
+      {{"bench", "--write-file", w, "--write-size", "-5M"}, "size '-5M' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "5X"}, "size '5X' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "5MiBs"}, "size '5MiBs' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "99999999999999999999"}, "too large"},
+      {{"bench", "--write-file", w, "--write-size", "17179869184G"}, "too large"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--block-size", "-4K"}, "size '-4K' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--block-size", "1.5K"}, "size '1.5K' is invalid"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--block-size", "1T"}, "too large"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--direct", "on", "--block-size", "1000"},
+       "not a multiple of the direct-I/O alignment"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", "-1"}, "--queue-depth"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--queue-depth", ""}, "--queue-depth"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "1.5"}, "--threads"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--threads", "99999999999"}, "--threads"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--handle", "--io-parallel", "5000"}, "at most 1024"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--loops", "-1"}, "--loops"},
+      {{"bench", "--read-file", fifo}, "not a regular file"},
+      {{"bench", "--write-file", fifo, "--write-size", "1M"}, "exists and is not a regular file"},
+      {{"bench", "--read-file", dir_.file("empty")}, "the file is empty"},
+      {{"bench", "--read-file", dir_.file("same.0"), "--write-file", dir_.file("same"), "--write-size", "1M"},
+       "name the same file"},
+      {{"bench", "--read-file", existing, "--sync"}, "--sync needs --write-file"},
+      {{"bench", "--read-file", existing, "--atomic-replace"}, "--atomic-replace needs --write-file"},
   };
   for (const BadCase& c : cases) {
     std::string shown;
@@ -186,7 +226,31 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
     EXPECT_EQ(o.status, 2);
     EXPECT_NE(o.err.find("not writable"), std::string::npos) << o.err;
   }
-  EXPECT_EQ(files(), (std::vector<std::string>{"existing", "folder", "folder.1", "ro"})) << "a rejected run created a file";
+  EXPECT_EQ(files(), (std::vector<std::string>{"empty", "existing", "fifo", "fifo.0", "folder", "folder.1", "ro", "same.0"}))
+      << "a rejected run created a file";
+  EXPECT_EQ(slurp(existing), "data") << "a rejected run truncated a file";
+  EXPECT_EQ(slurp(dir_.file("same.0")), "data") << "a rejected run truncated a file";
+  std::cout << "bad-input table: " << cases.size() << " rows\n";
+}
+
+// An unreadable file (for root: run as nobody, since root reads through permission bits).
+TEST_F(Cli, UnreadableFileIsRefused) {
+  const std::string secret = dir_.file("secret");
+  std::ofstream(secret) << "data";
+  ASSERT_EQ(::chmod(secret.c_str(), 0), 0);
+  std::vector<std::string> args{"bench", "--read-file", secret};
+  Outcome o;
+  if (::geteuid() == 0) {
+    // nobody needs to reach the file and the program: open the test folder for it.
+    ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+    o = run_prefixed({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, args);
+    if (o.status == 127 || o.err.find("setpriv") != std::string::npos) GTEST_SKIP() << "cannot run as nobody: " << o.err;
+  } else {
+    o = run(args);
+  }
+  EXPECT_EQ(o.status, 2) << o.err;
+  EXPECT_NE(o.err.find("--read-file " + secret + ": Permission denied"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
 }
 
 TEST_F(Cli, SeveralProcessesWriteThenReadWithValidation) {
