@@ -53,7 +53,7 @@ struct Config {
   bool sync = false;
   bool atomic_replace = false;
   // Tests only: run every request through a fault-injecting decorator (swapio/fault.hpp).
-  std::shared_ptr<FaultInjector> faults;
+  std::shared_ptr<FaultInjector> faults{};
 
   // Throws ConfigError naming the value and the rule it breaks.
   void validate() const;

@@ -10,6 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "support.hpp"
 #include "swapio/swapio.hpp"
@@ -108,6 +111,68 @@ TEST_F(Errors, NullBufferWithASize) {
 
 TEST_F(Errors, OffsetBeyondTheLargestFileOffset) {
   EXPECT_CONFIG_ERROR(write_file(buf_.span(), dir_.file("far"), {}, ~0ull - 10), "beyond the largest file offset");
+}
+
+// Every public entry point refuses bad arguments with a ConfigError naming them, before any
+// file is created: a null buffer with a size, a "negative" offset (a signed -4096 converted),
+// an offset + length past the largest file offset, an empty path, a device span without device.
+TEST_F(Errors, PublicFunctionsRejectBadArguments) {
+  const std::string path = dir_.file("never.swp");
+  const std::uint64_t negative = static_cast<std::uint64_t>(std::int64_t{-4096});
+  const auto* null = static_cast<std::byte*>(nullptr);
+  auto device = make_emulated_device();
+  DeviceBuffer dbuf(device, 4096);
+  Handle h;
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"buffer is null", [&] { read_file(std::span<std::byte>(const_cast<std::byte*>(null), 8), path); }},
+      {"buffer is null", [&] { h.pread(std::span<std::byte>(const_cast<std::byte*>(null), 8), path); }},
+      {"buffer is null", [&] { h.async_pwrite(std::span<const std::byte>(null, 8), path); }},
+      {"buffer is null", [&] { read_file(DeviceSpan{device.get(), nullptr, 8}, path); }},
+      {"buffer is null", [&] { validate_file_range(std::span<const std::byte>(null, 8), path, 0); }},
+      {"beyond the largest file offset", [&] { read_file(buf_.span(), path, {}, negative); }},
+      {"beyond the largest file offset", [&] { write_file(buf_.span(), path, {}, negative); }},
+      {"beyond the largest file offset", [&] { h.pwrite(std::span<const std::byte>(buf_.span()), path, negative); }},
+      {"beyond the largest file offset", [&] { h.async_pread(buf_.span(), path, negative); }},
+      {"beyond the largest file offset", [&] { h.pwrite(dbuf.span(), path, negative); }},
+      {"beyond the largest file offset", [&] { validate_file_range(buf_.span(), path, negative); }},
+      {"beyond the largest file offset", [&] { write_file(buf_.span(), path, {}, std::uint64_t{INT64_MAX} - 100); }},
+      {"path is empty", [&] { write_file(buf_.span(), ""); }},
+      {"path is empty", [&] { h.pread(buf_.span(), ""); }},
+      {"names no device", [&] { write_file(DeviceSpan{nullptr, dbuf.span().data, 4096}, path); }},
+      {"names no device", [&] { h.async_pread(DeviceSpan{nullptr, dbuf.span().data, 4096}, path); }},
+      {"has no device", [&] { validate_file_range(DeviceSpan{nullptr, dbuf.span().data, 4096}, path, 0); }},
+      {"queue_depth 0", [&] { Handle bad(Config{.queue_depth = 0}); }},
+  };
+  for (const auto& [expected, call] : calls) {
+    try {
+      call();
+      ADD_FAILURE() << "accepted: expected an error with '" << expected << "'";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(path)) << "a refused call created the file";
+}
+
+// Memory that direct I/O cannot use as is (misaligned by one byte) with buffers registered and
+// direct I/O required: staged through aligned memory, never handed to the kernel misaligned.
+TEST_F(Errors, MisalignedMemoryWithRegisteredBuffersIsStaged) {
+  if (!supports_direct(dir_.path())) GTEST_SKIP() << "no direct I/O in " << dir_.path();
+  const std::string path = dir_.file("m.swp");
+  std::vector<std::byte> mem(kMiB + 1);
+  const std::span<std::byte> odd(mem.data() + 1, kMiB);
+  fill_pattern(odd, 0, 9);
+  Config c;
+  c.direct = DirectMode::on;
+  c.register_buffers = true;
+  c.staging = StageMode::never;
+  const OpResult w = write_file(odd, path, c);
+  EXPECT_TRUE(w.staged);
+  EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, 9), -1);
+  std::fill(mem.begin(), mem.end(), std::byte{0});
+  EXPECT_TRUE(read_file(odd, path, c).staged);
+  EXPECT_EQ(first_pattern_mismatch(odd, 0, 9), -1);
+  EXPECT_EQ(mem[0], std::byte{0}) << "a byte before the buffer was written";
 }
 
 TEST_F(Errors, ValidationNamesTheFirstDifferingOffset) {
