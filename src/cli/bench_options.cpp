@@ -57,7 +57,7 @@ void check_write_targets(const BenchOptions& o) {
 }
 
 // The processes that write into one folder must fit in its free space (plus what the files
-// they replace hold now).
+// they replace hold now, except with --atomic-replace: the old file stays until the new one is whole).
 void check_free_space(const BenchOptions& o) {
   std::map<std::string, unsigned> writers;
   std::map<std::string, std::uint64_t> replaced;
@@ -65,7 +65,9 @@ void check_free_space(const BenchOptions& o) {
     const std::string path = o.path_for(true, i);
     ++writers[folder_of(path)];
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) replaced[folder_of(path)] += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    if (!o.config.atomic_replace && ::stat(path.c_str(), &st) == 0) {
+      replaced[folder_of(path)] += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    }
   }
   for (const auto& [folder, n] : writers) {
     struct statvfs fs {};

@@ -112,8 +112,10 @@ int worker_main(const std::string& spec_text) {
     std::unique_ptr<Handle> handle;
     if (use_handle) handle = std::make_unique<Handle>(config);
     // A previous run's file is replaced, never appended to; the loops then overwrite in place,
-    // as the harness's do.
-    if (write && ::truncate(path.c_str(), 0) != 0 && errno != ENOENT) throw_io_error(errno, "truncate", path);
+    // as the harness's do (with --atomic-replace each loop replaces it whole instead).
+    if (write && !config.atomic_replace && ::truncate(path.c_str(), 0) != 0 && errno != ENOENT) {
+      throw_io_error(errno, "truncate", path);
+    }
     report({{"event", "ready"}, {"bytes", size}});
     barrier();
 

@@ -98,9 +98,11 @@ void require_regular(int fd, const std::string& path, Access access) {
 
 }  // namespace
 
-File File::open(const std::string& path, Access access, DirectMode mode) {
+File File::open(const std::string& path, Access access, DirectMode mode, const std::string& shown_as) {
+  const std::string& shown = shown_as.empty() ? path : shown_as;
   File f;
-  f.path_ = path;
+  f.path_ = shown;
+  f.opened_path_ = path;
   f.access_ = access;
   const char* op = access == Access::read ? "open for reading" : "open for writing";
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -113,12 +115,12 @@ File File::open(const std::string& path, Access access, DirectMode mode) {
     want_direct = false;
     fd = open_fd(path, access, false);
   }
-  if (fd < 0) throw_io_error(errno, op, path);
+  if (fd < 0) throw_io_error(errno, op, shown);
   f.fd_ = FileDescriptor(fd);
-  require_regular(fd, path, access);  // a directory or a FIFO is named as such, not as "refused"
+  require_regular(fd, shown, access);  // a directory or a FIFO is named as such, not as "refused"
   if (refused) {
     if (mode == DirectMode::on) {
-      throw_io_error(EINVAL, op, path, 0, 0, "O_DIRECT refused by the filesystem; direct=on requires it");
+      throw_io_error(EINVAL, op, shown, 0, 0, "O_DIRECT refused by the filesystem; direct=on requires it");
     }
     f.direct_note_ = "O_DIRECT refused by the filesystem: buffered I/O";
   }
@@ -127,7 +129,7 @@ File File::open(const std::string& path, Access access, DirectMode mode) {
     const Alignment a = discover_alignment(fd);
     if (a.known && !a.supported) {
       if (mode == DirectMode::on) {
-        throw_io_error(EINVAL, op, path, 0, 0, "the filesystem reports no direct-I/O support; direct=on requires it");
+        throw_io_error(EINVAL, op, shown, 0, 0, "the filesystem reports no direct-I/O support; direct=on requires it");
       }
       f.direct_note_ = "the filesystem reports no direct-I/O support: buffered I/O";
       want_direct = false;
@@ -141,16 +143,16 @@ File File::open(const std::string& path, Access access, DirectMode mode) {
     }
     if (!want_direct) {
       FileDescriptor buffered(open_fd(path, access, false));
-      if (!buffered.valid()) throw_io_error(errno, op, path);
-      require_regular(buffered.get(), path, access);
+      if (!buffered.valid()) throw_io_error(errno, op, shown);
+      require_regular(buffered.get(), shown, access);
       f.fd_ = std::move(buffered);
     }
   }
   f.direct_ = want_direct;
   if (f.direct_) {
     FileDescriptor edge(open_fd(path, access, false));
-    if (!edge.valid()) throw_io_error(errno, op, path);
-    require_regular(edge.get(), path, access);
+    if (!edge.valid()) throw_io_error(errno, op, shown);
+    require_regular(edge.get(), shown, access);
     f.edge_fd_ = std::move(edge);
   }
   return f;

@@ -176,7 +176,10 @@ struct Handle::Impl {
         error = std::current_exception();
       }
     }
-    s.op.file.close();  // before anyone hears the op is done: no descriptor outlives it
+    // Before anyone hears the op is done: no descriptor outlives it, and a failed replacement
+    // leaves no temporary file behind.
+    s.op.file.close();
+    if (error) s.op.temp = detail::TempFile{};
     {
       std::lock_guard lock(s.mutex);
       s.error = error;
@@ -199,6 +202,7 @@ struct Handle::Impl {
       }
       state->result = std::move(r);
       state->op.file.close();
+      if (state->error) state->op.temp = detail::TempFile{};
       state->done = true;
       return state;
     }
@@ -220,8 +224,9 @@ struct Handle::Impl {
       {
         std::lock_guard lock(state->mutex);
         state->remaining -= state->op.slices.size() - queued;
-        wait_for_workers = queued > 0;
-        if (!wait_for_workers) state->done = true;
+        // The queued slices may all have finished already: then nobody else will mark it done.
+        if (state->remaining == 0) state->done = true;
+        wait_for_workers = !state->done;
       }
       if (wait_for_workers) state->wait_done();
       throw;

@@ -275,6 +275,20 @@ TEST_F(Cli, SeveralProcessesWriteThenReadWithValidation) {
 
 // The GPU path end to end on the emulated device: several processes, a folder-to-device mapping,
 // both APIs, validation, and the device named in the JSON report.
+// Durable writes from the command line: synced, replaced whole, no temporary left behind.
+TEST_F(Cli, SyncAndAtomicReplace) {
+  const std::string w = dir_.file("d");
+  std::ofstream(w + ".0") << std::string(5 << 20, 'x');  // larger than the new content
+  const Outcome o = run({"bench", "--write-file", w, "--write-size", "1M", "--atomic-replace", "--sync", "--validate",
+                         "--loops", "2", "--block-size", "256K", "--json"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j.at("config").at("sync"), true) << o.out;
+  EXPECT_EQ(j.at("config").at("atomic_replace"), true) << o.out;
+  EXPECT_EQ(file_size(w + ".0"), 1u << 20);
+  EXPECT_EQ(files(), std::vector<std::string>{"d.0"}) << "a temporary file was left behind";
+}
+
 TEST_F(Cli, GpuPathRunsOnTheEmulatedDevice) {
   std::filesystem::create_directory(dir_.file("a"));
   std::filesystem::create_directory(dir_.file("b"));

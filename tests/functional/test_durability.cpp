@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -123,18 +125,59 @@ TEST_F(Durability, FailedReplacementLeavesTheOldContent) {
   const std::string path = dir_.file("tensor.swp");
   write_plain(path, pattern(2 * kMiB, kOld));
   const auto before = entries(dir_.path());
-  Config c;
-  c.atomic_replace = true;
-  c.block_size = 128 * 1024;
-  FaultRule eio;
-  eio.kind = FaultKind::error;
-  eio.first = 6;
-  c.faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{eio});
   HostBuffer buf(2 * kMiB);
   fill_pattern(buf.span(), 0, kNew);
-  EXPECT_IO_ERROR(write_file(buf.span(), path, c), EIO, "Input/output error");
-  EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, kOld), -1) << "a failed replacement touched the file";
-  EXPECT_EQ(entries(dir_.path()), before) << "the temporary file of a failed replacement was left behind";
+  for (int api = 0; api < 3; ++api) {  // basic, handle (3 threads), async
+    SCOPED_TRACE(api == 0 ? "basic" : api == 1 ? "handle" : "async");
+    Config c;
+    c.atomic_replace = true;
+    c.block_size = 128 * 1024;
+    c.intra_op_parallelism = api == 0 ? 1 : 3;
+    FaultRule eio;
+    eio.kind = FaultKind::error;
+    eio.first = 6;
+    c.faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{eio});
+    try {
+      if (api == 0) {
+        write_file(buf.span(), path, c);
+      } else {
+        Handle h(c);
+        if (api == 1) h.pwrite(std::span<const std::byte>(buf.span()), path);
+        else h.wait(h.async_pwrite(std::span<const std::byte>(buf.span()), path));
+      }
+      ADD_FAILURE() << "the injected EIO did not fail the write";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.errnum(), EIO) << e.what();
+      EXPECT_EQ(e.path(), path) << "the error names the temporary, not the caller's path: " << e.what();
+    }
+    // Checked right after the call returned (the handle still alive for the async case's sake).
+    EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, kOld), -1) << "a failed replacement touched the file";
+    EXPECT_EQ(entries(dir_.path()), before) << "the temporary file of a failed replacement was left behind";
+  }
+}
+
+TEST_F(Durability, AtomicReplaceFollowsSymlinksAndKeepsTheUmask) {
+  // Through a symbolic link the file it names is replaced, as a write in place would write it.
+  const std::string real = dir_.file("real.swp"), link = dir_.file("link.swp");
+  write_plain(real, pattern(64 * 1024, kOld));
+  std::filesystem::create_symlink(real, link);
+  HostBuffer buf(100'000);
+  fill_pattern(buf.span(), 0, kNew);
+  Config c;
+  c.atomic_replace = true;
+  write_file(buf.span(), link, c);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(first_pattern_mismatch(read_plain(real), 0, kNew), -1);
+  EXPECT_EQ(read_plain(real).size(), 100'000u);
+
+  // A new file gets the umask's permissions, as a file created in place would.
+  const mode_t old_mask = ::umask(077);
+  const std::string fresh = dir_.file("fresh.swp");
+  write_file(buf.span(), fresh, c);
+  ::umask(old_mask);
+  struct stat st {};
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(Durability, AtomicReplaceRefusesWhatItCannotDo) {
@@ -154,8 +197,18 @@ TEST_F(Durability, AtomicReplaceRefusesWhatItCannotDo) {
   EXPECT_TRUE(entries(dir_.path()).empty());
 }
 
+// Kills and reaps a child however the test leaves the scope.
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
 // Starts the slow writer (slow_writer.cpp) and kills it once it has written part of the file.
-// Returns false when it finished before the kill could land.
 void kill_writer_midway(const std::string& path, std::size_t size, const char* mode) {
   int out[2];
   ASSERT_EQ(::pipe(out), 0);
@@ -171,7 +224,9 @@ void kill_writer_midway(const std::string& path, std::size_t size, const char* m
   const int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   ::close(out[1]);
+  if (rc != 0) ::close(out[0]);
   ASSERT_EQ(rc, 0) << std::strerror(rc);
+  ChildGuard guard{pid};
   std::string said;
   char c = 0;
   while (said.find("writing\n") == std::string::npos && ::read(out[0], &c, 1) == 1) said += c;
@@ -180,6 +235,7 @@ void kill_writer_midway(const std::string& path, std::size_t size, const char* m
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  guard.pid = -1;
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer ended before it was killed";
 }
 
@@ -187,7 +243,7 @@ TEST_F(Durability, KilledReplacementLeavesTheOldContentWhole) {
   const std::string path = dir_.file("tensor.swp");
   const std::size_t size = 4 * kMiB;
   write_plain(path, pattern(size, kOld));
-  kill_writer_midway(path, size, "replace");
+  ASSERT_NO_FATAL_FAILURE(kill_writer_midway(path, size, "replace"));
   const auto content = read_plain(path);
   ASSERT_EQ(content.size(), size);
   EXPECT_EQ(first_pattern_mismatch(content, 0, kOld), -1) << "a killed replacement changed the file";
@@ -202,7 +258,7 @@ TEST_F(Durability, KilledInPlaceWriteLeavesAMix) {
   const std::string path = dir_.file("tensor.swp");
   const std::size_t size = 4 * kMiB;
   write_plain(path, pattern(size, kOld));
-  kill_writer_midway(path, size, "in-place");
+  ASSERT_NO_FATAL_FAILURE(kill_writer_midway(path, size, "in-place"));
   const auto content = read_plain(path);
   ASSERT_EQ(content.size(), size);
   const std::int64_t old_from = first_pattern_mismatch(content, 0, kOld);
@@ -277,7 +333,7 @@ TEST_F(Durability, FullFilesystem) {
   write_plain(kept, pattern(512 * 1024, kOld));
   Config c;
   c.atomic_replace = true;
-  EXPECT_IO_ERROR(write_file(buf.span(), kept, c), ENOSPC, "No space left on device");
+  EXPECT_IO_ERROR(write_file(buf.span(), kept, c), ENOSPC, kept + " ");
   EXPECT_EQ(first_pattern_mismatch(read_plain(kept), 0, kOld), -1);
   EXPECT_EQ(entries(small.path()), std::vector<std::string>{"kept.swp"});
 }
@@ -294,18 +350,38 @@ TEST_F(Durability, ReadOnlyFilesystem) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+// Sets or clears the immutable attribute; returns errno (0 when done).
+int set_immutable(const std::string& path, bool on) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int flags = 0;
+  int err = 0;
+  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
+    err = errno;
+  } else {
+    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+    if (::ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) err = errno;
+  }
+  ::close(fd);
+  return err;
+}
+
 TEST_F(Durability, ReadOnlyFile) {
   // Root writes through permission bits: an immutable file is read-only for root too.
   const std::string path = dir_.file("ro.swp");
   write_plain(path, pattern(256 * 1024, kOld));
   int expected = EACCES;
+  struct Mutable {  // clears the attribute however the test ends, so the folder can be removed
+    std::string path;
+    ~Mutable() {
+      if (!path.empty()) set_immutable(path, false);
+    }
+  } restore;
   if (::geteuid() == 0) {
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    ASSERT_GE(fd, 0);
-    int flags = 0;
-    const bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags |= FS_IMMUTABLE_FL, ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
-    ::close(fd);
-    if (!ok) GTEST_SKIP() << "this filesystem has no immutable files: " << std::strerror(errno);
+    if (const int err = set_immutable(path, true); err != 0) {
+      GTEST_SKIP() << "this filesystem has no immutable files: " << std::strerror(err);
+    }
+    restore.path = path;
     expected = EPERM;
   } else {
     ASSERT_EQ(::chmod(path.c_str(), 0444), 0);
@@ -313,15 +389,6 @@ TEST_F(Durability, ReadOnlyFile) {
   HostBuffer buf(256 * 1024);
   fill_pattern(buf.span(), 0, kNew);
   EXPECT_IO_ERROR(write_file(buf.span(), path, {}), expected, "open for writing " + path);
-  if (::geteuid() == 0) {
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    int flags = 0;
-    if (fd >= 0 && ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
-      flags &= ~FS_IMMUTABLE_FL;
-      EXPECT_EQ(::ioctl(fd, FS_IOC_SETFLAGS, &flags), 0) << "cannot clear the immutable flag: " << std::strerror(errno);
-    }
-    if (fd >= 0) ::close(fd);
-  }
   EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, kOld), -1);
 }
 

@@ -333,12 +333,9 @@ TEST_F(FaultLimits, ThreadsStopWhenOneSliceFails) {
   auto faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{fail, slow});
   c.faults = faults;
   Handle handle(c);
-  const auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(handle.pwrite(std::span<const std::byte>(buf.span()), path), Error);
-  const auto elapsed = std::chrono::steady_clock::now() - t0;
-  // Unstopped, the other slices would run their 96 requests each at 2 ms a completion.
-  EXPECT_LT(elapsed, 150ms) << "the other threads went on after the failure";
-  EXPECT_LT(faults->requests(), 100u);
+  // Unstopped, the four slices would prepare 384 requests; stopped, each has a few in flight.
+  EXPECT_LT(faults->requests(), 100u) << "the other threads went on after the failure";
   EXPECT_EQ(faults->in_flight(), 0);
 }
 

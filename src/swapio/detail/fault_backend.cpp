@@ -20,12 +20,12 @@ class FaultBackend final : public Backend {
 
   void prepare(const Request& r) override {
     const FaultRule* rule = faults_->next(r.write);
-    faults_->track(1);
     if (rule == nullptr) return pass(r);
     switch (rule->kind) {
       case FaultKind::error:
       case FaultKind::transient:
         synthetic_.push_back(Completion{r.tag, -static_cast<std::int64_t>(rule->error)});
+        faults_->track(1);
         return;
       case FaultKind::short_io: {
         if (r.len < 2) return pass(r);
@@ -50,13 +50,11 @@ class FaultBackend final : public Backend {
   void submit() override { inner_->submit(); }
 
   std::size_t reap(std::span<Completion> out, std::size_t min_wait) override {
-    std::size_t n = 0;
-    while (n < out.size() && !synthetic_.empty()) {
-      out[n++] = synthetic_.front();
-      synthetic_.pop_front();
-    }
+    // Injected results go first; they leave the queue only once the inner reap succeeded.
+    const std::size_t n = std::min(out.size(), synthetic_.size());
+    std::size_t got = 0;
     if (n < out.size() && outstanding_ > 0) {
-      const std::size_t got = inner_->reap(out.subspan(n), n >= min_wait ? 0 : min_wait - n);
+      got = inner_->reap(out.subspan(n), n >= min_wait ? 0 : min_wait - n);
       outstanding_ -= got;
       for (std::size_t i = n; i < n + got; ++i) {
         Completion& c = out[i];
@@ -69,10 +67,13 @@ class FaultBackend final : public Backend {
           delayed_.erase(it);
         }
       }
-      n += got;
     }
-    faults_->track(-static_cast<std::int64_t>(n));
-    return n;
+    for (std::size_t i = 0; i < n; ++i) {
+      out[i] = synthetic_.front();
+      synthetic_.pop_front();
+    }
+    faults_->track(-static_cast<std::int64_t>(n + got));
+    return n + got;
   }
 
   bool drain() noexcept override {
@@ -99,6 +100,7 @@ class FaultBackend final : public Backend {
   void pass(const Request& r) {
     inner_->prepare(r);
     ++outstanding_;
+    faults_->track(1);
   }
 
   std::unique_ptr<Backend> inner_;

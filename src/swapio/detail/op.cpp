@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -21,34 +22,68 @@ std::string folder_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// Creates an empty file beside `target` that nobody else has: "<folder>/.<name>.swapio-<random>",
-// with the target's permission bits when it exists.
+// Creates an empty file beside `target` that nobody else has: "<folder>/.<name>.swapio-<random>"
+// (the name cut so that it stays a valid name), created 0644 under the umask. When the target
+// exists, its permission bits are given to the temporary just before it replaces it.
 TempFile create_temp_beside(const std::string& target) {
   const auto slash = target.rfind('/');
-  const std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  const std::string name = (slash == std::string::npos ? target : target.substr(slash + 1)).substr(0, 200);
   const std::string prefix = (slash == std::string::npos ? std::string() : target.substr(0, slash + 1)) + "." + name + ".swapio-";
-  struct stat st {};
-  const mode_t mode = ::stat(target.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+  struct stat existing {};
+  const bool exists = ::stat(target.c_str(), &existing) == 0;
   std::random_device seed;
   std::mt19937_64 rng(seed());
   for (int attempt = 0; attempt < 100; ++attempt) {
     char suffix[17];
     std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
     const std::string path = prefix + suffix;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd >= 0) {
       TempFile temp(path);  // removed if anything below fails
-      if (::fchmod(fd, mode) != 0) {  // the umask must not narrow the old file's permissions
-        const int err = errno;
-        ::close(fd);
-        throw_io_error(err, "fchmod", path);
-      }
-      if (::close(fd) != 0) throw_io_error(errno, "close", path);
+      struct stat st {};
+      const int rc = ::fstat(fd, &st);
+      const int err = errno;
+      ::close(fd);
+      if (rc != 0) throw_io_error(err, "fstat", path);
+      temp.device = st.st_dev;
+      temp.inode = st.st_ino;
+      if (exists) temp.mode = static_cast<int>(existing.st_mode & 07777);
       return temp;
     }
     if (errno != EEXIST) throw_io_error(errno, "create a temporary file beside", target);
   }
   throw_io_error(EEXIST, "create a temporary file beside", target, 0, 0, "100 names taken");
+}
+
+// The file a replacement writes to must be the temporary it created, not something put in its
+// place between the creation and the open.
+void check_is_temp(const File& file, const TempFile& temp) {
+  struct stat st {};
+  if (::fstat(file.fd(), &st) != 0) throw_io_error(errno, "fstat", temp.path());
+  if (st.st_dev != temp.device || st.st_ino != temp.inode) {
+    throw_io_error(EEXIST, "open for writing", file.path(), 0, 0, "its temporary file " + temp.path() + " was replaced");
+  }
+}
+
+// The path a replacement renames onto: a symbolic link's target, so that the file the link
+// names is replaced (as a write in place would write it), not the link.
+std::string replacement_target(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  if (resolved == nullptr) throw_io_error(errno, "resolve the symbolic link", path);
+  std::string out(resolved);
+  std::free(resolved);
+  return out;
+}
+
+void sync_folder(const std::string& folder, const std::string& why) {
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) throw_io_error(errno, "open folder", folder, 0, 0, why);
+  const int rc = ::fsync(dir);
+  const int err = errno;
+  ::close(dir);
+  if (rc != 0) throw_io_error(err, "fsync folder", folder, 0, 0, why);
 }
 
 void sync_file(const PreparedOp& op) {
@@ -79,16 +114,11 @@ void TempFile::remove() noexcept {
   path_.clear();
 }
 
-void TempFile::commit(const std::string& target) {
+void TempFile::commit(int fd, const std::string& target) {
+  if (mode >= 0 && ::fchmod(fd, static_cast<mode_t>(mode)) != 0) throw_io_error(errno, "fchmod", path_);
   if (::rename(path_.c_str(), target.c_str()) != 0) throw_io_error(errno, "rename " + path_ + " to", target);
   path_.clear();
-  const std::string folder = folder_of(target);
-  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) throw_io_error(errno, "open folder", folder);
-  const int rc = ::fsync(dir);
-  const int err = errno;
-  ::close(dir);
-  if (rc != 0) throw_io_error(err, "fsync folder", folder);
+  sync_folder(folder_of(target), "the file was replaced, but the rename may not survive a crash");
 }
 
 PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
@@ -103,6 +133,7 @@ PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, st
                       " is beyond the largest file offset");
   }
   TempFile temp;
+  std::string target = path;
   if (write && config.atomic_replace) {
     if (offset != 0) {
       throw ConfigError("atomic_replace writes a whole file: offset must be 0, not " + std::to_string(offset));
@@ -112,11 +143,17 @@ PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, st
       throw_io_error(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "open for writing", path, 0, 0,
                      S_ISDIR(st.st_mode) ? "a directory, not a regular file" : "not a regular file");
     }
-    temp = create_temp_beside(path);
+    target = replacement_target(path);
+    temp = create_temp_beside(target);
   }
-  PreparedOp op(File::open(temp.empty() ? path : temp.path(), write ? Access::write : Access::read, config.direct));
-  op.target = path;
+  const bool created = write && temp.empty() && ::access(path.c_str(), F_OK) != 0;
+  // Errors name the caller's path, also while a temporary is written in its place.
+  PreparedOp op(temp.empty() ? File::open(path, write ? Access::write : Access::read, config.direct)
+                             : File::open(temp.path(), Access::write, config.direct, path));
+  if (!temp.empty()) check_is_temp(op.file, temp);
+  op.target = target;
   op.temp = std::move(temp);
+  op.created = created;
   op.sync = write && (config.sync || config.atomic_replace);
   op.started = std::chrono::steady_clock::now();
   op.write = write;
@@ -152,7 +189,7 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
   OpResult r;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - op.started).count();
   r.write = op.write;
-  r.path = op.target;
+  r.path = op.file.path();
   r.offset = op.offset;
   r.engine = engine;
   r.engine_note = engine_note;
@@ -183,11 +220,12 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
   if (op.write && op.temp.empty()) check_still_linked(op);
   if (op.sync) {
     sync_file(op);
+    if (op.created) sync_folder(folder_of(op.file.path()), "the new file's name may not survive a crash");
     r.synced = true;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - op.started).count();
   }
   // Validation reads what was written (the temporary, before it replaces anything).
-  const std::string& written = op.file.path();
+  const std::string& written = op.file.opened_path();
   if (op.validate && op.device != nullptr) {
     validate_file_range(DeviceSpan{op.device, op.buf, static_cast<std::size_t>(op.length)}, written, op.offset);
     r.validated = true;
@@ -196,7 +234,7 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
     r.validated = true;
   }
   if (!op.temp.empty()) {
-    op.temp.commit(op.target);
+    op.temp.commit(op.file.fd(), op.target);
     r.replaced = true;
   }
   return r;

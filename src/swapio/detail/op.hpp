@@ -22,19 +22,27 @@ class TempFile {
  public:
   TempFile() = default;
   explicit TempFile(std::string path) : path_(std::move(path)) {}
-  TempFile(TempFile&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  TempFile(TempFile&& o) noexcept
+      : mode(o.mode), device(o.device), inode(o.inode), path_(std::exchange(o.path_, {})) {}
   TempFile& operator=(TempFile&& o) noexcept {
     if (this != &o) {
       remove();
       path_ = std::exchange(o.path_, {});
+      mode = o.mode;
+      device = o.device;
+      inode = o.inode;
     }
     return *this;
   }
   ~TempFile() { remove(); }
   const std::string& path() const noexcept { return path_; }
   bool empty() const noexcept { return path_.empty(); }
-  // Renames it over target and syncs target's folder; throws swapio::Error.
-  void commit(const std::string& target);
+  // Gives fd (the temporary, open) `mode`, renames it over target and syncs target's folder;
+  // throws swapio::Error.
+  void commit(int fd, const std::string& target);
+
+  int mode = -1;  // permission bits for the replacement (the old file's); -1: as created
+  std::uint64_t device = 0, inode = 0;  // what was created, to check what is opened
 
  private:
   void remove() noexcept;
@@ -46,9 +54,10 @@ struct PreparedOp {
   explicit PreparedOp(File f) : file(std::move(f)) {}
 
   File file;
-  std::string target;  // the path the caller named (file.path() is a temporary when replacing)
+  std::string target;  // where the result goes: the path, or a symbolic link's target when replacing
   TempFile temp;       // atomic_replace: the file being written, renamed over target at the end
   bool sync = false;   // fdatasync before reporting success
+  bool created = false;  // a write in place that created the file (sync: the folder too)
   bool write = false;
   std::byte* buf = nullptr;  // host memory, or device memory of `device`
   Device* device = nullptr;
