@@ -167,7 +167,7 @@ struct Handle::Impl {
     std::exception_ptr error;
     {
       std::lock_guard lock(s.mutex);
-      error = s.error;
+      error = std::move(s.error);
     }
     if (!error) {
       try {
@@ -182,7 +182,8 @@ struct Handle::Impl {
     if (error) s.op.temp = detail::TempFile{};
     {
       std::lock_guard lock(s.mutex);
-      s.error = error;
+      // Moved, not copied: the error's last reference must be the caller's (see result_of).
+      s.error = std::move(error);
       s.result = std::move(result);
       s.done = true;
     }
@@ -241,9 +242,14 @@ struct Handle::Impl {
     return id;
   }
 
+  // The error is moved out of the op's state, so that the exception object dies in the caller's
+  // thread whichever thread drops the state last (a worker may still hold it for a moment).
   static OpResult result_of(OpState& s) {
     s.wait_done();
-    if (s.error) std::rethrow_exception(s.error);
+    if (s.error) {
+      const std::exception_ptr error = std::move(s.error);
+      std::rethrow_exception(error);
+    }
     return std::move(s.result);
   }
 };
@@ -319,10 +325,11 @@ WaitResult Handle::wait() {
   for (auto& s : mine) {
     ++w.completed;
     if (s->error) {
+      std::exception_ptr error = std::move(s->error);  // dies in this thread (see result_of)
       if (!w.first_error) {
-        w.first_error = s->error;
+        w.first_error = std::move(error);
         try {
-          std::rethrow_exception(s->error);
+          std::rethrow_exception(w.first_error);
         } catch (const std::exception& e) {
           w.first_error_message = e.what();
         } catch (...) {
