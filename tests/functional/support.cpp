@@ -80,11 +80,6 @@ std::uint64_t file_size(const std::string& path) {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-RamfsMount::RamfsMount(const std::string& parent) : path_(parent + "/ramfs") {
-  std::filesystem::create_directory(path_);
-  mounted_ = ::mount("swapio-test", path_.c_str(), "ramfs", 0, nullptr) == 0;
-  if (!mounted_) why_not_ = std::string("cannot mount a ramfs (needs root): ") + std::strerror(errno);
-}
 
 ScratchMount::ScratchMount(const std::string& parent, const std::string& name, const std::string& fstype,
                            const std::string& options, unsigned long flags)
@@ -117,9 +112,6 @@ int run_and_wait(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-RamfsMount::~RamfsMount() {
-  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-}
 
 bool supports_direct(const std::string& folder) {
   const std::string probe = folder + "/.direct-probe";

@@ -64,22 +64,10 @@ std::size_t open_fd_count();
 // could not run or was killed.
 int run_and_wait(const std::vector<std::string>& argv);
 
-// A ramfs mounted at <parent>/ramfs for the object's lifetime: a filesystem that refuses O_DIRECT.
-// Mounting needs root; ok() says whether it worked and why_not() why it did not.
-class RamfsMount {
+// A ramfs mounted at <parent>/ramfs: a filesystem that refuses O_DIRECT.
+class RamfsMount : public ScratchMount {
  public:
-  explicit RamfsMount(const std::string& parent);
-  ~RamfsMount();
-  RamfsMount(const RamfsMount&) = delete;
-  RamfsMount& operator=(const RamfsMount&) = delete;
-  bool ok() const noexcept { return mounted_; }
-  const std::string& why_not() const noexcept { return why_not_; }
-  const std::string& path() const noexcept { return path_; }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-  std::string why_not_;
+  explicit RamfsMount(const std::string& parent) : ScratchMount(parent, "ramfs", "ramfs", "") {}
 };
 
 // Whether the folder supports O_DIRECT with a reported alignment (a block filesystem).

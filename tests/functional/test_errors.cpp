@@ -14,32 +14,12 @@
 #include <utility>
 #include <vector>
 
+#include "expect.hpp"
 #include "support.hpp"
 #include "swapio/swapio.hpp"
 
 namespace swapio::test {
 namespace {
-
-#define EXPECT_ERROR(stmt, err, text)                                                            \
-  do {                                                                                           \
-    try {                                                                                        \
-      stmt;                                                                                      \
-      ADD_FAILURE() << #stmt " did not throw";                                                   \
-    } catch (const Error& e) {                                                                   \
-      EXPECT_EQ(e.errnum(), err) << e.what();                                                    \
-      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << "message: " << e.what(); \
-    }                                                                                            \
-  } while (0)
-
-#define EXPECT_CONFIG_ERROR(stmt, text)                                                          \
-  do {                                                                                           \
-    try {                                                                                        \
-      stmt;                                                                                      \
-      ADD_FAILURE() << #stmt " did not throw";                                                   \
-    } catch (const ConfigError& e) {                                                             \
-      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << "message: " << e.what(); \
-    }                                                                                            \
-  } while (0)
 
 class Errors : public ::testing::Test {
  protected:
@@ -49,34 +29,34 @@ class Errors : public ::testing::Test {
 
 TEST_F(Errors, MissingFile) {
   const std::string path = dir_.file("absent.swp");
-  EXPECT_ERROR(read_file(buf_.span(), path), ENOENT, "open for reading " + path + ": No such file or directory");
+  EXPECT_IO_ERROR(read_file(buf_.span(), path), ENOENT, "open for reading " + path + ": No such file or directory");
   EXPECT_FALSE(std::filesystem::exists(path)) << "a read must not create the file";
 }
 
 TEST_F(Errors, WriteIntoMissingFolder) {
   const std::string path = dir_.file("no/such/folder/x.swp");
-  EXPECT_ERROR(write_file(buf_.span(), path), ENOENT, "open for writing " + path);
+  EXPECT_IO_ERROR(write_file(buf_.span(), path), ENOENT, "open for writing " + path);
 }
 
 TEST_F(Errors, DirectoryIsNotAFile) {
-  EXPECT_ERROR(read_file(buf_.span(), dir_.path()), EISDIR, "a directory");
-  EXPECT_ERROR(write_file(buf_.span(), dir_.path()), EISDIR, "open for writing " + dir_.path());
+  EXPECT_IO_ERROR(read_file(buf_.span(), dir_.path()), EISDIR, "a directory");
+  EXPECT_IO_ERROR(write_file(buf_.span(), dir_.path()), EISDIR, "open for writing " + dir_.path());
 }
 
 TEST_F(Errors, SpecialFilesAreRefusedWithoutHanging) {
-  EXPECT_ERROR(read_file(buf_.span(), "/dev/null"), EINVAL, "not a regular file");
+  EXPECT_IO_ERROR(read_file(buf_.span(), "/dev/null"), EINVAL, "not a regular file");
   const std::string fifo = dir_.file("fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
-  EXPECT_ERROR(read_file(buf_.span(), fifo), EINVAL, "not a regular file");
+  EXPECT_IO_ERROR(read_file(buf_.span(), fifo), EINVAL, "not a regular file");
 }
 
 TEST_F(Errors, ReadPastEndOfFile) {
   const std::string path = dir_.file("small.swp");
   std::vector<std::byte> content(1000);
   write_plain(path, content);
-  EXPECT_ERROR(read_file(std::span(buf_.span()).first(2000), path), ENODATA,
+  EXPECT_IO_ERROR(read_file(std::span(buf_.span()).first(2000), path), ENODATA,
                "offset 0 length 2000 (past end of file: the file is 1000 bytes)");
-  EXPECT_ERROR(read_file(std::span(buf_.span()).first(10), path, {}, 995), ENODATA, "past end of file");
+  EXPECT_IO_ERROR(read_file(std::span(buf_.span()).first(10), path, {}, 995), ENODATA, "past end of file");
   EXPECT_NO_THROW(read_file(std::span(buf_.span()).first(10), path, {}, 990));
 }
 
@@ -242,7 +222,7 @@ TEST(DirectIo, RefusedWithOnIsAnErrorAndWithAutoAFallback) {
   HostBuffer buf(8192);
   Config on;
   on.direct = DirectMode::on;
-  EXPECT_ERROR(read_file(buf.span(), path, on), EINVAL, "O_DIRECT refused by the filesystem; direct=on requires it");
+  EXPECT_IO_ERROR(read_file(buf.span(), path, on), EINVAL, "O_DIRECT refused by the filesystem; direct=on requires it");
   const OpResult r = read_file(buf.span(), path);
   EXPECT_FALSE(r.direct);
   EXPECT_NE(r.direct_note.find("O_DIRECT refused"), std::string::npos) << r.direct_note;
