@@ -12,17 +12,13 @@
 
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
+#include "swapio/file.hpp"
 
 namespace swapio::cli {
 namespace {
 
 constexpr unsigned kMaxProcesses = 1024;
 constexpr unsigned kMaxLoops = 1000000;
-
-std::string folder_of(const std::string& path) {
-  const std::filesystem::path p(path);
-  return p.has_parent_path() ? p.parent_path().string() : ".";
-}
 
 std::uint64_t size_arg(const char* name, const std::string& text) {
   try {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <utility>
 
@@ -180,6 +181,11 @@ bool File::preallocate(std::uint64_t offset, std::uint64_t length) {
     throw_io_error(errno, "ftruncate", path_, 0, offset + length);
   }
   return false;
+}
+
+std::string folder_of(const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.has_parent_path() ? p.parent_path().string() : ".";
 }
 
 void pread_exact(int fd, void* buf, std::uint64_t length, std::uint64_t offset, const std::string& path) {

@@ -85,6 +85,9 @@ class File {
   std::uint32_t offset_align_ = 1;
 };
 
+// The folder a path's file is in: its parent, or "." for a bare name.
+std::string folder_of(const std::string& path);
+
 // Reads exactly length bytes at offset through a buffered descriptor (resuming short reads);
 // throws swapio::Error on failure or end of file.
 void pread_exact(int fd, void* buf, std::uint64_t length, std::uint64_t offset, const std::string& path);

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "swapio/error.hpp"
+#include "swapio/detail/op.hpp"
 #include "swapio/file.hpp"
 
 namespace swapio {
@@ -40,20 +40,10 @@ FileDescriptor open_for_validation(const std::string& path) {
 
 constexpr std::size_t kChunk = 8u << 20;
 
-void check_arguments(const void* data, std::size_t size, const std::string& path, std::uint64_t offset) {
-  if (data == nullptr && size != 0) {
-    throw ConfigError("validation of " + path + ": buffer is null but its length is " + std::to_string(size));
-  }
-  if (offset > static_cast<std::uint64_t>(INT64_MAX) || size > static_cast<std::uint64_t>(INT64_MAX) - offset) {
-    throw ConfigError("validation of " + path + ": offset " + std::to_string(offset) + " + length " +
-                      std::to_string(size) + " is beyond the largest file offset");
-  }
-}
-
 }  // namespace
 
 void validate_file_range(std::span<const std::byte> expected, const std::string& path, std::uint64_t offset) {
-  check_arguments(expected.data(), expected.size(), path, offset);
+  detail::check_buffer_range(expected.data(), expected.size(), offset, "validation of " + path + ": ");
   const FileDescriptor fd = open_for_validation(path);
   std::vector<std::byte> chunk(std::min(kChunk, expected.size()));
   compare(fd.get(), expected, path, offset, 0, chunk);
@@ -61,7 +51,7 @@ void validate_file_range(std::span<const std::byte> expected, const std::string&
 
 void validate_file_range(DeviceSpan expected, const std::string& path, std::uint64_t offset) {
   if (expected.device == nullptr) throw ConfigError("validation of " + path + ": the device span has no device");
-  check_arguments(expected.data, expected.size, path, offset);
+  detail::check_buffer_range(expected.data, expected.size, offset, "validation of " + path + ": ");
   const FileDescriptor fd = open_for_validation(path);
   std::vector<std::byte> chunk(std::min(kChunk, expected.size));
   std::vector<std::byte> host(chunk.size());

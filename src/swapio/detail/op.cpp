@@ -16,12 +16,6 @@
 namespace swapio::detail {
 namespace {
 
-std::string folder_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // Creates an empty file beside `target` that nobody else has: "<folder>/.<name>.swapio-<random>"
 // (the name cut so that it stays a valid name), created 0644 under the umask. When the target
 // exists, its permission bits are given to the temporary just before it replaces it.
@@ -121,17 +115,21 @@ void TempFile::commit(int fd, const std::string& target) {
   sync_folder(folder_of(target), "the file was replaced, but the rename may not survive a crash");
 }
 
+void check_buffer_range(const void* buf, std::uint64_t length, std::uint64_t offset, const std::string& context) {
+  if (buf == nullptr && length != 0) {
+    throw ConfigError(context + "buffer is null but its length is " + std::to_string(length));
+  }
+  if (offset > static_cast<std::uint64_t>(INT64_MAX) || length > static_cast<std::uint64_t>(INT64_MAX) - offset) {
+    throw ConfigError(context + "offset " + std::to_string(offset) + " + length " + std::to_string(length) +
+                      " is beyond the largest file offset");
+  }
+}
+
 PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
                       const std::string& path, std::uint64_t offset, bool validate, Device* device) {
   config.validate();
-  if (buf == nullptr && length != 0) {
-    throw ConfigError("buffer is null but its length is " + std::to_string(length));
-  }
+  check_buffer_range(buf, length, offset);
   if (path.empty()) throw ConfigError("path is empty");
-  if (offset > static_cast<std::uint64_t>(INT64_MAX) || length > static_cast<std::uint64_t>(INT64_MAX) - offset) {
-    throw ConfigError("offset " + std::to_string(offset) + " + length " + std::to_string(length) +
-                      " is beyond the largest file offset");
-  }
   TempFile temp;
   std::string target = path;
   if (write && config.atomic_replace) {
@@ -146,7 +144,8 @@ PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, st
     target = replacement_target(path);
     temp = create_temp_beside(target);
   }
-  const bool created = write && temp.empty() && ::access(path.c_str(), F_OK) != 0;
+  // Only a synced write needs to know whether it creates the file (to sync the folder too).
+  const bool created = write && config.sync && temp.empty() && ::access(path.c_str(), F_OK) != 0;
   // Errors name the caller's path, also while a temporary is written in its place.
   PreparedOp op(temp.empty() ? File::open(path, write ? Access::write : Access::read, config.direct)
                              : File::open(temp.path(), Access::write, config.direct, path));

@@ -69,6 +69,10 @@ struct PreparedOp {
   std::chrono::steady_clock::time_point started;
 };
 
+// Throws ConfigError (its message starting with `context`) for a null buffer with a length, or
+// for a range that ends past the largest file offset.
+void check_buffer_range(const void* buf, std::uint64_t length, std::uint64_t offset, const std::string& context = {});
+
 // Checks the arguments, opens the file, checks a read's range against its size, preallocates a
 // write's range, and splits it into up to config.intra_op_parallelism slices.
 // Throws ConfigError or swapio::Error.
