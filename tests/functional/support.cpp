@@ -1,9 +1,7 @@
 #include "support.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,8 +12,6 @@
 #include <stdexcept>
 
 #include "swapio/file.hpp"
-
-extern char** environ;
 
 namespace swapio::test {
 
@@ -99,18 +95,6 @@ std::size_t open_fd_count() {
   return n;
 }
 
-int run_and_wait(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  if (::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 
 bool supports_direct(const std::string& folder) {

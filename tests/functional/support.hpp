@@ -60,10 +60,6 @@ class ScratchMount {
 // Open file descriptors of this process (entries of /proc/self/fd).
 std::size_t open_fd_count();
 
-// Runs a program (argv[0] searched in PATH) and waits; returns its exit status, or -1 when it
-// could not run or was killed.
-int run_and_wait(const std::vector<std::string>& argv);
-
 // A ramfs mounted at <parent>/ramfs: a filesystem that refuses O_DIRECT.
 class RamfsMount : public ScratchMount {
  public:

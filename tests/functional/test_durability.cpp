@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "expect.hpp"
+#include "subprocess.hpp"
 #include "support.hpp"
 #include "swapio/fault.hpp"
 #include "swapio/swapio.hpp"
@@ -238,7 +239,7 @@ TEST_F(Durability, KilledReplacementLeavesTheOldContentWhole) {
   ASSERT_EQ(content.size(), size);
   EXPECT_EQ(first_pattern_mismatch(content, 0, kOld), -1) << "a killed replacement changed the file";
   // Run to the end, the replacement leaves exactly the new content.
-  ASSERT_EQ(run_and_wait({SWAPIO_SLOW_WRITER_PATH, path, std::to_string(size), std::to_string(kNew), "replace"}), 0);
+  ASSERT_EQ(cli::run_program({SWAPIO_SLOW_WRITER_PATH, path, std::to_string(size), std::to_string(kNew), "replace"}).status, 0);
   EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, kNew), -1);
 
   // The control: the same kill during a write in place leaves a mix of old and new, which is
@@ -289,7 +290,7 @@ TEST_F(Durability, FileTruncatedByAnotherProcessDuringARead) {
     c.queue_depth = 2;
     c.intra_op_parallelism = threads;
     c.faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{
-        call_at(4, [&] { ASSERT_EQ(run_and_wait({"truncate", "--size=256K", path}), 0); })});
+        call_at(4, [&] { ASSERT_EQ(cli::run_program({"truncate", "--size=256K", path}).status, 0); })});
     if (threads == 1) {
       EXPECT_IO_ERROR(read_file(buf.span(), path, c), ENODATA, "unexpected end of file");
     } else {
