@@ -109,6 +109,8 @@ int worker_main(const std::string& spec_text) {
         }
       }
     }
+    const Direction direction = write ? Direction::write : Direction::read;
+    const TensorSpan tensor = device ? TensorSpan(device_buf.span()) : TensorSpan(buf.span());
     std::unique_ptr<Handle> handle;
     if (use_handle) handle = std::make_unique<Handle>(config);
     // A previous run's file is replaced, never appended to; the loops then overwrite in place,
@@ -122,16 +124,7 @@ int worker_main(const std::string& spec_text) {
     for (unsigned loop = 0; loop < warmup + loops; ++loop) {
       const double cpu0 = cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
-      OpResult r;
-      if (device) {
-        const DeviceSpan d = device_buf.span();
-        if (write) r = handle ? handle->pwrite(d, path) : write_file(d, path, config);
-        else r = handle ? handle->pread(d, path) : read_file(d, path, config);
-      } else if (write) {
-        r = handle ? handle->pwrite(buf.span(), path) : write_file(buf.span(), path, config);
-      } else {
-        r = handle ? handle->pread(buf.span(), path) : read_file(buf.span(), path, config);
-      }
+      const OpResult r = handle ? handle->transfer(direction, tensor, path) : transfer(direction, tensor, path, config);
       const double call_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double cpu = cpu_seconds() - cpu0;
       Histogram h;
@@ -156,8 +149,7 @@ int worker_main(const std::string& spec_text) {
       barrier();
     }
     // After the timed loops, as the harness's post-task does: outside Task and E2E figures.
-    if (validate && device) validate_file_range(device_buf.span(), path, 0);
-    else if (validate) validate_file_range(buf.span(), path, 0);
+    if (validate) validate_file_range(tensor, path, 0);
     report({{"event", "done"}, {"validated", validate}});
     return 0;
   } catch (const std::exception& e) {

@@ -1,6 +1,6 @@
 // Handle: a persistent engine with intra_op_parallelism worker threads, each with its own ring.
 // Every op is split into contiguous slices, one per thread, for any size. Sync and async
-// pread/pwrite; safe to call from several threads.
+// transfers; safe to call from several threads.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +14,7 @@
 #include "swapio/config.hpp"
 #include "swapio/device.hpp"
 #include "swapio/result.hpp"
+#include "swapio/tensor.hpp"
 
 namespace swapio {
 
@@ -38,25 +39,44 @@ class Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 
-  // Synchronous: return when done; throw ConfigError, swapio::Error or ValidationError.
-  OpResult pread(std::span<std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
-                 bool validate = false);
-  OpResult pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
-                  bool validate = false);
-
-  // Asynchronous: the buffer must stay alive and untouched until wait() returns. Bad arguments
-  // and a file that cannot be opened throw here; I/O errors are reported by wait().
-  OpId async_pread(std::span<std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
-                   bool validate = false);
-  OpId async_pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+  // Synchronous: returns when done; throws ConfigError, swapio::Error or ValidationError. The
+  // tensor and the range are as for swapio::transfer (basic.hpp).
+  OpResult transfer(Direction direction, TensorSpan tensor, const std::string& path, std::uint64_t offset = 0,
                     bool validate = false);
+  // Asynchronous: the tensor must stay alive and untouched (and its device alive) until wait()
+  // returns. Bad arguments and a file that cannot be opened throw here; I/O errors are reported
+  // by wait().
+  OpId async_transfer(Direction direction, TensorSpan tensor, const std::string& path, std::uint64_t offset = 0,
+                      bool validate = false);
 
-  // The same with the tensor in device memory (see read_file(DeviceSpan, ...)). The device must
-  // stay alive until the op is done; the handle keeps it until the handle is destroyed.
-  OpResult pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
-  OpResult pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
-  OpId async_pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
-  OpId async_pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false);
+  // Conveniences for the two directions, host or device memory.
+  OpResult pread(std::span<std::byte> buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false) {
+    return transfer(Direction::read, buffer, path, offset, validate);
+  }
+  OpResult pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                  bool validate = false) {
+    return transfer(Direction::write, buffer, path, offset, validate);
+  }
+  OpId async_pread(std::span<std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                   bool validate = false) {
+    return async_transfer(Direction::read, buffer, path, offset, validate);
+  }
+  OpId async_pwrite(std::span<const std::byte> buffer, const std::string& path, std::uint64_t offset = 0,
+                    bool validate = false) {
+    return async_transfer(Direction::write, buffer, path, offset, validate);
+  }
+  OpResult pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false) {
+    return transfer(Direction::read, buffer, path, offset, validate);
+  }
+  OpResult pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false) {
+    return transfer(Direction::write, buffer, path, offset, validate);
+  }
+  OpId async_pread(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false) {
+    return async_transfer(Direction::read, buffer, path, offset, validate);
+  }
+  OpId async_pwrite(DeviceSpan buffer, const std::string& path, std::uint64_t offset = 0, bool validate = false) {
+    return async_transfer(Direction::write, buffer, path, offset, validate);
+  }
 
   // Blocks until every async op submitted so far (by any thread) has finished. Each op's result
   // (or error) is reported by exactly one call: with several threads waiting at once, a call may
@@ -67,7 +87,7 @@ class Handle {
   OpResult wait(OpId id);
 
   const Config& config() const noexcept;
-  // The engine the workers run ("uring" or "psync") and why, when auto fell back.
+  // The engine the workers run ("uring", "aio" or "psync") and why, when auto fell back.
   const std::string& engine() const noexcept;
   const std::string& engine_note() const noexcept;
 

@@ -9,4 +9,5 @@
 #include "swapio/file.hpp"
 #include "swapio/handle.hpp"
 #include "swapio/result.hpp"
+#include "swapio/tensor.hpp"
 #include "swapio/validate.hpp"

@@ -7,12 +7,11 @@
 #include <cstring>
 #include <vector>
 
+#include "swapio/detail/checks.hpp"
 #include "swapio/error.hpp"
-#include "swapio/detail/op.hpp"
 #include "swapio/file.hpp"
 
 namespace swapio {
-
 namespace {
 
 // Compares expected (bytes buffer_base.. of the caller's buffer) with the file at offset.
@@ -32,32 +31,24 @@ void compare(int fd, std::span<const std::byte> expected, const std::string& pat
   }
 }
 
-FileDescriptor open_for_validation(const std::string& path) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throw_io_error(errno, "open for validation", path);
-  return fd;
-}
-
 constexpr std::size_t kChunk = 8u << 20;
 
 }  // namespace
 
-void validate_file_range(std::span<const std::byte> expected, const std::string& path, std::uint64_t offset) {
-  detail::check_buffer_range(expected.data(), expected.size(), offset, "validation of " + path + ": ");
-  const FileDescriptor fd = open_for_validation(path);
+void validate_file_range(TensorSpan expected, const std::string& path, std::uint64_t offset) {
+  detail::check_tensor(Direction::write, expected, offset, "validation of " + path + ": ");
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw_io_error(errno, "open for validation", path);
   std::vector<std::byte> chunk(std::min(kChunk, expected.size()));
-  compare(fd.get(), expected, path, offset, 0, chunk);
-}
-
-void validate_file_range(DeviceSpan expected, const std::string& path, std::uint64_t offset) {
-  if (expected.device == nullptr) throw ConfigError("validation of " + path + ": the device span has no device");
-  detail::check_buffer_range(expected.data, expected.size, offset, "validation of " + path + ": ");
-  const FileDescriptor fd = open_for_validation(path);
-  std::vector<std::byte> chunk(std::min(kChunk, expected.size));
+  if (!expected.on_device()) {
+    compare(fd.get(), {expected.data(), expected.size()}, path, offset, 0, chunk);
+    return;
+  }
+  // Device memory: copied back to the host piece by piece.
   std::vector<std::byte> host(chunk.size());
-  for (std::size_t done = 0; done < expected.size;) {
-    const std::size_t n = std::min(host.size(), expected.size - done);
-    expected.device->copy_to_host(host.data(), expected.subspan(done, n));
+  for (std::size_t done = 0; done < expected.size();) {
+    const std::size_t n = std::min(host.size(), expected.size() - done);
+    expected.device()->copy_to_host(host.data(), DeviceSpan{expected.device(), expected.data() + done, n});
     compare(fd.get(), {host.data(), n}, path, offset + done, done, chunk);
     done += n;
   }

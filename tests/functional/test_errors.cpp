@@ -95,7 +95,8 @@ TEST_F(Errors, OffsetBeyondTheLargestFileOffset) {
 
 // Every public entry point refuses bad arguments with a ConfigError naming them, before any
 // file is created: a null buffer with a size, a "negative" offset (a signed -4096 converted),
-// an offset + length past the largest file offset, an empty path, a device span without device.
+// an offset + length past the largest file offset, an empty path, a device span without device,
+// a read into read-only memory.
 TEST_F(Errors, PublicFunctionsRejectBadArguments) {
   const std::string path = dir_.file("never.swp");
   const std::uint64_t negative = static_cast<std::uint64_t>(std::int64_t{-4096});
@@ -122,6 +123,10 @@ TEST_F(Errors, PublicFunctionsRejectBadArguments) {
       {"names no device", [&] { h.async_pread(DeviceSpan{nullptr, dbuf.span().data, 4096}, path); }},
       {"has no device", [&] { validate_file_range(DeviceSpan{nullptr, dbuf.span().data, 4096}, path, 0); }},
       {"queue_depth 0", [&] { Handle bad(Config{.queue_depth = 0}); }},
+      {"read-only memory", [&] { transfer(Direction::read, std::span<const std::byte>(buf_.span()), path); }},
+      {"read-only memory", [&] { h.transfer(Direction::read, std::span<const std::byte>(buf_.span()), path); }},
+      {"read-only memory", [&] { h.async_transfer(Direction::read, std::span<const std::byte>(buf_.span()), path); }},
+      {"names no device", [&] { h.async_transfer(Direction::write, DeviceSpan{nullptr, dbuf.span().data, 4096}, path); }},
   };
   for (const auto& [expected, call] : calls) {
     try {

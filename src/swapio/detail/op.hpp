@@ -1,54 +1,30 @@
 // One operation from call to result, shared by the basic API and Handle: open and check the
-// file, preallocate a write, split into slices, and after the slices ran, validate and report.
+// file, preallocate a write, split into slices (prepare_op); run the slices on an executor's
+// threads (run_slices); and when the last slice ends, merge the figures, sync, validate and
+// replace, close the file and report (the op's one ending, OpRun::complete).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "swapio/config.hpp"
-#include "swapio/device.hpp"
 #include "swapio/detail/plan.hpp"
-#include "swapio/detail/transfer.hpp"
+#include "swapio/detail/slice_runner.hpp"
+#include "swapio/detail/slice_stats.hpp"
+#include "swapio/detail/temp_file.hpp"
 #include "swapio/file.hpp"
 #include "swapio/result.hpp"
+#include "swapio/tensor.hpp"
 
 namespace swapio::detail {
-
-// A temporary file that is removed unless committed (renamed over its target).
-class TempFile {
- public:
-  TempFile() = default;
-  explicit TempFile(std::string path) : path_(std::move(path)) {}
-  TempFile(TempFile&& o) noexcept
-      : mode(o.mode), device(o.device), inode(o.inode), path_(std::exchange(o.path_, {})) {}
-  TempFile& operator=(TempFile&& o) noexcept {
-    if (this != &o) {
-      remove();
-      path_ = std::exchange(o.path_, {});
-      mode = o.mode;
-      device = o.device;
-      inode = o.inode;
-    }
-    return *this;
-  }
-  ~TempFile() { remove(); }
-  const std::string& path() const noexcept { return path_; }
-  bool empty() const noexcept { return path_.empty(); }
-  // Gives fd (the temporary, open) `mode`, renames it over target and syncs target's folder;
-  // throws swapio::Error.
-  void commit(int fd, const std::string& target);
-
-  int mode = -1;  // permission bits for the replacement (the old file's); -1: as created
-  std::uint64_t device = 0, inode = 0;  // what was created, to check what is opened
-
- private:
-  void remove() noexcept;
-
-  std::string path_;
-};
 
 struct PreparedOp {
   explicit PreparedOp(File f) : file(std::move(f)) {}
@@ -58,37 +34,79 @@ struct PreparedOp {
   TempFile temp;       // atomic_replace: the file being written, renamed over target at the end
   bool sync = false;   // fdatasync before reporting success
   bool created = false;  // a write in place that created the file (sync: the folder too)
-  bool write = false;
-  std::byte* buf = nullptr;  // host memory, or device memory of `device`
-  Device* device = nullptr;
+  Direction direction = Direction::read;
+  TensorSpan tensor;   // host memory, or device memory of tensor.device()
   std::uint64_t offset = 0;
-  std::uint64_t length = 0;
   bool validate = false;
   bool preallocated = false;
   std::vector<Slice> slices;
   std::chrono::steady_clock::time_point started;
+
+  std::uint64_t length() const noexcept { return tensor.size(); }
+  std::byte* slice_memory(std::size_t i) const noexcept { return tensor.data() + (slices[i].offset - offset); }
 };
 
-// Throws ConfigError (its message starting with `context`) for a null buffer with a length, or
-// for a range that ends past the largest file offset.
-void check_buffer_range(const void* buf, std::uint64_t length, std::uint64_t offset, const std::string& context = {});
-
 // Checks the arguments, opens the file, checks a read's range against its size, preallocates a
-// write's range, and splits it into up to config.intra_op_parallelism slices.
-// Throws ConfigError or swapio::Error.
-PreparedOp prepare_op(const Config& config, bool write, const std::byte* buf, std::uint64_t length,
-                      const std::string& path, std::uint64_t offset, bool validate, Device* device = nullptr);
+// write's range, and splits it into up to config.intra_op_parallelism slices. The config must
+// have passed Config::validate (once per op or per Handle). Throws ConfigError or swapio::Error.
+PreparedOp prepare_op(const Config& config, Direction direction, TensorSpan tensor, const std::string& path,
+                      std::uint64_t offset, bool validate);
 
-// Memory of slice i.
-inline std::byte* slice_memory(const PreparedOp& op, std::size_t i) {
-  return op.buf + (op.slices[i].offset - op.offset);
-}
+// One op in flight: its slices run on some executor's threads; the last one to end completes the
+// op and wakes whoever waits.
+class OpRun {
+ public:
+  explicit OpRun(PreparedOp op);
 
-// The device of a span the caller passed; throws ConfigError when a non-empty span has none.
-Device* device_of(const DeviceSpan& span);
+  const PreparedOp& op() const noexcept { return op_; }
+  std::size_t slices() const noexcept { return op_.slices.size(); }
+  // Runs slice i on runner. Never throws: its error becomes the op's (the first one wins and
+  // stops the other slices).
+  void run_slice(std::size_t i, SliceRunner& runner) noexcept;
+  // Slice i could not run at all (its runner could not start): the op fails with error.
+  void fail_slice(std::exception_ptr error) noexcept;
+  // Slices that will never start (the executor could not take them): the op fails with error.
+  void abandon(std::size_t count, std::exception_ptr error) noexcept;
+  // An op with no slices: completes here.
+  void complete_empty(const std::string& engine, const std::string& engine_note) noexcept;
 
-// Merges the slices' figures, validates when asked (throws ValidationError), and reports.
-OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::string& engine,
-                   const std::string& engine_note);
+  void wait() noexcept;
+  // After wait(): the error (moved out, so that the exception object dies in the caller's thread
+  // whichever thread drops the op last), or the result.
+  std::exception_ptr take_error() noexcept;
+  OpResult take_result() noexcept { return std::move(result_); }
+  // wait(), then the result or the error rethrown.
+  OpResult result();
+
+ private:
+  void fail(std::exception_ptr error) noexcept;
+  void end_slices(std::size_t count, const std::string* engine, const std::string* engine_note) noexcept;
+  void complete(const std::string* engine, const std::string* engine_note) noexcept;
+
+  PreparedOp op_;
+  std::vector<SliceStats> stats_;
+  std::atomic<bool> cancel_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::size_t remaining_;
+  bool done_ = false;
+  std::exception_ptr error_;
+  OpResult result_;
+};
+
+// Where slices run: the basic API's threads for one call, or a Handle's pool.
+class SliceExecutor {
+ public:
+  virtual ~SliceExecutor() = default;
+  // Has slice i of op run (op->run_slice or op->fail_slice). Throws only when it cannot take it.
+  virtual void start(const std::shared_ptr<OpRun>& op, std::size_t slice) = 0;
+  // The engine its runners use, reported by an op with no slices.
+  virtual std::pair<std::string, std::string> engine() = 0;
+};
+
+// Starts every slice of op on executor; an op with no slices completes at once. When a slice
+// cannot be started, the op fails, the slices already started are waited for, and the error is
+// rethrown.
+void run_slices(const std::shared_ptr<OpRun>& op, SliceExecutor& executor);
 
 }  // namespace swapio::detail

@@ -14,7 +14,7 @@ Plan make_plan(const PlanInput& in) noexcept {
   Plan p;
   p.offset = in.offset;
   p.length = in.length;
-  p.block_size = in.block_size == 0 ? 1 : in.block_size;
+  p.block_size = in.block_size;
   p.staged = in.device_memory || in.stage_memory;
   const std::uint64_t end = in.offset + in.length;
   if (!in.direct) {
@@ -40,10 +40,9 @@ Plan make_plan(const PlanInput& in) noexcept {
 RingLayout make_ring_layout(std::uint64_t block_size, std::uint32_t mem_align, std::uint64_t chunk_size,
                             unsigned chunks) noexcept {
   RingLayout r;
-  const std::uint64_t block = block_size == 0 ? 1 : block_size;
-  r.request_stride = round_up(block, mem_align == 0 ? 1 : mem_align);
+  r.request_stride = round_up(block_size, mem_align == 0 ? 1 : mem_align);
   r.chunks = chunks;
-  r.per_chunk = std::max<std::uint64_t>(1, (chunk_size + block - 1) / block);
+  r.per_chunk = std::max<std::uint64_t>(1, (chunk_size + block_size - 1) / block_size);
   return r;
 }
 

@@ -12,7 +12,7 @@ struct PlanInput {
   std::uint64_t offset = 0;       // file offset of the slice
   std::uint64_t length = 0;       // bytes
   std::uintptr_t address = 0;     // memory address of the slice's first byte
-  std::uint64_t block_size = 1;
+  std::uint64_t block_size = 1;   // at least 1 (Config::validate checks it once per op)
   bool direct = false;
   std::uint32_t edge_align = 1;   // body edges in the file (>= offset alignment, >= a page)
   std::uint32_t mem_align = 1;    // memory alignment for direct I/O
@@ -60,7 +60,7 @@ struct RingLayout {
   }
 };
 
-// chunk_size bytes per position rounded up to whole blocks (at least one).
+// chunk_size bytes per position rounded up to whole blocks (at least one); block_size >= 1.
 RingLayout make_ring_layout(std::uint64_t block_size, std::uint32_t mem_align, std::uint64_t chunk_size,
                             unsigned chunks) noexcept;
 

@@ -1,0 +1,137 @@
+#include "swapio/detail/slice_runner.hpp"
+
+#include <exception>
+#include <optional>
+
+#include "swapio/detail/copy_queue.hpp"
+#include "swapio/detail/edges.hpp"
+#include "swapio/detail/plan.hpp"
+#include "swapio/detail/request_window.hpp"
+#include "swapio/detail/staging_ring.hpp"
+
+namespace swapio::detail {
+namespace {
+
+// Detaches the file and unregisters buffers however the body ends.
+struct Attachment {
+  Backend& backend;
+  bool buffers = false;
+  ~Attachment() {
+    backend.detach_file();
+    if (buffers) backend.unregister_buffer();
+  }
+};
+
+}  // namespace
+
+SliceRunner::SliceRunner(const Config& config) : config_(config), backend_(make_backend(config, &fallback_note_)) {}
+
+SliceRunner::~SliceRunner() {
+  host_copy_.reset();
+  release_device();
+}
+
+std::string SliceRunner::engine_note() const {
+  std::string note = fallback_note_;
+  const std::string degraded = backend_->notes();
+  if (!degraded.empty()) note += (note.empty() ? "" : "; ") + degraded;
+  return note;
+}
+
+void SliceRunner::release_device() noexcept {
+  stream_.reset();  // drains its copies
+  if (staging_registered_) device_->unregister_host(staging_.data());
+  staging_registered_ = false;
+  device_.reset();
+}
+
+DeviceStream& SliceRunner::stream_for(Device& device) {
+  if (device_.get() != &device || !stream_) {
+    auto stream = device.create_stream();  // first: a failure leaves the runner as it was
+    release_device();
+    device_ = device.shared_from_this();
+    stream_ = std::move(stream);
+  }
+  return *stream_;
+}
+
+std::byte* SliceRunner::staging(std::size_t bytes, Device* device) {
+  if (staging_.size() < bytes) {
+    if (staging_registered_) device_->unregister_host(staging_.data());
+    staging_registered_ = false;
+    staging_ = HostBuffer(bytes, MemoryKind::aligned);
+  }
+  if (device != nullptr && !staging_registered_) {
+    device_->register_host(staging_.data(), staging_.size());
+    staging_registered_ = true;
+  }
+  return staging_.data();
+}
+
+SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* buf, std::uint64_t offset,
+                            std::uint64_t length, const std::atomic<bool>* cancel, Device* device) {
+  SliceStats stats;
+  if (length == 0) return stats;
+  if (broken_) {  // an earlier failure left the backend unusable: start a fresh one
+    backend_.reset();
+    backend_ = make_backend(config_, &fallback_note_);
+    broken_ = false;
+  }
+  PlanInput in;
+  in.offset = offset;
+  in.length = length;
+  in.address = reinterpret_cast<std::uintptr_t>(buf);
+  in.block_size = config_.block_size;
+  in.direct = file.direct();
+  in.edge_align = file.edge_align();
+  in.mem_align = file.mem_align();
+  in.device_memory = device != nullptr;
+  in.stage_memory = device == nullptr && stage_host_memory(config_.staging, file, buf, length);
+  const Plan plan = make_plan(in);
+  stats.staged = plan.staged;
+  stats.latencies_ns.reserve(plan.requests() + 2);
+
+  // The staging ring: the configured chunks, copied by this thread's stream on the device, or
+  // for host memory by this runner's copy thread, while the other chunks' I/O runs.
+  RingLayout layout;
+  std::byte* ring_base = nullptr;
+  DeviceStream* copier = nullptr;
+  if (plan.staged && (device != nullptr || plan.requests() > 0)) {
+    layout = make_ring_layout(plan.block_size, file.mem_align(), config_.device_chunk_size, config_.device_chunks);
+    if (device != nullptr) {
+      copier = &stream_for(*device);
+    } else {
+      if (!host_copy_) host_copy_ = make_host_copy_stream();
+      copier = host_copy_.get();
+    }
+    ring_base = staging(static_cast<std::size_t>(layout.bytes()), device);
+  }
+  const auto edge = [&](std::byte* mem, std::uint64_t off, std::uint64_t len) {
+    if (device != nullptr) {
+      move_device_edge(file, direction, *copier, ring_base, static_cast<std::size_t>(layout.bytes()), mem, off, len, stats);
+    } else {
+      move_edge(file, direction, mem, off, len, stats);
+    }
+  };
+
+  // Head first, then the body through the backend, then the tail.
+  edge(buf, offset, plan.head_length());
+  if (plan.requests() > 0) {
+    Attachment attached{*backend_};
+    if (config_.register_files) backend_->attach_file(file.fd());
+    if (config_.register_buffers) {
+      attached.buffers = plan.staged
+          ? backend_->register_buffer(ring_base, static_cast<std::size_t>(layout.bytes()))
+          : backend_->register_buffer(buf + (plan.body_begin - offset), plan.body_length());
+    }
+    std::optional<StagingRing> ring;
+    if (plan.staged) ring.emplace(direction, plan, layout, ring_base, buf, *copier, file.path());
+    RequestWindow window(*backend_, config_, file, direction, buf, plan, ring ? &*ring : nullptr, cancel, stats);
+    if (!window.run()) broken_ = true;  // replaced before the next slice, in this same thread
+    if (window.error()) std::rethrow_exception(window.error());
+  }
+  edge(buf + (plan.body_end - offset), plan.body_end, plan.tail_length());
+  return stats;
+}
+
+}  // namespace swapio::detail

@@ -1,0 +1,26 @@
+// What one slice did, merged into the op's OpResult when every slice is done.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace swapio::detail {
+
+struct SliceStats {
+  std::uint64_t bytes = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t resubmits = 0;
+  std::uint64_t submit_ns = 0;
+  std::uint64_t reap_ns = 0;
+  bool staged = false;
+  std::vector<std::uint64_t> latencies_ns;
+};
+
+using Clock = std::chrono::steady_clock;
+
+inline std::uint64_t ns_since(Clock::time_point t) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
+}
+
+}  // namespace swapio::detail
