@@ -13,6 +13,7 @@
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
 #include "swapio/file.hpp"
+#include "swapio/knobs.hpp"
 
 namespace swapio::cli {
 namespace {
@@ -159,11 +160,14 @@ std::string BenchOptions::path_for(bool write, unsigned process) const {
   return write ? path + "." + std::to_string(process) : path;
 }
 
-// Counts are whole decimal numbers: no "010" read as octal, no "0x20".
+// Counts are whole decimal numbers, as the knobs' (parse_count): no "010" read as octal, no "0x20".
 const CLI::Validator kDecimal(
     [](std::string& v) -> std::string {
-      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return "'" + v + "' is not a whole decimal number";
-      if (v.size() > 1 && v.front() == '0') return "'" + v + "' has a leading zero";
+      try {
+        (void)parse_count(v, UINT64_MAX);
+      } catch (const ConfigError& e) {
+        return e.what();
+      }
       return {};
     },
     "NUMBER");
@@ -173,25 +177,11 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
   app.add_option("--write-file,--write_file", o.write_file,
                  "file to write: process i writes <FILE>.<i>, replacing any earlier one");
   app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
-  app.add_option("--block-size,--block_size", a.block_size, "bytes per I/O request (K/M/G suffixes)")->capture_default_str();
-  app.add_option("--queue-depth,--queue_depth", a.queue_depth, "most requests in flight per ring")->check(kDecimal)->capture_default_str();
   app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->check(kDecimal)->capture_default_str();
-  app.add_flag("--single-submit,--single_submit", o.config.single_submit,
-               "one submit call per request instead of one per batch");
-  app.add_flag("--overlap-events,--overlap_events", a.overlap,
-               "sliding window: refill as soon as any completion is reaped (swapio's default; the "
-               "harness's default was --sequential-requests)");
-  app.add_flag("--sequential-requests,--sequential_requests", a.sequential,
-               "lock-step windows: submit queue-depth requests, wait for all, repeat");
   app.add_flag("--validate", o.validate, "check the bytes against an independent read of the file");
   app.add_flag("--handle", o.handle, "use a persistent Handle (thread pool) instead of the one-shot basic API");
   app.add_option("--loops", o.loops, "timed repetitions of the operation")->check(kDecimal)->capture_default_str();
   app.add_option("--warmup-loops,--warmup_loops", o.warmup_loops, "untimed repetitions before the timed ones")
-      ->check(kDecimal)
-      ->capture_default_str();
-  app.add_option("--io-parallel,--io_parallel", a.io_parallel,
-                 "threads per process; each op is split into one slice per thread (with the basic API, "
-                 "threads started per call)")
       ->check(kDecimal)
       ->capture_default_str();
   app.add_option("--stall-timeout", o.stall_timeout,
@@ -207,24 +197,7 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
   app.add_option("--folder-to-device-mapping,--folder_to_device_mapping", a.mapping,
                  "with --gpu, instead of --folder: FOLDER:N entries; process i uses entry i mod n, its folder "
                  "and GPU N");
-  app.add_option("--device-chunk-size,--device_chunk_size", a.device_chunk_size,
-                 "with --gpu: bytes per staging chunk, rounded up to whole blocks")
-      ->capture_default_str();
-  app.add_option("--device-chunks,--device_chunks", a.device_chunks,
-                 "with --gpu: staging chunks per thread (pinned memory = chunks x chunk size per thread)")
-      ->check(kDecimal)
-      ->capture_default_str();
-  app.add_option("--engine", a.engine, "auto (io_uring, else native AIO, else pread/pwrite) | uring | aio | psync")
-      ->capture_default_str();
-  app.add_flag("--sync", o.config.sync, "fdatasync each written file before its write counts as done (timed with it)");
-  app.add_flag("--atomic-replace,--atomic_replace", o.config.atomic_replace,
-               "write each file to a temporary beside it, sync it, then rename it over the file: a crash leaves "
-               "the old content or the new, never a mix");
-  app.add_option("--direct", a.direct, "O_DIRECT: auto (where supported) | on (required) | off")->capture_default_str();
-  app.add_option("--staging", a.staging,
-                 "copy host memory through swapio's contiguous staging ring: auto (memory swapio did not "
-                 "allocate) | always | never")
-      ->capture_default_str();
+  add_knob_options(app, a.knobs);
   app.add_option("--folder", o.folders, "folder for the files, repeatable: process i uses folder i mod n");
   app.add_flag("--json", o.json, "print one JSON document with every figure and the configuration");
   app.add_flag("--quick", o.quick, "a short demo: each process writes a 256 MiB temporary file here, reads it back, "
@@ -232,31 +205,7 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
 }
 
 void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
-  if (a.overlap && a.sequential) throw ConfigError("--overlap-events and --sequential-requests contradict each other");
-  o.config.overlap_events = !a.sequential;
-  o.config.block_size = size_arg("--block-size", a.block_size);
-  o.config.queue_depth = a.queue_depth;
-  o.config.intra_op_parallelism = a.io_parallel;
-  o.config.device_chunk_size = size_arg("--device-chunk-size", a.device_chunk_size);
-  o.config.device_chunks = a.device_chunks;
-  try {
-    o.config.engine = parse_engine(a.engine);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("--engine: ") + e.what());
-  }
-  try {
-    o.config.direct = parse_direct_mode(a.direct);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("--direct: ") + e.what());
-  }
-  try {
-    o.config.staging = parse_stage_mode(a.staging);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("--staging: ") + e.what());
-  }
-  if (o.config.block_size == 0) throw ConfigError("--block-size 0: a request must move at least 1 byte");
-  if (o.config.queue_depth == 0) throw ConfigError("--queue-depth 0: at least 1 request must be in flight");
-  if (a.io_parallel == 0) throw ConfigError("--io-parallel 0: a handle needs at least 1 thread");
+  apply_knob_options(a.knobs, o.config);
   if (o.threads == 0) throw ConfigError("--threads 0: at least 1 worker process");
   if (o.threads > kMaxProcesses) {
     throw ConfigError("--threads " + std::to_string(o.threads) + ": at most " + std::to_string(kMaxProcesses));
@@ -336,48 +285,21 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
 }
 
 nlohmann::json BenchOptions::to_json() const {
-  return {{"read_file", read_file},
-          {"write_file", write_file},
-          {"write_size", write_size},
-          {"folders", folders},
-          {"threads", threads},
-          {"handle", handle},
-          {"loops", loops},
-          {"warmup_loops", warmup_loops},
-          {"validate", validate},
-          {"gpu", gpu},
-          {"device", gpu ? device : ""},
-          {"devices", devices},
-          {"device_chunk_size", config.device_chunk_size},
-          {"device_chunks", config.device_chunks},
-          {"staging", std::string(to_string(config.staging))},
-          {"block_size", config.block_size},
-          {"queue_depth", config.queue_depth},
-          {"single_submit", config.single_submit},
-          {"overlap_events", config.overlap_events},
-          {"io_parallel", config.intra_op_parallelism},
-          {"engine", std::string(to_string(config.engine))},
-          {"direct", std::string(to_string(config.direct))},
-          {"sync", config.sync},
-          {"atomic_replace", config.atomic_replace},
-          {"stall_timeout", stall_timeout}};
-}
-
-Config config_from_json(const nlohmann::json& j) {
-  Config c;
-  c.block_size = j.at("block_size");
-  c.queue_depth = j.at("queue_depth");
-  c.single_submit = j.at("single_submit");
-  c.overlap_events = j.at("overlap_events");
-  c.intra_op_parallelism = j.at("io_parallel");
-  c.engine = parse_engine(j.at("engine").get<std::string>());
-  c.direct = parse_direct_mode(j.at("direct").get<std::string>());
-  c.device_chunk_size = j.at("device_chunk_size");
-  c.device_chunks = j.at("device_chunks");
-  c.staging = parse_stage_mode(j.at("staging").get<std::string>());
-  c.sync = j.at("sync");
-  c.atomic_replace = j.at("atomic_replace");
-  return c;
+  nlohmann::json j = knobs_to_json(config);
+  j.update({{"read_file", read_file},
+            {"write_file", write_file},
+            {"write_size", write_size},
+            {"folders", folders},
+            {"threads", threads},
+            {"handle", handle},
+            {"loops", loops},
+            {"warmup_loops", warmup_loops},
+            {"validate", validate},
+            {"gpu", gpu},
+            {"device", gpu ? device : ""},
+            {"devices", devices},
+            {"stall_timeout", stall_timeout}});
+  return j;
 }
 
 }  // namespace swapio::cli

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "knob_options.hpp"
 #include "swapio/config.hpp"
 
 namespace swapio::cli {
@@ -35,27 +36,17 @@ struct BenchOptions {
   // The device process i uses ("" without --gpu).
   std::string device_for(unsigned process) const;
 
+  // The options and every knob of config (knobs_to_json), one object: what a worker receives
+  // (config_from_json reads its knobs back) and what --json reports.
   nlohmann::json to_json() const;
 };
 
-// The Config inside BenchOptions::to_json()'s document (what a worker receives).
-Config config_from_json(const nlohmann::json& j);
-
 // Registers the bench options on app (its strings are parsed into opts after app.parse()).
 struct BenchArgs {
-  std::string block_size = "1M";
   std::string write_size;
-  std::string engine = "auto";
-  std::string direct = "auto";
   std::string device;                    // empty: not given
   std::vector<std::string> mapping;      // FOLDER:N entries
-  std::string device_chunk_size = "8M";
-  std::string staging = "auto";
-  unsigned device_chunks = 8;
-  bool sequential = false;
-  bool overlap = false;
-  unsigned queue_depth = 32;
-  unsigned io_parallel = 1;
+  KnobArgs knobs;
 };
 void add_bench_options(CLI::App& app, BenchOptions& opts, BenchArgs& args);
 

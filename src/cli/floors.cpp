@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "knob_options.hpp"
+#include "report_text.hpp"
 #include "subprocess.hpp"
 #include "swapio/error.hpp"
 
@@ -43,16 +45,15 @@ struct Program {
   std::string ioengine;               // fio: libaio or io_uring
 };
 
+// `swapio bench` as a user would run the workload: its knobs from the table, engine overridden.
 std::vector<std::string> swapio_args(const FloorOptions& o, const Workload& w, Engine engine, bool write,
                                      const std::vector<std::string>& folders, unsigned processes) {
-  std::vector<std::string> a = {o.swapio, "bench", "--json", "--threads", std::to_string(processes), "--block-size",
-                                std::to_string(w.block_size), "--queue-depth", std::to_string(w.queue_depth),
-                                "--engine", std::string(to_string(engine))};
-  if (w.handle) {
-    a.insert(a.end(), {"--handle", "--io-parallel", std::to_string(w.io_parallel)});
-  } else {
-    a.insert(a.end(), {"--io-parallel", std::to_string(w.io_parallel)});
-  }
+  Config config = w.config;
+  config.engine = engine;
+  std::vector<std::string> a = {o.swapio, "bench", "--json", "--threads", std::to_string(processes)};
+  const std::vector<std::string> knobs = knob_argv(config);
+  a.insert(a.end(), knobs.begin(), knobs.end());
+  if (w.handle) a.emplace_back("--handle");
   if (write) {
     a.insert(a.end(), {"--write-file", kSwapioFile, "--write-size", std::to_string(w.size)});
   } else {
@@ -105,7 +106,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
                                 ? "--filename=" + (std::filesystem::path(o.folders[0]) / (std::string(kFioJob) + ".shared")).string()
                                 : "--directory=" + dirs;
   a.insert(a.end(), {std::string("--name=") + kFioJob, where, std::string("--rw=") + (w.write ? "write" : "read"),
-                     "--bs=" + std::to_string(w.block_size), "--iodepth=" + std::to_string(w.queue_depth), "--direct=1",
+                     "--bs=" + std::to_string(w.config.block_size), "--iodepth=" + std::to_string(w.config.queue_depth), "--direct=1",
                      "--size=" + std::to_string(w.size), "--ioengine=" + p.ioengine,
                      "--numjobs=" + std::to_string(w.processes), "--group_reporting", "--output-format=json",
                      "--invalidate=0"});
@@ -142,12 +143,6 @@ void prepare_reads(const FloorOptions& o, const Workload& w) {
 void remove_files(const std::vector<std::string>& folders) noexcept {
   remove_prefixed(folders, kFioJob);
   remove_prefixed(folders, kSwapioFile);
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 }  // namespace
@@ -199,7 +194,7 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
         const Program& p = programs[k];
         // The first program is swapio as the workload asks; the others are references.
         const Measurement m = p.kind != Program::Kind::swapio ? run_fio(o, w, p)
-                              : run_swapio(o, w, k == 0 ? w.engine : p.engine);
+                              : run_swapio(o, w, k == 0 ? w.config.engine : p.engine);
         series[k].gib_per_s.push_back(m.gib_per_s);
         series[k].cpu_per_gib.push_back(m.cpu_per_gib);
         if (o.progress) {
@@ -246,9 +241,9 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
     const Workload& w = r.workload;
     s += "\n" + w.name + ": " + (w.write ? "write " : "read ") + format_bytes(w.size) +
          (w.device.empty() ? "" : " (tensor on " + w.device + ")") + " x " + std::to_string(w.processes) +
-         " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.block_size) + ", queue depth " +
-         std::to_string(w.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
-         std::to_string(w.io_parallel) + ", O_DIRECT\n";
+         " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.config.block_size) + ", queue depth " +
+         std::to_string(w.config.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
+         std::to_string(w.config.intra_op_parallelism) + ", O_DIRECT\n";
     char line[512];
     std::snprintf(line, sizeof line, "  %-18s %-44s %8s %10s %12s\n", "program", "GiB/s per round", "median", "CPU s/GiB",
                   "swapio/this");
@@ -304,19 +299,18 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
       checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
                         {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped}});
     }
-    out["workloads"].push_back({{"name", w.name},
-                                {"op", w.write ? "write" : "read"},
-                                {"size", w.size},
-                                {"block_size", w.block_size},
-                                {"queue_depth", w.queue_depth},
-                                {"processes", w.processes},
-                                {"io_parallel", w.io_parallel},
-                                {"handle", w.handle},
-                                {"programs", programs},
-                                {"fio_best_gib_per_s", r.fio_best ? nlohmann::json(*r.fio_best) : nlohmann::json()},
-                                {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
-                                {"checks", checks},
-                                {"pass", r.pass}});
+    nlohmann::json workload = knobs_to_json(w.config);
+    workload.update({{"name", w.name},
+                     {"op", w.write ? "write" : "read"},
+                     {"size", w.size},
+                     {"processes", w.processes},
+                     {"handle", w.handle},
+                     {"programs", programs},
+                     {"fio_best_gib_per_s", r.fio_best ? nlohmann::json(*r.fio_best) : nlohmann::json()},
+                     {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
+                     {"checks", checks},
+                     {"pass", r.pass}});
+    out["workloads"].push_back(std::move(workload));
     all = all && r.pass;
   }
   out["pass"] = all;

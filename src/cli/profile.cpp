@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "knob_options.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -55,9 +56,10 @@ std::string string_value(const nlohmann::json& v, const std::string& where) {
 Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.is_object()) throw ConfigError(at + ": expected an object");
   const std::string named = j.contains("name") && j.at("name").is_string() ? at + " (" + j.at("name").get<std::string>() + ")" : at;
-  check_keys(j, {"name", "op", "size", "block_size", "queue_depth", "processes", "io_parallel", "handle", "engine",
-                 "device", "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling"},
-             named);
+  std::set<std::string> allowed = {"name", "op", "size", "processes", "handle", "device", "floor_gib_per_s", "floor_vs_fio",
+                                   "floor_vs_ceiling"};
+  for (const Knob& k : knobs()) allowed.emplace(k.key);
+  check_keys(j, allowed, named);
   Workload w;
   if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
   w.name = string_value(j.at("name"), at + ".name");
@@ -69,20 +71,13 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.contains("size")) throw ConfigError(where + ": 'size' is missing (bytes per process)");
   w.size = size_value(j.at("size"), where + ".size");
   if (w.size == 0) throw ConfigError(where + ".size: 0 moves nothing");
-  if (j.contains("block_size")) w.block_size = size_value(j.at("block_size"), where + ".block_size");
-  if (j.contains("queue_depth")) w.queue_depth = count_value(j.at("queue_depth"), where + ".queue_depth", 1, kMaxQueueDepth);
+  for (const Knob& k : knobs()) {
+    if (j.contains(k.key)) knob_from_json(k, j.at(k.key), w.config, where + "." + std::string(k.key));
+  }
   if (j.contains("processes")) w.processes = count_value(j.at("processes"), where + ".processes", 1, 256);
-  if (j.contains("io_parallel")) w.io_parallel = count_value(j.at("io_parallel"), where + ".io_parallel", 1, kMaxParallelism);
   if (j.contains("handle")) {
     if (!j.at("handle").is_boolean()) throw ConfigError(where + ".handle: expected true or false");
     w.handle = j.at("handle").get<bool>();
-  }
-  if (j.contains("engine")) {
-    try {
-      w.engine = parse_engine(string_value(j.at("engine"), where + ".engine"));
-    } catch (const ConfigError& e) {
-      throw ConfigError(where + ".engine: " + e.what());
-    }
   }
   if (j.contains("device")) {
     w.device = string_value(j.at("device"), where + ".device");
@@ -96,12 +91,8 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!w.floor_gib_per_s && !w.floor_vs_fio && !w.floor_vs_ceiling) {
     throw ConfigError(where + ": no floor (give floor_gib_per_s, floor_vs_fio or floor_vs_ceiling)");
   }
-  Config c;
-  c.block_size = w.block_size;
-  c.queue_depth = w.queue_depth;
-  c.intra_op_parallelism = w.io_parallel;
   try {
-    c.validate();
+    w.config.validate();
   } catch (const ConfigError& e) {
     throw ConfigError(where + ": " + e.what());
   }

@@ -6,9 +6,9 @@
 //     "description": "...",
 //     "rounds": 5,                     // interleaved rounds; medians are compared (default 5)
 //     "workloads": [
-//       { "name": "write-1m-qd32", "op": "write", "size": "1G",
-//         "block_size": "1M", "queue_depth": 32, "processes": 1, "io_parallel": 1,
-//         "handle": true, "engine": "auto",
+//       { "name": "write-1m-qd32", "op": "write", "size": "1G", "processes": 1, "handle": true,
+//         "block_size": "1M", "queue_depth": 32, "io_parallel": 1, "engine": "auto",
+//                                       // any knob of the knob table by its key (swapio/knobs.hpp)
 //         "device": "cuda:0",           // the tensor in GPU memory (or "emulated"); default host
 //         "floor_gib_per_s": 2.0,       // absolute, GiB/s = 2^30 bytes/s
 //         "floor_vs_fio": 1.0,          // x the faster plain fio engine, same run, same folder
@@ -33,12 +33,9 @@ struct Workload {
   std::string name;
   bool write = false;
   std::uint64_t size = 0;            // bytes per process
-  std::uint64_t block_size = kMiB;
-  unsigned queue_depth = 32;
   unsigned processes = 1;
-  unsigned io_parallel = 1;
   bool handle = true;
-  Engine engine = Engine::automatic;
+  Config config;                     // the knobs (defaults where the profile gives none)
   std::string device;                // tensor in device memory: cuda, cuda:N or emulated ("": host)
   std::optional<double> floor_gib_per_s;
   std::optional<double> floor_vs_fio;

@@ -13,6 +13,7 @@
 
 #include "bench_options.hpp"
 #include "floors.hpp"
+#include "report_text.hpp"
 #include "subprocess.hpp"
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
@@ -46,22 +47,9 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 std::string rule_of(const FloorCheck& c) {
   if (c.kind == "absolute") return "absolute";
   return fmt("%.2fx ", c.factor) + (c.kind == "vs fio" ? "plain fio" : "ceiling");
-}
-
-void write_file_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  out.flush();
-  if (!out) throw_io_error(EIO, "write report", path);  // after the measurement: exit 1, not 2
 }
 
 std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& results, double seconds) {
@@ -214,9 +202,9 @@ int run_qualify(const QualifyOptions& o) {
     j["verdict"] = pass ? "PASS" : "FAIL";
     j["folders"] = o.folders;
     j["seconds"] = seconds;
-    write_file_text(o.json, j.dump(2) + "\n");
+    write_report(o.json, j.dump(2) + "\n");
   }
-  if (!o.junit.empty()) write_file_text(o.junit, junit_xml(profile, results, seconds));
+  if (!o.junit.empty()) write_report(o.junit, junit_xml(profile, results, seconds));
   return pass ? 0 : 1;
 }
 

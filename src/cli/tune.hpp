@@ -6,22 +6,31 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "swapio/config.hpp"
+
 namespace swapio::cli {
 
+// The knobs tune varies (keys of the knob table), in the order of its reports.
+inline const std::vector<std::string> kTuneAxes = {"block_size", "queue_depth", "overlap_events", "single_submit",
+                                                   "io_parallel"};
+
 struct TuneSpace {
-  std::vector<std::uint64_t> block_sizes{1ull << 20, 8ull << 20};
-  std::vector<unsigned> queue_depths{32, 128};
-  std::vector<bool> overlap_events{true, false};
-  std::vector<bool> single_submit{false, true};
-  std::vector<unsigned> io_parallel{1, 2, 4, 8};
-  std::uint64_t size = 1ull << 30;        // bytes of the confirming runs
+  // Each axis's values as the knob table reads them from JSON; the space is their product.
+  std::map<std::string, nlohmann::json> axes = {
+      {"block_size", {1ull << 20, 8ull << 20}},   {"queue_depth", {32, 128}},     {"overlap_events", {true, false}},
+      {"single_submit", {false, true}},           {"io_parallel", {1, 2, 4, 8}}};
+  std::uint64_t size = 1ull << 30;          // bytes of the confirming runs
   std::uint64_t screen_size = 64ull << 20;  // bytes of the first screening runs
-  unsigned rounds = 3;                    // confirming rounds per leader
-  unsigned leaders = 3;                   // configurations confirmed at full size
+  unsigned rounds = 3;                      // confirming rounds per leader
+  unsigned leaders = 3;                     // configurations confirmed at full size
+
+  // Every configuration, the last axis varying fastest. Throws ConfigError "<at>: <key>: ...".
+  std::vector<Config> configurations(const std::string& at = "space") const;
 };
 
 // Throws ConfigError naming the file and the key (unknown keys, bad sizes, empty lists).
@@ -29,7 +38,7 @@ TuneSpace parse_tune_space(const nlohmann::json& j, const std::string& origin);
 
 struct TuneOptions {
   std::string folder;
-  std::string space;                 // JSON file overriding the default space
+  std::string space;                   // JSON file overriding the default space
   std::string prefix = "swapio-tune";  // writes PREFIX.csv, .json, .svg and -aio.json
 };
 
@@ -37,5 +46,31 @@ void add_tune_options(CLI::App& app, TuneOptions& o);
 
 // Returns 0; throws ConfigError for bad input and swapio::Error when I/O fails.
 int run_tune(const TuneOptions& o);
+
+// One write+read pair of a configuration.
+struct Trial {
+  unsigned stage = 0;  // 1.. screening stages; 0 for the confirming rounds
+  std::uint64_t size = 0;
+  std::size_t config = 0;  // index into the configurations
+  double write_gib = 0;
+  double read_gib = 0;
+  double score = 0;  // the pair's combined figure: 2 bytes-worth over both times
+};
+
+// What a search found, for the reports (tune_report.cpp).
+struct TuneOutcome {
+  std::vector<Config> space;
+  std::vector<Trial> trials;
+  std::size_t best = 0;
+  double best_write = 0, best_read = 0, best_combined = 0;  // medians of the confirming rounds
+  double seconds = 0;
+  std::size_t exhaustive_runs = 0;
+  double exhaustive_seconds = 0;
+};
+
+// "1 MiB qd32 overlap batch par2".
+std::string tune_label(const Config& c);
+// Prints the table and summary, and writes PREFIX.csv, .json, .svg and -aio.json.
+void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOutcome& out);
 
 }  // namespace swapio::cli

@@ -8,39 +8,6 @@
 
 namespace swapio {
 
-void Config::validate() const {
-  if (block_size == 0) throw ConfigError("block_size 0 is invalid: it must be at least 1 byte");
-  if (block_size > kMaxBlockSize) {
-    throw ConfigError("block_size " + std::to_string(block_size) + " is too large: at most " +
-                      std::to_string(kMaxBlockSize) + " (1 GiB) per request");
-  }
-  if (direct == DirectMode::on && block_size % kMinDirectAlign != 0) {
-    throw ConfigError("block_size " + std::to_string(block_size) +
-                      " is not a multiple of the direct-I/O alignment (512 bytes at least) "
-                      "required by direct=on");
-  }
-  if (queue_depth == 0) throw ConfigError("queue_depth 0 is invalid: at least 1 request must be in flight");
-  if (queue_depth > kMaxQueueDepth) {
-    throw ConfigError("queue_depth " + std::to_string(queue_depth) +
-                      " is beyond what an io_uring ring allows (" + std::to_string(kMaxQueueDepth) + ")");
-  }
-  if (intra_op_parallelism == 0) {
-    throw ConfigError("intra_op_parallelism 0 is invalid: a handle needs at least 1 thread");
-  }
-  if (intra_op_parallelism > kMaxParallelism) {
-    throw ConfigError("intra_op_parallelism " + std::to_string(intra_op_parallelism) +
-                      " is too large: at most " + std::to_string(kMaxParallelism) + " threads");
-  }
-  if (device_chunk_size == 0 || device_chunk_size > kMaxBlockSize) {
-    throw ConfigError("device_chunk_size " + std::to_string(device_chunk_size) +
-                      " is invalid: it must be between 1 byte and 1 GiB");
-  }
-  if (device_chunks < 2 || device_chunks > kMaxDeviceChunks) {
-    throw ConfigError("device_chunks " + std::to_string(device_chunks) + " is invalid: between 2 (so that a copy " +
-                      "overlaps the I/O) and " + std::to_string(kMaxDeviceChunks));
-  }
-}
-
 std::string_view to_string(StageMode m) noexcept {
   switch (m) {
     case StageMode::automatic: return "auto";

@@ -55,7 +55,8 @@ struct Config {
   // Tests only: run every request through a fault-injecting decorator (swapio/fault.hpp).
   std::shared_ptr<FaultInjector> faults{};
 
-  // Throws ConfigError naming the value and the rule it breaks.
+  // Throws ConfigError naming the value and the rule it breaks (the rules are the knob table's,
+  // swapio/knobs.hpp).
   void validate() const;
 };
 

@@ -8,6 +8,7 @@
 #include "swapio/error.hpp"
 #include "swapio/file.hpp"
 #include "swapio/handle.hpp"
+#include "swapio/knobs.hpp"
 #include "swapio/result.hpp"
 #include "swapio/tensor.hpp"
 #include "swapio/validate.hpp"

@@ -3,6 +3,7 @@
 
 #include "swapio/config.hpp"
 #include "swapio/error.hpp"
+#include "swapio/knobs.hpp"
 
 namespace swapio {
 namespace {
@@ -136,6 +137,104 @@ TEST(FormatBytes, ReadsLikeAPerson) {
   EXPECT_EQ(format_bytes(4097), "4.00 KiB");
   EXPECT_EQ(format_bytes(1u << 20), "1 MiB");
   EXPECT_EQ(format_bytes(511), "511 B");
+}
+
+// The knob table: every knob reads back what it writes, is found by each of its spellings, and
+// its rule is the one Config::validate applies.
+TEST(Knobs, EveryKnobRoundTripsItsText) {
+  EXPECT_EQ(knobs().size(), 14u);
+  Config changed;
+  changed.block_size = 3 * kMiB;
+  changed.queue_depth = 7;
+  changed.single_submit = true;
+  changed.overlap_events = false;
+  changed.intra_op_parallelism = 5;
+  changed.engine = Engine::psync;
+  changed.direct = DirectMode::off;
+  changed.register_files = false;
+  changed.register_buffers = true;
+  changed.staging = StageMode::never;
+  changed.device_chunk_size = 4097;
+  changed.device_chunks = 3;
+  changed.sync = true;
+  changed.atomic_replace = true;
+  for (const Knob& k : knobs()) {
+    SCOPED_TRACE(std::string(k.key));
+    const Config defaults;
+    EXPECT_NE(k.get(changed), k.get(defaults)) << "the test does not change this knob";
+    Config c;
+    k.set(c, k.get(changed));
+    EXPECT_EQ(k.get(c), k.get(changed));
+    EXPECT_EQ(k.number(c), k.number(changed));
+    EXPECT_EQ(find_knob(k.key), &k);
+    EXPECT_EQ(find_knob(k.name), &k);
+    if (!k.flag.empty()) {
+      EXPECT_EQ(find_knob(k.flag), &k);
+    }
+    if (!k.alias.empty()) {
+      EXPECT_EQ(find_knob(k.alias), &k);
+    }
+  }
+  EXPECT_EQ(find_knob("--blok-size"), nullptr);
+  EXPECT_EQ(find_knob(""), nullptr);
+  EXPECT_EQ(find_knob("io_parallel")->name, "intra_op_parallelism");
+}
+
+TEST(Knobs, RulesAreTheValidationRules) {
+  for (const Knob& k : knobs()) {
+    if (k.kind != KnobKind::size && k.kind != KnobKind::count) continue;
+    SCOPED_TRACE(std::string(k.key));
+    for (const std::uint64_t bad : {k.min - 1, k.max + 1}) {
+      if (bad > k.max && k.max == UINT32_MAX) continue;
+      Config c;
+      k.set(c, std::to_string(bad));
+      try {
+        k.check(c);
+        ADD_FAILURE() << bad << " passed the knob's rule";
+      } catch (const ConfigError& e) {
+        EXPECT_EQ(rejection(c), e.what()) << "Config::validate words it otherwise";
+        EXPECT_NE(std::string(e.what()).find(std::string(k.name) + " " + std::to_string(bad)), std::string::npos) << e.what();
+      }
+    }
+    Config c;
+    k.set(c, std::to_string(k.min));
+    EXPECT_NO_THROW(k.check(c));
+    k.set(c, std::to_string(k.max));
+    EXPECT_NO_THROW(k.check(c));
+  }
+}
+
+TEST(Knobs, TextIsCheckedForItsKind) {
+  Config c;
+  const auto refusal = [&](std::string_view key, std::string_view text) -> std::string {
+    try {
+      find_knob(key)->set(c, text);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  EXPECT_NE(refusal("queue_depth", "0x20").find("'0x20' is not a whole decimal number"), std::string::npos);
+  EXPECT_NE(refusal("queue_depth", "010").find("leading zero"), std::string::npos);
+  EXPECT_NE(refusal("queue_depth", "-1").find("not a whole decimal number"), std::string::npos);
+  EXPECT_NE(refusal("queue_depth", "").find("not a whole decimal number"), std::string::npos);
+  EXPECT_NE(refusal("queue_depth", "99999999999").find("too large"), std::string::npos);
+  EXPECT_NE(refusal("block_size", "12Q").find("size '12Q' is invalid"), std::string::npos);
+  EXPECT_NE(refusal("sync", "yes").find("not true or false"), std::string::npos);
+  EXPECT_NE(refusal("engine", "spdk").find("engine 'spdk' is unknown"), std::string::npos);
+  EXPECT_EQ(refusal("block_size", "8MiB"), "(accepted)");
+  EXPECT_EQ(c.block_size, 8 * kMiB);
+}
+
+TEST(Knobs, SizeTextIsShortAndReadsBack) {
+  EXPECT_EQ(size_text(kMiB), "1M");
+  EXPECT_EQ(size_text(64 * 1024), "64K");
+  EXPECT_EQ(size_text(3 * kGiB), "3G");
+  EXPECT_EQ(size_text(4097), "4097");
+  EXPECT_EQ(size_text(0), "0");
+  for (const std::uint64_t v : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{1536}, kMiB + 512, std::uint64_t{1} << 45}) {
+    EXPECT_EQ(parse_size(size_text(v)), v) << size_text(v);
+  }
 }
 
 }  // namespace

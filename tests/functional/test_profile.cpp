@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "knob_options.hpp"
 #include "profile.hpp"
 #include "support.hpp"
 #include "swapio/error.hpp"
@@ -39,12 +40,12 @@ TEST(Profile, ReadsEveryField) {
   const cli::Workload& w = p.workloads[0];
   EXPECT_TRUE(w.write);
   EXPECT_EQ(w.size, 64u << 20);
-  EXPECT_EQ(w.block_size, 8u << 20);
-  EXPECT_EQ(w.queue_depth, 8u);
+  EXPECT_EQ(w.config.block_size, 8u << 20);
+  EXPECT_EQ(w.config.queue_depth, 8u);
   EXPECT_EQ(w.processes, 2u);
-  EXPECT_EQ(w.io_parallel, 2u);
+  EXPECT_EQ(w.config.intra_op_parallelism, 2u);
   EXPECT_FALSE(w.handle);
-  EXPECT_EQ(w.engine, Engine::aio);
+  EXPECT_EQ(w.config.engine, Engine::aio);
   EXPECT_EQ(w.floor_gib_per_s, 1.5);
   EXPECT_EQ(w.floor_vs_fio, 1.0);
   EXPECT_FALSE(w.floor_vs_ceiling.has_value());
@@ -125,6 +126,71 @@ TEST(Profile, EveryShippedProfileLoads) {
     ++n;
   }
   EXPECT_GE(n, 1);
+}
+
+// Any knob of the table can be a workload's, by its key.
+TEST(Profile, AWorkloadSetsAnyKnob) {
+  nlohmann::json j = good();
+  j["workloads"][0]["single_submit"] = true;
+  j["workloads"][0]["overlap_events"] = false;
+  j["workloads"][0]["direct"] = "on";
+  j["workloads"][0]["device_chunks"] = 4;
+  const cli::Workload w = parse_profile(j, "p.json").workloads.at(0);
+  EXPECT_TRUE(w.config.single_submit);
+  EXPECT_FALSE(w.config.overlap_events);
+  EXPECT_EQ(w.config.direct, DirectMode::on);
+  EXPECT_EQ(w.config.device_chunks, 4u);
+  j["workloads"][0]["device_chunks"] = 1;
+  EXPECT_NE(refusal(j).find("workloads[0] (w).device_chunks: expected a whole number from 2 to 4096"), std::string::npos)
+      << refusal(j);
+}
+
+// The argv the perf suite and qualify build for `swapio bench` sets, through the command's own
+// options, exactly the configuration it was made from; and the JSON a worker gets reads back.
+TEST(Knobs, CommandLineAndJsonRoundTrip) {
+  Config c;
+  c.block_size = 8 * kMiB;
+  c.queue_depth = 8;
+  c.single_submit = true;
+  c.overlap_events = false;
+  c.intra_op_parallelism = 2;
+  c.engine = Engine::aio;
+  c.staging = StageMode::always;
+  c.device_chunk_size = 4097;
+  c.sync = true;
+  const std::vector<std::string> argv = cli::knob_argv(c);
+  EXPECT_EQ(cli::knob_argv(Config{}), std::vector<std::string>{}) << "defaults need no argument";
+  CLI::App app;
+  cli::KnobArgs args;
+  cli::add_knob_options(app, args);
+  std::vector<std::string> reversed(argv.rbegin(), argv.rend());  // CLI11 parses a reversed vector
+  app.parse(reversed);
+  Config parsed;
+  cli::apply_knob_options(args, parsed);
+  EXPECT_EQ(cli::knobs_to_json(parsed), cli::knobs_to_json(c));
+  EXPECT_EQ(cli::knobs_to_json(cli::config_from_json(cli::knobs_to_json(c))), cli::knobs_to_json(c));
+}
+
+TEST(Knobs, CommandLineErrorsNameTheFlag) {
+  const auto refusal = [](std::vector<std::string> argv) -> std::string {
+    CLI::App app;
+    cli::KnobArgs args;
+    cli::add_knob_options(app, args);
+    std::reverse(argv.begin(), argv.end());
+    app.parse(argv);
+    Config c;
+    try {
+      cli::apply_knob_options(args, c);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  EXPECT_EQ(refusal({"--block-size", "0"}), "--block-size 0: block_size 0 is invalid: it must be at least 1 byte");
+  EXPECT_NE(refusal({"--queue_depth", "0x20"}).find("--queue-depth 0x20: '0x20' is not a whole decimal number"),
+            std::string::npos);
+  EXPECT_NE(refusal({"--overlap-events", "--sequential-requests"}).find("contradict"), std::string::npos);
+  EXPECT_EQ(refusal({"--sequential_requests", "--io-parallel", "4"}), "(accepted)");
 }
 
 }  // namespace

@@ -28,11 +28,7 @@ void check(const swapio::cli::Profile& p) {
     if (w.name.empty() || !names.insert(w.name).second) finding("accepted a missing or repeated workload name");
     if (w.size == 0) finding("accepted size 0 in " + w.name);
     if (!w.floor_gib_per_s && !w.floor_vs_fio && !w.floor_vs_ceiling) finding("accepted " + w.name + " without a floor");
-    swapio::Config c;
-    c.block_size = w.block_size;
-    c.queue_depth = w.queue_depth;
-    c.intra_op_parallelism = w.io_parallel;
-    c.validate();  // throws (a finding: uncaught) when the reader let a bad value through
+    w.config.validate();  // throws (a finding: uncaught) when the reader let a bad value through
     if (w.processes < 1 || w.processes > 256) finding("accepted processes " + std::to_string(w.processes));
   }
 }
