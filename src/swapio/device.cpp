@@ -1,5 +1,6 @@
 #include "swapio/device.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <utility>
 
@@ -48,20 +49,29 @@ bool cuda_built() noexcept { return detail::cuda_built(); }
 
 int cuda_device_count(std::string* why_none) { return detail::cuda_device_count(why_none); }
 
-std::shared_ptr<Device> open_device(std::string_view spec) {
-  if (spec == "emulated") return make_emulated_device();
-  if (spec == "cuda" || spec.starts_with("cuda:")) {
-    int index = 0;
-    if (spec.size() > 5) {
-      const std::string_view digits = spec.substr(5);
-      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-      if (ec != std::errc{} || end != digits.data() + digits.size() || index < 0) {
-        throw ConfigError("device '" + std::string(spec) + "': expected cuda:N with N a device number");
-      }
+DeviceSpec parse_device_spec(std::string_view spec) {
+  if (spec == "emulated") return {true, 0};
+  if (spec == "cuda") return {false, 0};
+  if (spec.starts_with("cuda:")) {
+    const std::string_view digits = spec.substr(5);
+    int index = -1;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+    if (!digits.empty() && std::isdigit(static_cast<unsigned char>(digits.front())) && ec == std::errc{} &&
+        end == digits.data() + digits.size()) {
+      return {false, index};
     }
-    return detail::open_cuda_device(index);
   }
-  throw ConfigError("device '" + std::string(spec) + "': expected cuda, cuda:N or emulated");
+  throw ConfigError("'" + std::string(spec) + "' is not cuda, cuda:N or emulated");
+}
+
+std::shared_ptr<Device> open_device(std::string_view spec) {
+  DeviceSpec d;
+  try {
+    d = parse_device_spec(spec);
+  } catch (const ConfigError& e) {
+    throw ConfigError("device " + std::string(e.what()));
+  }
+  return d.emulated ? make_emulated_device() : detail::open_cuda_device(d.index);
 }
 
 }  // namespace swapio

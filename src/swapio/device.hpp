@@ -67,8 +67,18 @@ class Device : public std::enable_shared_from_this<Device> {
   void copy_to_host(std::byte* host, DeviceSpan src);
 };
 
-// Opens a device: "cuda" (the first CUDA device), "cuda:N", or "emulated" (the host emulation
-// with no delays). Throws ConfigError for an unknown spec, for "cuda" in a build without CUDA,
+// A device's name: "cuda" (the first CUDA device, cuda:0), "cuda:N", or "emulated" (the host
+// emulation).
+struct DeviceSpec {
+  bool emulated = false;
+  int index = 0;  // the CUDA device
+
+  std::string str() const { return emulated ? "emulated" : "cuda:" + std::to_string(index); }
+};
+// Throws ConfigError "'tpu' is not cuda, cuda:N or emulated" (N a whole decimal number).
+DeviceSpec parse_device_spec(std::string_view spec);
+
+// Opens a device by its spec (the emulation with no delays). Throws ConfigError for an unknown spec, for "cuda" in a build without CUDA,
 // and where no CUDA device is visible (naming the driver's reason).
 std::shared_ptr<Device> open_device(std::string_view spec);
 // Whether this build can drive CUDA devices (the CUDA Toolkit was found when it was built).

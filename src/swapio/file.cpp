@@ -102,8 +102,8 @@ void require_regular(int fd, const std::string& path, Access access) {
 File File::open(const std::string& path, Access access, DirectMode mode, const std::string& shown_as) {
   const std::string& shown = shown_as.empty() ? path : shown_as;
   File f;
-  f.path_ = shown;
-  f.opened_path_ = path;
+  f.name_ = shown;
+  f.path_ = path;
   f.access_ = access;
   const char* op = access == Access::read ? "open for reading" : "open for writing";
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -166,7 +166,7 @@ std::uint32_t File::edge_align() const noexcept {
 
 std::uint64_t File::size() const {
   struct stat st {};
-  if (::fstat(fd_.get(), &st) != 0) throw_io_error(errno, "fstat", path_);
+  if (::fstat(fd_.get(), &st) != 0) throw_io_error(errno, "fstat", name_);
   return static_cast<std::uint64_t>(st.st_size);
 }
 
@@ -175,10 +175,10 @@ bool File::preallocate(std::uint64_t offset, std::uint64_t length) {
   if (::fallocate(fd_.get(), 0, static_cast<off_t>(offset), static_cast<off_t>(length)) == 0) return true;
   const int err = errno;
   if (err != EOPNOTSUPP && err != ENOSYS && err != EINVAL) {
-    throw_io_error(err, "fallocate", path_, offset, length);
+    throw_io_error(err, "fallocate", name_, offset, length);
   }
   if (size() < offset + length && ::ftruncate(fd_.get(), static_cast<off_t>(offset + length)) != 0) {
-    throw_io_error(errno, "ftruncate", path_, 0, offset + length);
+    throw_io_error(errno, "ftruncate", name_, 0, offset + length);
   }
   return false;
 }

@@ -37,7 +37,7 @@ class File {
   // Opens an existing regular file for reading, or creates/opens one for writing (never
   // truncated). Throws swapio::Error: missing file, a directory, not a regular file,
   // O_DIRECT refused with DirectMode::on.
-  // shown_as: the name errors and path() give (default: path), e.g. the file a temporary
+  // shown_as: the name errors and name() give (default: path), e.g. the file a temporary
   // will replace.
   static File open(const std::string& path, Access access, DirectMode mode, const std::string& shown_as = {});
 
@@ -46,9 +46,11 @@ class File {
 
   int fd() const noexcept { return fd_.get(); }
   int edge_fd() const noexcept { return edge_fd_.valid() ? edge_fd_.get() : fd_.get(); }
+  // The name errors and reports give: the caller's path (also while a temporary is written in
+  // its place).
+  const std::string& name() const noexcept { return name_; }
+  // The path it was opened by (name() unless shown_as was given).
   const std::string& path() const noexcept { return path_; }
-  // The name it was opened by (path() unless shown_as was given).
-  const std::string& opened_path() const noexcept { return opened_path_; }
   Access access() const noexcept { return access_; }
   bool direct() const noexcept { return direct_; }
   // Why I/O is buffered when it is ("" when direct or when direct=off was asked).
@@ -76,8 +78,8 @@ class File {
 
   FileDescriptor fd_;
   FileDescriptor edge_fd_;
+  std::string name_;
   std::string path_;
-  std::string opened_path_;
   Access access_ = Access::read;
   bool direct_ = false;
   std::string direct_note_;

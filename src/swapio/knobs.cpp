@@ -2,6 +2,8 @@
 
 #include <array>
 #include <charconv>
+#include <type_traits>
+#include <utility>
 
 #include "swapio/error.hpp"
 
@@ -40,31 +42,27 @@ void set_flag(Config& c, std::string_view t) {
 }
 std::uint64_t no_number(const Config&) { return 0; }
 
-// Knob entries for a member M of Config.
+// The entry of Config member M: its kind follows from the member's type (bytes are
+// std::uint64_t, counts unsigned, flags bool).
 template <auto M>
-constexpr Knob size_knob(Knob k) {
-  k.kind = KnobKind::size;
-  k.get = &size_of<M>;
+constexpr Knob field_knob(Knob k) {
+  using T = std::remove_cvref_t<decltype(std::declval<Config&>().*M)>;
   k.number = &number_of<M>;
-  k.set = &set_size<M>;
-  return k;
-}
-template <auto M>
-constexpr Knob count_knob(Knob k) {
-  k.kind = KnobKind::count;
-  k.get = &count_of<M>;
-  k.number = &number_of<M>;
-  k.set = &set_count<M>;
-  return k;
-}
-template <auto M>
-constexpr Knob flag_knob(Knob k) {
-  k.kind = KnobKind::flag;
-  k.get = &flag_of<M>;
-  k.number = &number_of<M>;
-  k.set = &set_flag<M>;
-  k.min = 0;
-  k.max = 1;
+  if constexpr (std::is_same_v<T, bool>) {
+    k.kind = KnobKind::flag;
+    k.get = &flag_of<M>;
+    k.set = &set_flag<M>;
+    k.max = 1;
+  } else if constexpr (std::is_same_v<T, std::uint64_t>) {
+    k.kind = KnobKind::size;
+    k.get = &size_of<M>;
+    k.set = &set_size<M>;
+  } else {
+    static_assert(std::is_same_v<T, unsigned>);
+    k.kind = KnobKind::count;
+    k.get = &count_of<M>;
+    k.set = &set_count<M>;
+  }
   return k;
 }
 constexpr Knob choice_knob(Knob k) {
@@ -74,26 +72,26 @@ constexpr Knob choice_knob(Knob k) {
 }
 
 const std::array<Knob, 14> kKnobs = {{
-    size_knob<&Config::block_size>({.name = "block_size", .key = "block_size", .flag = "--block-size",
+    field_knob<&Config::block_size>({.name = "block_size", .key = "block_size", .flag = "--block-size",
                                     .alias = "--block_size", .deepspeed = true,
                                     .help = "bytes per I/O request (K/M/G suffixes, powers of 1024)",
                                     .min = 1, .max = kMaxBlockSize, .below = "is invalid: it must be at least 1 byte",
                                     .above = "is too large: at most 1073741824 (1 GiB) per request"}),
-    count_knob<&Config::queue_depth>({.name = "queue_depth", .key = "queue_depth", .flag = "--queue-depth",
+    field_knob<&Config::queue_depth>({.name = "queue_depth", .key = "queue_depth", .flag = "--queue-depth",
                                       .alias = "--queue_depth", .deepspeed = true,
                                       .help = "most requests in flight per ring", .min = 1, .max = kMaxQueueDepth,
                                       .below = "is invalid: at least 1 request must be in flight",
                                       .above = "is beyond what an io_uring ring allows (32768)"}),
-    flag_knob<&Config::single_submit>({.name = "single_submit", .key = "single_submit", .flag = "--single-submit",
+    field_knob<&Config::single_submit>({.name = "single_submit", .key = "single_submit", .flag = "--single-submit",
                                        .alias = "--single_submit", .deepspeed = true,
                                        .help = "one submit call per request instead of one per batch"}),
-    flag_knob<&Config::overlap_events>(
+    field_knob<&Config::overlap_events>(
         {.name = "overlap_events", .key = "overlap_events", .flag = "--overlap-events", .alias = "--overlap_events",
          .off_flag = "--sequential-requests", .off_alias = "--sequential_requests", .deepspeed = true,
          .help = "sliding window: refill as soon as any completion is reaped (swapio's default; the harness's default "
                  "was --sequential-requests)",
          .off_help = "lock-step windows: submit queue-depth requests, wait for all, repeat"}),
-    count_knob<&Config::intra_op_parallelism>(
+    field_knob<&Config::intra_op_parallelism>(
         {.name = "intra_op_parallelism", .key = "io_parallel", .flag = "--io-parallel", .alias = "--io_parallel",
          .deepspeed = true,
          .help = "threads per process; each op is split into one slice per thread (with the basic API, threads "
@@ -109,29 +107,32 @@ const std::array<Knob, 14> kKnobs = {{
                  .help = "O_DIRECT: auto (where supported) | on (required) | off", .choices = "auto|on|off",
                  .get = [](const Config& c) { return std::string(to_string(c.direct)); },
                  .set = [](Config& c, std::string_view t) { c.direct = parse_direct_mode(t); }}),
-    flag_knob<&Config::register_files>(
-        {.name = "register_files", .key = "register_files", .help = "io_uring fixed files where the kernel allows"}),
-    flag_knob<&Config::register_buffers>({.name = "register_buffers", .key = "register_buffers",
-                                          .help = "io_uring fixed buffers (pins memory: RLIMIT_MEMLOCK)"}),
+    field_knob<&Config::register_files>({.name = "register_files", .key = "register_files", .flag = "--register-files",
+                                         .off_flag = "--no-register-files",
+                                         .help = "io_uring fixed files where the kernel allows (the default)",
+                                         .off_help = "no io_uring fixed files"}),
+    field_knob<&Config::register_buffers>({.name = "register_buffers", .key = "register_buffers",
+                                           .flag = "--register-buffers",
+                                           .help = "io_uring fixed buffers (pins memory: RLIMIT_MEMLOCK)"}),
     choice_knob({.name = "staging", .key = "staging", .flag = "--staging",
                  .help = "copy host memory through swapio's contiguous staging ring: auto (memory swapio did not "
                          "allocate) | always | never",
                  .choices = "auto|always|never",
                  .get = [](const Config& c) { return std::string(to_string(c.staging)); },
                  .set = [](Config& c, std::string_view t) { c.staging = parse_stage_mode(t); }}),
-    size_knob<&Config::device_chunk_size>(
+    field_knob<&Config::device_chunk_size>(
         {.name = "device_chunk_size", .key = "device_chunk_size", .flag = "--device-chunk-size",
          .alias = "--device_chunk_size", .help = "with --gpu: bytes per staging chunk, rounded up to whole blocks",
          .min = 1, .max = kMaxBlockSize, .below = "is invalid: it must be between 1 byte and 1 GiB",
          .above = "is invalid: it must be between 1 byte and 1 GiB"}),
-    count_knob<&Config::device_chunks>(
+    field_knob<&Config::device_chunks>(
         {.name = "device_chunks", .key = "device_chunks", .flag = "--device-chunks", .alias = "--device_chunks",
          .help = "with --gpu: staging chunks per thread (pinned memory = chunks x chunk size per thread)", .min = 2,
          .max = kMaxDeviceChunks, .below = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096",
          .above = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096"}),
-    flag_knob<&Config::sync>({.name = "sync", .key = "sync", .flag = "--sync",
+    field_knob<&Config::sync>({.name = "sync", .key = "sync", .flag = "--sync",
                               .help = "fdatasync each written file before its write counts as done (timed with it)"}),
-    flag_knob<&Config::atomic_replace>(
+    field_knob<&Config::atomic_replace>(
         {.name = "atomic_replace", .key = "atomic_replace", .flag = "--atomic-replace", .alias = "--atomic_replace",
          .help = "write each file to a temporary beside it, sync it, then rename it over the file: a crash leaves the "
                  "old content or the new, never a mix"}),

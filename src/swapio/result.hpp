@@ -23,7 +23,7 @@ struct OpResult {
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;
   double seconds = 0;           // from the call to the last completion, and the sync when asked (validation excluded)
-  std::string engine;           // "uring" or "psync"
+  std::string engine;           // "uring", "aio" or "psync"
   std::string engine_note;      // why auto fell back, features the kernel refused
   bool direct = false;          // O_DIRECT used for the aligned body
   std::string direct_note;      // why not, when direct was wanted

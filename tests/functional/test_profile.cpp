@@ -2,6 +2,7 @@
 // and the key named.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -158,7 +159,10 @@ TEST(Knobs, CommandLineAndJsonRoundTrip) {
   c.staging = StageMode::always;
   c.device_chunk_size = 4097;
   c.sync = true;
+  c.register_files = false;
+  c.register_buffers = true;
   const std::vector<std::string> argv = cli::knob_argv(c);
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "--no-register-files"), argv.end());
   EXPECT_EQ(cli::knob_argv(Config{}), std::vector<std::string>{}) << "defaults need no argument";
   CLI::App app;
   cli::KnobArgs args;

@@ -31,7 +31,7 @@ void check_block_alignment(const Config& config, const File& file) {
   if (file.direct() && config.block_size % file.offset_align() != 0) {
     throw ConfigError("block_size " + std::to_string(config.block_size) +
                       " is not a multiple of the direct-I/O alignment " + std::to_string(file.offset_align()) +
-                      " of " + file.path() + " (use a multiple, or direct=off)");
+                      " of " + file.name() + " (use a multiple, or direct=off)");
   }
 }
 

@@ -8,8 +8,8 @@ void move_edge(const File& file, Direction direction, std::byte* mem, std::uint6
                SliceStats& stats) {
   if (length == 0) return;
   const auto t = Clock::now();
-  if (direction == Direction::write) pwrite_exact(file.edge_fd(), mem, length, offset, file.path());
-  else pread_exact(file.edge_fd(), mem, length, offset, file.path());
+  if (direction == Direction::write) pwrite_exact(file.edge_fd(), mem, length, offset, file.name());
+  else pread_exact(file.edge_fd(), mem, length, offset, file.name());
   stats.latencies_ns.push_back(ns_since(t));
   stats.bytes += length;
   ++stats.requests;
@@ -25,9 +25,9 @@ void move_device_edge(const File& file, Direction direction, DeviceStream& strea
     if (direction == Direction::write) {
       stream.copy_to_host(bounce, device_mem + pos, n);
       stream.wait(stream.record());
-      pwrite_exact(file.edge_fd(), bounce, n, offset + pos, file.path());
+      pwrite_exact(file.edge_fd(), bounce, n, offset + pos, file.name());
     } else {
-      pread_exact(file.edge_fd(), bounce, n, offset + pos, file.path());
+      pread_exact(file.edge_fd(), bounce, n, offset + pos, file.name());
       stream.copy_to_device(device_mem + pos, bounce, n);
       stream.wait(stream.record());
     }

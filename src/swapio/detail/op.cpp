@@ -22,7 +22,7 @@ OpResult merge_figures(const PreparedOp& op, std::vector<SliceStats>& slices, co
   OpResult r;
   r.seconds = seconds_since(op.started);
   r.write = op.direction == Direction::write;
-  r.path = op.file.path();
+  r.path = op.file.name();
   r.offset = op.offset;
   r.engine = engine;
   r.engine_note = engine_note;
@@ -60,14 +60,14 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
   const bool write = op.direction == Direction::write;
   if (write && op.temp.empty()) check_still_linked(op.file, op.offset, op.length());
   if (op.sync) {
-    if (::fdatasync(op.file.fd()) != 0) throw_io_error(errno, "fdatasync", op.file.path());
-    if (op.created) sync_folder(folder_of(op.file.path()), "the new file's name may not survive a crash");
+    if (::fdatasync(op.file.fd()) != 0) throw_io_error(errno, "fdatasync", op.file.name());
+    if (op.created) sync_folder(folder_of(op.file.name()), "the new file's name may not survive a crash");
     r.synced = true;
     r.seconds = seconds_since(op.started);
   }
   if (op.validate) {
     // Validation reads what was written (the temporary, before it replaces anything).
-    validate_file_range(op.tensor, op.file.opened_path(), op.offset);
+    validate_file_range(op.tensor, op.file.path(), op.offset);
     r.validated = true;
   }
   if (!op.temp.empty()) {

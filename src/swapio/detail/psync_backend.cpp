@@ -1,5 +1,5 @@
-// psync: pread/pwrite, one call per request, run at submit time. The fallback where io_uring
-// is refused (a container's seccomp policy) and a reference for the conformance suite.
+// psync: pread/pwrite, one call per request, run at submit time. The last fallback (where neither
+// io_uring nor native AIO can start, e.g. a seccomp policy) and a reference for the conformance suite.
 #include <unistd.h>
 
 #include <cerrno>

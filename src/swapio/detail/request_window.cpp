@@ -60,7 +60,7 @@ void RequestWindow::loop() {
       if (failed() || cancelled() || next_ >= total) break;
       // Nothing in flight and the next request blocked: only a staging copy can unblock it.
       if (ring_ == nullptr) {
-        throw_io_error(EIO, to_string(direction_), file_.path(), plan_.body_begin, plan_.body_length(),
+        throw_io_error(EIO, to_string(direction_), file_.name(), plan_.body_begin, plan_.body_length(),
                        "request window stalled with nothing in flight");
       }
       ring_->await();
@@ -77,11 +77,11 @@ void RequestWindow::check() {
   const std::uint64_t total = plan_.requests();
   if (error_) return;
   if (cancelled() && completed_ < total) {
-    throw_io_error(ECANCELED, to_string(direction_), file_.path(), plan_.body_begin, plan_.body_length(),
+    throw_io_error(ECANCELED, to_string(direction_), file_.name(), plan_.body_begin, plan_.body_length(),
                    "stopped: another slice of this operation failed");
   }
   if (completed_ != total) {
-    throw_io_error(EIO, to_string(direction_), file_.path(), plan_.body_begin, plan_.body_length(),
+    throw_io_error(EIO, to_string(direction_), file_.name(), plan_.body_begin, plan_.body_length(),
                    "transfer ended with requests unaccounted for");
   }
 }
@@ -123,7 +123,7 @@ void RequestWindow::submit() {
 void RequestWindow::fail(const Slot& slot, int err, const char* detail) {
   if (error_) return;
   try {
-    throw_io_error(err, to_string(direction_), file_.path(), slot.file_offset + slot.done, slot.length - slot.done, detail);
+    throw_io_error(err, to_string(direction_), file_.name(), slot.file_offset + slot.done, slot.length - slot.done, detail);
   } catch (...) {
     error_ = std::current_exception();
   }
@@ -145,8 +145,8 @@ void RequestWindow::finish_unaligned(unsigned s) {
   const std::uint64_t off = slot.file_offset + slot.done;
   const std::uint64_t len = slot.length - slot.done;
   try {
-    if (direction_ == Direction::write) pwrite_exact(file_.edge_fd(), slot.io + slot.done, len, off, file_.path());
-    else pread_exact(file_.edge_fd(), slot.io + slot.done, len, off, file_.path());
+    if (direction_ == Direction::write) pwrite_exact(file_.edge_fd(), slot.io + slot.done, len, off, file_.name());
+    else pread_exact(file_.edge_fd(), slot.io + slot.done, len, off, file_.name());
   } catch (...) {
     if (!error_) error_ = std::current_exception();
     free_.push_back(s);
@@ -162,7 +162,7 @@ void RequestWindow::complete(const Completion& c) {
   if (s >= slots_.size()) {
     if (!error_) {
       try {
-        throw_io_error(EIO, "reap", file_.path(), 0, 0, "completion with an unknown tag");
+        throw_io_error(EIO, "reap", file_.name(), 0, 0, "completion with an unknown tag");
       } catch (...) {
         error_ = std::current_exception();
       }

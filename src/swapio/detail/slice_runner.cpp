@@ -125,7 +125,7 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
           : backend_->register_buffer(buf + (plan.body_begin - offset), plan.body_length());
     }
     std::optional<StagingRing> ring;
-    if (plan.staged) ring.emplace(direction, plan, layout, ring_base, buf, *copier, file.path());
+    if (plan.staged) ring.emplace(direction, plan, layout, ring_base, buf, *copier, file.name());
     RequestWindow window(*backend_, config_, file, direction, buf, plan, ring ? &*ring : nullptr, cancel, stats);
     if (!window.run()) broken_ = true;  // replaced before the next slice, in this same thread
     if (window.error()) std::rethrow_exception(window.error());

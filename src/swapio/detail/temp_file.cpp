@@ -49,7 +49,7 @@ void check_is_temp(const File& file, const TempFile& temp) {
   struct stat st {};
   if (::fstat(file.fd(), &st) != 0) throw_io_error(errno, "fstat", temp.path());
   if (st.st_dev != temp.st_dev || st.st_ino != temp.st_ino) {
-    throw_io_error(EEXIST, "open for writing", file.path(), 0, 0, "its temporary file " + temp.path() + " was replaced");
+    throw_io_error(EEXIST, "open for writing", file.name(), 0, 0, "its temporary file " + temp.path() + " was replaced");
   }
 }
 
@@ -74,13 +74,13 @@ void sync_folder(const std::string& folder, const std::string& why) {
 
 void check_still_linked(const File& file, std::uint64_t offset, std::uint64_t length) {
   struct stat mine {}, named {};
-  if (::fstat(file.fd(), &mine) != 0) throw_io_error(errno, "fstat", file.path());
-  if (::stat(file.path().c_str(), &named) != 0) {
-    throw_io_error(ENOENT, "write", file.path(), offset, length,
+  if (::fstat(file.fd(), &mine) != 0) throw_io_error(errno, "fstat", file.name());
+  if (::stat(file.name().c_str(), &named) != 0) {
+    throw_io_error(ENOENT, "write", file.name(), offset, length,
                    "the file was deleted while it was being written: the data is not at this path");
   }
   if (named.st_ino != mine.st_ino || named.st_dev != mine.st_dev) {
-    throw_io_error(ENOENT, "write", file.path(), offset, length,
+    throw_io_error(ENOENT, "write", file.name(), offset, length,
                    "the path was replaced by another file while it was being written: the data is not at this path");
   }
 }

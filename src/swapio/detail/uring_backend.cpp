@@ -30,10 +30,7 @@ class UringBackend final : public Backend {
       params.flags = flags | IORING_SETUP_CQSIZE;
       params.cq_entries = 2 * depth;
       ret = io_uring_queue_init_params(depth, &ring_, &params);
-      if (ret == 0) {
-        flags_ = flags;
-        break;
-      }
+      if (ret == 0) break;
       if (ret != -EINVAL) break;
       if (!notes_.empty()) notes_ += "; ";
       notes_ += "setup flags 0x" + hex(flags) + " refused";
@@ -224,7 +221,6 @@ class UringBackend final : public Backend {
 
   io_uring ring_{};
   unsigned depth_;
-  unsigned flags_ = 0;
   unsigned queued_ = 0;
   unsigned in_flight_ = 0;
   bool fixed_files_ = false;

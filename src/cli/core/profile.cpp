@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "knob_options.hpp"
+#include "swapio/device.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -81,8 +82,10 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   }
   if (j.contains("device")) {
     w.device = string_value(j.at("device"), where + ".device");
-    if (w.device != "emulated" && w.device != "cuda" && !w.device.starts_with("cuda:")) {
-      throw ConfigError(where + ".device: '" + w.device + "' is not cuda, cuda:N or emulated");
+    try {
+      (void)parse_device_spec(w.device);
+    } catch (const ConfigError& e) {
+      throw ConfigError(where + ".device: " + e.what());
     }
   }
   if (j.contains("floor_gib_per_s")) w.floor_gib_per_s = floor_value(j.at("floor_gib_per_s"), where + ".floor_gib_per_s");

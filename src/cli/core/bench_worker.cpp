@@ -11,6 +11,7 @@
 
 #include "bench.hpp"
 #include "histogram.hpp"
+#include "subprocess.hpp"
 #include "swapio/swapio.hpp"
 
 namespace swapio::cli {
@@ -41,11 +42,10 @@ void barrier() {
   }
 }
 
-double cpu_seconds() {
+double process_cpu_seconds() {
   struct rusage ru {};
-  ::getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) throw_io_error(errno, "getrusage", "");
+  return cpu_seconds(ru);
 }
 
 void fill(std::span<std::byte> buf, std::uint64_t seed) {
@@ -122,11 +122,11 @@ int worker_main(const std::string& spec_text) {
     barrier();
 
     for (unsigned loop = 0; loop < warmup + loops; ++loop) {
-      const double cpu0 = cpu_seconds();
+      const double cpu0 = process_cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       const OpResult r = handle ? handle->transfer(direction, tensor, path) : transfer(direction, tensor, path, config);
       const double call_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double cpu = cpu_seconds() - cpu0;
+      const double cpu = process_cpu_seconds() - cpu0;
       Histogram h;
       for (std::uint64_t ns : r.latencies_ns) h.add(ns);
       report({{"event", "loop"},

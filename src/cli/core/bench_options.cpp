@@ -86,10 +86,13 @@ void finish_device_options(BenchOptions& o, const BenchArgs& a) {
     return;
   }
   if (!a.device.empty()) o.device = a.device;
-  const bool emulated = o.device == "emulated";
-  if (!emulated && o.device != "cuda" && !o.device.starts_with("cuda:")) {
-    throw ConfigError("--device " + o.device + ": expected cuda, cuda:N or emulated");
+  DeviceSpec spec;
+  try {
+    spec = parse_device_spec(o.device);
+  } catch (const ConfigError& e) {
+    throw ConfigError("--device " + o.device + ": expected a device: " + e.what());
   }
+  const bool emulated = spec.emulated;
   if (!a.mapping.empty()) {
     if (!o.folders.empty()) throw ConfigError("give --folder or --folder-to-device-mapping, not both");
     if (!a.device.empty() && !emulated) {
@@ -99,11 +102,15 @@ void finish_device_options(BenchOptions& o, const BenchArgs& a) {
       const auto colon = entry.rfind(':');
       const std::string folder = colon == std::string::npos ? "" : entry.substr(0, colon);
       const std::string id = colon == std::string::npos ? "" : entry.substr(colon + 1);
-      if (folder.empty() || id.empty() || id.find_first_not_of("0123456789") != std::string::npos || id.size() > 4) {
+      DeviceSpec gpu;
+      try {
+        if (folder.empty() || id.size() > 4) throw ConfigError(entry);
+        gpu = parse_device_spec("cuda:" + id);
+      } catch (const ConfigError&) {
         throw ConfigError("--folder-to-device-mapping " + entry + ": expected FOLDER:N with N a GPU number");
       }
       o.folders.push_back(folder);
-      o.devices.push_back(emulated ? "emulated" : "cuda:" + id);
+      o.devices.push_back(emulated ? "emulated" : gpu.str());
     }
   }
   if (emulated) return;
@@ -119,7 +126,7 @@ void finish_device_options(BenchOptions& o, const BenchArgs& a) {
   }
   std::vector<std::string> named = o.devices.empty() ? std::vector<std::string>{o.device} : o.devices;
   for (const std::string& d : named) {
-    const int index = d.size() > 5 ? std::stoi(d.substr(5)) : 0;
+    const int index = parse_device_spec(d).index;
     if (index >= count) {
       throw ConfigError("--gpu: GPU " + std::to_string(index) + " does not exist (" + std::to_string(count) +
                         " visible: 0.." + std::to_string(count - 1) + ")");

@@ -1,0 +1,115 @@
+#include "bench.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "bench_phase.hpp"
+#include "swapio/error.hpp"
+
+namespace swapio::cli {
+namespace {
+
+std::string human_size(std::uint64_t b) { return format_bytes(b); }
+
+void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
+  const bool write = ph.at("op") == "write";
+  const char* Op = write ? "Write" : "Read";
+  const auto& agg = ph.at("aggregate");
+  const auto& lat = ph.at("latency_us");
+  std::printf("\n%s: %s per process x %u process%s, %u loop%s (+%u warmup)\n", write ? "write" : "read",
+              human_size(ph.at("bytes_per_process").get<std::uint64_t>()).c_str(), o.threads, o.threads == 1 ? "" : "es",
+              o.loops, o.loops == 1 ? "" : "s", o.warmup_loops);
+  if (o.gpu) {
+    std::set<std::string> devices;
+    for (unsigned i = 0; i < o.threads; ++i) devices.insert(o.device_for(i));
+    std::string names;
+    for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d;
+    std::printf("  tensor in device memory (%s), staged through %u x %s pinned chunks per thread\n", names.c_str(),
+                o.config.device_chunks, human_size(o.config.device_chunk_size).c_str());
+  }
+  std::printf("  api %s, block %s, queue depth %u, %s, %s, engine %s, O_DIRECT %s\n",
+              o.handle ? ("handle (io_parallel " + std::to_string(o.config.intra_op_parallelism) + ")").c_str() : "basic",
+              human_size(o.config.block_size).c_str(), o.config.queue_depth,
+              o.config.overlap_events ? "overlapped" : "sequential",
+              o.config.single_submit ? "single submit" : "batch submit", ph.at("engine").get<std::string>().c_str(),
+              ph.at("direct").get<bool>() ? "yes" : "no");
+  std::printf("  %4s  %14s  %12s  %14s  %12s\n", "loop", "task latency", "task speed", "e2e latency", "e2e speed");
+  for (const auto& l : ph.at("loops")) {
+    std::printf("  %4d  %12.4f s  %7.2f GiB/s  %12.4f s  %7.2f GiB/s\n", l.at("loop").get<int>(),
+                l.at("task_latency_s").get<double>(), l.at("task_gib_per_s").get<double>(),
+                l.at("e2e_latency_s").get<double>(), l.at("e2e_gib_per_s").get<double>());
+  }
+  // The reference harness's lines, in its exact form (GB = 2^30 bytes there too).
+  std::printf("Task %s Latency = %.4f sec\n", Op, agg.at("task_latency_s").get<double>());
+  std::printf("Task %s Speed = %.2f GB/sec\n", Op, agg.at("task_gib_per_s").get<double>());
+  std::printf("E2E %s Latency = %.4f sec\n", Op, agg.at("e2e_latency_s").get<double>());
+  std::printf("E2E %s Speed = %.2f GB/sec\n", Op, agg.at("e2e_gib_per_s").get<double>());
+  std::printf("  request latency: p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us (%llu requests, %llu resumed)\n",
+              lat.at("p50").get<double>(), lat.at("p99").get<double>(), lat.at("p99.9").get<double>(),
+              lat.at("max").get<double>(), static_cast<unsigned long long>(lat.at("requests").get<std::uint64_t>()),
+              static_cast<unsigned long long>(ph.at("resubmits").get<std::uint64_t>()));
+  std::printf("  submit %.4f s, reap %.4f s (summed over threads); CPU %.3f s per GiB\n",
+              ph.at("submit_seconds").get<double>(), ph.at("reap_seconds").get<double>(),
+              ph.at("cpu_seconds_per_gib").get<double>());
+  if (o.validate) std::printf("  validation: %s\n", ph.at("validated").get<bool>() ? "passed" : "NOT validated");
+  for (const auto& n : ph.at("notes")) std::printf("  note: %s\n", n.get<std::string>().c_str());
+}
+
+void remove_files(const std::vector<std::string>& paths) {
+  for (const auto& p : paths) {
+    std::error_code ec;
+    std::filesystem::remove(p, ec);
+  }
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& o) {
+  catch_bench_signals();
+  struct Step {
+    bool write;
+    std::vector<std::string> paths;
+  };
+  std::vector<Step> steps;
+  std::vector<std::string> write_paths;
+  for (unsigned i = 0; i < o.threads; ++i) write_paths.push_back(o.path_for(true, i));
+  if (o.quick) {
+    steps.push_back({true, write_paths});
+    steps.push_back({false, write_paths});  // each process reads back its own file
+  } else {
+    if (!o.read_file.empty()) {
+      std::vector<std::string> paths;
+      for (unsigned i = 0; i < o.threads; ++i) paths.push_back(o.path_for(false, i));
+      steps.push_back({false, paths});
+    }
+    if (!o.write_file.empty()) steps.push_back({true, write_paths});
+  }
+
+  nlohmann::json report = {{"swapio_bench", 1}, {"config", o.to_json()}, {"phases", nlohmann::json::array()}};
+  if (!o.json) {
+    std::printf("swapio bench: %u process%s; GiB/s = 2^30 bytes/s (\"GB\" in the Task/E2E lines is 2^30 bytes too)\n",
+                o.threads, o.threads == 1 ? "" : "es");
+  }
+  int status = 0;
+  for (const Step& step : steps) {
+    try {
+      nlohmann::json ph = run_phase(o, step.write, step.paths);
+      if (!o.json) print_phase(o, ph);
+      report["phases"].push_back(std::move(ph));
+    } catch (const std::exception& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "swapio bench: %s\n", e.what());
+      if (step.write) remove_files(step.paths);  // no partial files left behind
+      report["error"] = e.what();
+      status = bench_signal() != 0 ? 128 + bench_signal() : 1;
+      break;
+    }
+  }
+  if (o.quick) remove_files(write_paths);
+  if (o.json) std::cout << report.dump(2) << std::endl;
+  return status;
+}
+
+}  // namespace swapio::cli

@@ -1,0 +1,173 @@
+#include "subprocess.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "swapio/error.hpp"
+#include "swapio/file.hpp"
+
+extern char** environ;
+
+namespace swapio::cli {
+
+Child Child::spawn(const std::vector<std::string>& argv, const Options& o) {
+  if (argv.empty()) throw ConfigError("spawn: no program");
+  posix_spawn_file_actions_t fa;
+  if (int rc = posix_spawn_file_actions_init(&fa); rc != 0) throw_io_error(rc, "posix_spawn_file_actions_init", argv[0]);
+  posix_spawnattr_t attr;
+  if (int rc = posix_spawnattr_init(&attr); rc != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    throw_io_error(rc, "posix_spawnattr_init", argv[0]);
+  }
+  int rc = 0;
+  if (o.stdin_null) rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  for (const auto& [from, to] : o.dup2) {
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, from, to);
+  }
+  if (rc == 0 && o.close_from >= 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, o.close_from);
+  if (rc == 0 && o.default_signals) {
+    sigset_t def, none;
+    sigemptyset(&def);
+    for (int sig : {SIGPIPE, SIGCHLD, SIGINT, SIGTERM}) sigaddset(&def, sig);  // ours are not theirs
+    sigemptyset(&none);
+    rc = posix_spawnattr_setsigdefault(&attr, &def);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  Child child;
+  if (rc == 0) {
+    const char* file = o.exe.empty() ? args[0] : o.exe.c_str();
+    rc = o.search_path ? ::posix_spawnp(&child.pid_, file, &fa, &attr, args.data(), environ)
+                       : ::posix_spawn(&child.pid_, file, &fa, &attr, args.data(), environ);
+    if (rc != 0) child.pid_ = -1;
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw_io_error(rc, "start", argv[0]);
+  return child;
+}
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    kill();
+    pid_ = std::exchange(o.pid_, -1);
+    status_ = o.status_;
+  }
+  return *this;
+}
+
+void Child::signal(int sig) const noexcept {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int Child::wait(struct rusage* usage) {
+  if (pid_ <= 0) return status_;
+  struct rusage ignored {};
+  while (::wait4(pid_, &status_, 0, usage != nullptr ? usage : &ignored) < 0) {
+    if (errno != EINTR) throw_io_error(errno, "wait4", "pid " + std::to_string(pid_));
+  }
+  pid_ = -1;
+  return status_;
+}
+
+bool Child::exited() {
+  if (pid_ <= 0) return true;
+  const pid_t r = ::waitpid(pid_, &status_, WNOHANG);
+  if (r == pid_ || (r < 0 && errno != EINTR)) {
+    pid_ = -1;  // reaped (or not ours to wait for any more)
+    return true;
+  }
+  return false;
+}
+
+void Child::kill() noexcept {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+double cpu_seconds(const struct rusage& ru) noexcept {
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+int exit_code(int status) noexcept { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) {
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  }
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  return "ended (status " + std::to_string(status) + ")";
+}
+
+int move_descriptor_above(int fd, int min) {
+  if (fd >= min) return fd;
+  const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, min);
+  const int err = errno;
+  ::close(fd);
+  if (high < 0) throw_io_error(err, "fcntl F_DUPFD_CLOEXEC", "");
+  return high;
+}
+
+Finished run_program(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw ConfigError("run_program: no program");
+  // Pipe ends above the standard three, so that dup2 onto 1 and 2 in the child never meets
+  // itself (possible when the caller started with its standard descriptors closed).
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) throw_io_error(errno, "pipe2", argv[0]);
+  FileDescriptor out_r(move_descriptor_above(out[0], 3)), out_w(move_descriptor_above(out[1], 3));
+  if (::pipe2(err, O_CLOEXEC) != 0) throw_io_error(errno, "pipe2", argv[0]);
+  FileDescriptor err_r(move_descriptor_above(err[0], 3)), err_w(move_descriptor_above(err[1], 3));
+  Child::Options options;
+  options.stdin_null = true;
+  options.dup2 = {{out_w.get(), 1}, {err_w.get(), 2}};
+  options.search_path = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  Child child = Child::spawn(argv, options);  // killed and reaped if anything below fails
+  out_w.close();
+  err_w.close();
+
+  Finished f;
+  pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  std::string* sinks[2] = {&f.out, &f.err};
+  int open = 2;
+  char buf[65536];
+  while (open > 0) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw_io_error(errno, "poll", argv[0]);
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  struct rusage ru {};
+  const int status = child.wait(&ru);
+  f.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  f.status = exit_code(status);
+  f.cpu_seconds = cpu_seconds(ru);
+  return f;
+}
+
+}  // namespace swapio::cli

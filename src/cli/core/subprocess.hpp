@@ -1,0 +1,73 @@
+// Child processes: started with posix_spawn, and on every path out stopped and waited for (a
+// Child that is dropped before it was waited for is killed and reaped). run_program runs a
+// program and collects what it printed: for the measurements that drive `swapio bench` and fio
+// as separate processes, as a user would.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace swapio::cli {
+
+class Child {
+ public:
+  struct Options {
+    std::vector<std::pair<int, int>> dup2;  // (descriptor here, descriptor in the child)
+    bool stdin_null = false;                // the child's standard input is /dev/null
+    int close_from = -1;                    // the child closes every descriptor >= this (-1: none)
+    bool default_signals = false;           // SIGPIPE, SIGCHLD, SIGINT, SIGTERM default, nothing blocked
+    bool search_path = false;               // argv[0] is looked up in PATH
+    std::string exe;                        // the file to run instead of argv[0] ("": argv[0])
+  };
+
+  Child() noexcept = default;
+  // Throws swapio::Error naming the program when it cannot be started (not found: ENOENT).
+  static Child spawn(const std::vector<std::string>& argv, const Options& options);
+  Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
+  Child& operator=(Child&& o) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() { kill(); }
+
+  pid_t pid() const noexcept { return pid_; }
+  bool running() const noexcept { return pid_ > 0; }
+  // Sends sig unless the child was already waited for.
+  void signal(int sig) const noexcept;
+  // Waits for the child (again: its saved status) and returns its wait status; with usage, its
+  // resource usage. Throws swapio::Error when waiting fails.
+  int wait(struct rusage* usage = nullptr);
+  // Whether the child has exited (then reaped: its status is wait()'s), without blocking.
+  bool exited();
+  // SIGKILL and wait. Never throws.
+  void kill() noexcept;
+
+ private:
+  pid_t pid_ = -1;  // -1 once waited for
+  int status_ = 0;
+};
+
+// User + system seconds of a resource usage.
+double cpu_seconds(const struct rusage& ru) noexcept;
+// A wait status as a shell gives it: the exit status, or 128 + the signal.
+int exit_code(int status) noexcept;
+// "exited with status 3", "was killed by signal 9 (Killed)".
+std::string describe_status(int status);
+// fd moved to a descriptor >= min (close-on-exec), fd itself closed. Throws swapio::Error.
+int move_descriptor_above(int fd, int min);
+
+struct Finished {
+  int status = -1;   // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+  double cpu_seconds = 0;  // user + system of the process and its waited-for children
+  double wall_seconds = 0;
+};
+
+// Throws swapio::Error when the program cannot be started (not found: errno ENOENT).
+Finished run_program(const std::vector<std::string>& argv);
+
+}  // namespace swapio::cli
