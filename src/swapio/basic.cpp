@@ -1,5 +1,6 @@
 #include "swapio/basic.hpp"
 
+#include <exception>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -22,12 +23,16 @@ class CallThreads final : public detail::SliceExecutor {
       return;
     }
     threads_.emplace_back([this, op, slice] {
+      std::exception_ptr failed;
       try {
         detail::SliceRunner runner(config_);
         op->run_slice(slice, runner);
       } catch (...) {
-        op->fail_slice(std::current_exception());
+        failed = std::current_exception();
       }
+      // Outside the handler, so that this thread holds no reference to the exception once the
+      // op has it.
+      if (failed) op->fail_slice(std::move(failed));
     });
   }
 

@@ -35,7 +35,7 @@ constexpr std::size_t kChunk = 8u << 20;
 
 }  // namespace
 
-void validate_file_range(TensorSpan expected, const std::string& path, std::uint64_t offset) {
+void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t offset) {
   detail::check_tensor(Direction::write, expected, offset, "validation of " + path + ": ");
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) throw_io_error(errno, "open for validation", path);

@@ -144,6 +144,10 @@ TEST(Profile, AWorkloadSetsAnyKnob) {
   j["workloads"][0]["device_chunks"] = 1;
   EXPECT_NE(refusal(j).find("workloads[0] (w).device_chunks: expected a whole number from 2 to 4096"), std::string::npos)
       << refusal(j);
+  j["workloads"][0]["device_chunks"] = 4;
+  j["workloads"][0]["op"] = "read";
+  j["workloads"][0]["sync"] = true;
+  EXPECT_NE(refusal(j).find("sync applies to writes"), std::string::npos) << refusal(j);
 }
 
 // The argv the perf suite and qualify build for `swapio bench` sets, through the command's own
@@ -195,6 +199,27 @@ TEST(Knobs, CommandLineErrorsNameTheFlag) {
             std::string::npos);
   EXPECT_NE(refusal({"--overlap-events", "--sequential-requests"}).find("contradict"), std::string::npos);
   EXPECT_EQ(refusal({"--sequential_requests", "--io-parallel", "4"}), "(accepted)");
+  EXPECT_NE(refusal({"--register-files", "--no-register-files"}).find("contradict"), std::string::npos);
+}
+
+// A flag knob given with a value means that value; its off spelling the opposite.
+TEST(Knobs, FlagValuesAreHonoured) {
+  const auto parsed = [](std::vector<std::string> argv) {
+    CLI::App app;
+    cli::KnobArgs args;
+    cli::add_knob_options(app, args);
+    std::reverse(argv.begin(), argv.end());
+    app.parse(argv);
+    Config c;
+    cli::apply_knob_options(args, c);
+    return c;
+  };
+  EXPECT_FALSE(parsed({"--register-files=false"}).register_files);
+  EXPECT_FALSE(parsed({"--no-register-files"}).register_files);
+  EXPECT_TRUE(parsed({}).register_files);
+  EXPECT_TRUE(parsed({"--overlap-events=true"}).overlap_events);
+  EXPECT_FALSE(parsed({"--overlap-events=false"}).overlap_events);
+  EXPECT_TRUE(parsed({"--single-submit"}).single_submit);
 }
 
 }  // namespace

@@ -149,7 +149,7 @@ int worker_main(const std::string& spec_text) {
       barrier();
     }
     // After the timed loops, as the harness's post-task does: outside Task and E2E figures.
-    if (validate) validate_file_range(tensor, path, 0);
+    if (validate) validate_tensor(tensor, path, 0);
     report({{"event", "done"}, {"validated", validate}});
     return 0;
   } catch (const std::exception& e) {

@@ -243,7 +243,7 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
          (w.device.empty() ? "" : " (tensor on " + w.device + ")") + " x " + std::to_string(w.processes) +
          " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.config.block_size) + ", queue depth " +
          std::to_string(w.config.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
-         std::to_string(w.config.intra_op_parallelism) + ", O_DIRECT\n";
+         std::to_string(w.config.intra_op_parallelism) + (w.config.direct == DirectMode::off ? ", buffered\n" : ", O_DIRECT\n");
     char line[512];
     std::snprintf(line, sizeof line, "  %-18s %-44s %8s %10s %12s\n", "program", "GiB/s per round", "median", "CPU s/GiB",
                   "swapio/this");

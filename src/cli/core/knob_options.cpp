@@ -17,8 +17,10 @@ void add_knob_options(CLI::App& app, KnobArgs& args) {
     if (k.flag.empty()) continue;
     const std::string key(k.key);
     if (k.kind == KnobKind::flag) {
-      app.add_flag(spelling(k.flag, k.alias), args.on[key], std::string(k.help));
-      if (!k.off_flag.empty()) app.add_flag(spelling(k.off_flag, k.off_alias), args.off[key], std::string(k.off_help));
+      args.options[key] = app.add_flag(spelling(k.flag, k.alias), args.on[key], std::string(k.help));
+      if (!k.off_flag.empty()) {
+        args.off_options[key] = app.add_flag(spelling(k.off_flag, k.off_alias), args.off[key], std::string(k.off_help));
+      }
       continue;
     }
     std::string help(k.help);
@@ -32,10 +34,15 @@ void apply_knob_options(const KnobArgs& args, Config& config) {
     if (k.flag.empty()) continue;
     const std::string key(k.key);
     if (k.kind == KnobKind::flag) {
-      const bool on = args.on.count(key) != 0 && args.on.at(key);
-      const bool off = args.off.count(key) != 0 && args.off.at(key);
+      // A flag given as --flag or --flag=true/false; its off spelling means the opposite.
+      const auto given = [&](const std::map<std::string, CLI::Option*>& options) {
+        const auto it = options.find(key);
+        return it != options.end() && it->second->count() > 0;
+      };
+      const bool on = given(args.options), off = given(args.off_options);
       if (on && off) throw ConfigError(std::string(k.flag) + " and " + std::string(k.off_flag) + " contradict each other");
-      if (on || off) k.set(config, on ? "true" : "false");
+      if (on) k.set(config, args.on.at(key) ? "true" : "false");
+      if (off) k.set(config, args.off.at(key) ? "false" : "true");
       continue;
     }
     const auto it = args.text.find(key);

@@ -17,7 +17,7 @@ namespace swapio::cli {
 // What the command line gave, by key: text for valued knobs, on/off flags for flag knobs.
 struct KnobArgs {
   std::map<std::string, std::string> text;
-  std::map<std::string, CLI::Option*> options;  // a valued knob's option, to tell whether it was given
+  std::map<std::string, CLI::Option*> options, off_options;  // to tell whether each was given
   std::map<std::string, bool> on, off;
 };
 

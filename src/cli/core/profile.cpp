@@ -75,6 +75,9 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   for (const Knob& k : knobs()) {
     if (j.contains(k.key)) knob_from_json(k, j.at(k.key), w.config, where + "." + std::string(k.key));
   }
+  if (!w.write && (w.config.sync || w.config.atomic_replace)) {
+    throw ConfigError(where + ": " + (w.config.atomic_replace ? "atomic_replace" : "sync") + " applies to writes, not to a read");
+  }
   if (j.contains("processes")) w.processes = count_value(j.at("processes"), where + ".processes", 1, 256);
   if (j.contains("handle")) {
     if (!j.at("handle").is_boolean()) throw ConfigError(where + ".handle: expected true or false");

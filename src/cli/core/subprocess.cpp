@@ -75,7 +75,11 @@ int Child::wait(struct rusage* usage) {
   if (pid_ <= 0) return status_;
   struct rusage ignored {};
   while (::wait4(pid_, &status_, 0, usage != nullptr ? usage : &ignored) < 0) {
-    if (errno != EINTR) throw_io_error(errno, "wait4", "pid " + std::to_string(pid_));
+    if (errno == EINTR) continue;
+    const int err = errno;
+    const pid_t pid = std::exchange(pid_, -1);  // not ours to wait for, nor to kill, any more
+    status_ = kUnknownStatus;
+    throw_io_error(err, "wait4", "pid " + std::to_string(pid));
   }
   pid_ = -1;
   return status_;
@@ -85,7 +89,8 @@ bool Child::exited() {
   if (pid_ <= 0) return true;
   const pid_t r = ::waitpid(pid_, &status_, WNOHANG);
   if (r == pid_ || (r < 0 && errno != EINTR)) {
-    pid_ = -1;  // reaped (or not ours to wait for any more)
+    if (r != pid_) status_ = kUnknownStatus;  // not ours to wait for any more
+    pid_ = -1;
     return true;
   }
   return false;
@@ -104,9 +109,13 @@ double cpu_seconds(const struct rusage& ru) noexcept {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-int exit_code(int status) noexcept { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+int exit_code(int status) noexcept {
+  if (status == Child::kUnknownStatus) return 1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 std::string describe_status(int status) {
+  if (status == Child::kUnknownStatus) return "ended, but could not be waited for";
   if (WIFSIGNALED(status)) {
     return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
   }

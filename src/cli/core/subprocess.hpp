@@ -15,6 +15,9 @@ namespace swapio::cli {
 
 class Child {
  public:
+  // The status of a child that could not be waited for (ECHILD): neither an exit nor a signal.
+  static constexpr int kUnknownStatus = -1;
+
   struct Options {
     std::vector<std::pair<int, int>> dup2;  // (descriptor here, descriptor in the child)
     bool stdin_null = false;                // the child's standard input is /dev/null
@@ -52,7 +55,7 @@ class Child {
 
 // User + system seconds of a resource usage.
 double cpu_seconds(const struct rusage& ru) noexcept;
-// A wait status as a shell gives it: the exit status, or 128 + the signal.
+// A wait status as a shell gives it: the exit status, or 128 + the signal (1 when unknown).
 int exit_code(int status) noexcept;
 // "exited with status 3", "was killed by signal 9 (Killed)".
 std::string describe_status(int status);

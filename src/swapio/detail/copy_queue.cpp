@@ -124,7 +124,7 @@ void QueuedStream::drain() noexcept {
   try {
     wait(record());
   } catch (...) {
-    // Out of memory queueing the marker: nothing more can be done here.
+    queue_->synchronize();  // no memory for a marker: wait for the whole queue instead
   }
 }
 

@@ -67,7 +67,7 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
   }
   if (op.validate) {
     // Validation reads what was written (the temporary, before it replaces anything).
-    validate_file_range(op.tensor, op.file.path(), op.offset);
+    validate_tensor(op.tensor, op.file.path(), op.offset);
     r.validated = true;
   }
   if (!op.temp.empty()) {
