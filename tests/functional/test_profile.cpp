@@ -150,6 +150,18 @@ TEST(Profile, AWorkloadSetsAnyKnob) {
   EXPECT_NE(refusal(j).find("sync applies to writes"), std::string::npos) << refusal(j);
 }
 
+// The command's knob options parsed from argv into a default Config (apply's errors thrown).
+Config parse_knobs(std::vector<std::string> argv) {
+  CLI::App app;
+  cli::KnobArgs args;
+  cli::add_knob_options(app, args);
+  std::reverse(argv.begin(), argv.end());  // CLI11 parses a reversed vector
+  app.parse(argv);
+  Config c;
+  cli::apply_knob_options(args, c);
+  return c;
+}
+
 // The argv the perf suite and qualify build for `swapio bench` sets, through the command's own
 // options, exactly the configuration it was made from; and the JSON a worker gets reads back.
 TEST(Knobs, CommandLineAndJsonRoundTrip) {
@@ -168,27 +180,14 @@ TEST(Knobs, CommandLineAndJsonRoundTrip) {
   const std::vector<std::string> argv = cli::knob_argv(c);
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--no-register-files"), argv.end());
   EXPECT_EQ(cli::knob_argv(Config{}), std::vector<std::string>{}) << "defaults need no argument";
-  CLI::App app;
-  cli::KnobArgs args;
-  cli::add_knob_options(app, args);
-  std::vector<std::string> reversed(argv.rbegin(), argv.rend());  // CLI11 parses a reversed vector
-  app.parse(reversed);
-  Config parsed;
-  cli::apply_knob_options(args, parsed);
-  EXPECT_EQ(cli::knobs_to_json(parsed), cli::knobs_to_json(c));
+  EXPECT_EQ(cli::knobs_to_json(parse_knobs(argv)), cli::knobs_to_json(c));
   EXPECT_EQ(cli::knobs_to_json(cli::config_from_json(cli::knobs_to_json(c))), cli::knobs_to_json(c));
 }
 
 TEST(Knobs, CommandLineErrorsNameTheFlag) {
-  const auto refusal = [](std::vector<std::string> argv) -> std::string {
-    CLI::App app;
-    cli::KnobArgs args;
-    cli::add_knob_options(app, args);
-    std::reverse(argv.begin(), argv.end());
-    app.parse(argv);
-    Config c;
+  const auto refusal = [](const std::vector<std::string>& argv) -> std::string {
     try {
-      cli::apply_knob_options(args, c);
+      (void)parse_knobs(argv);
     } catch (const ConfigError& e) {
       return e.what();
     }
@@ -204,16 +203,7 @@ TEST(Knobs, CommandLineErrorsNameTheFlag) {
 
 // A flag knob given with a value means that value; its off spelling the opposite.
 TEST(Knobs, FlagValuesAreHonoured) {
-  const auto parsed = [](std::vector<std::string> argv) {
-    CLI::App app;
-    cli::KnobArgs args;
-    cli::add_knob_options(app, args);
-    std::reverse(argv.begin(), argv.end());
-    app.parse(argv);
-    Config c;
-    cli::apply_knob_options(args, c);
-    return c;
-  };
+  const auto parsed = [](const std::vector<std::string>& argv) { return parse_knobs(argv); };
   EXPECT_FALSE(parsed({"--register-files=false"}).register_files);
   EXPECT_FALSE(parsed({"--no-register-files"}).register_files);
   EXPECT_TRUE(parsed({}).register_files);
