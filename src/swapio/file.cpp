@@ -183,6 +183,16 @@ bool File::preallocate(std::uint64_t offset, std::uint64_t length) {
   return false;
 }
 
+std::uint32_t direct_offset_alignment(const std::string& path, DirectMode mode) {
+  if (mode == DirectMode::off) return 0;
+  const FileDescriptor fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!fd.valid()) throw_io_error(errno, "look at", path);
+  const Alignment a = discover_alignment(fd.get());
+  if (a.known && !a.supported) return 0;
+  if (!a.known) return mode == DirectMode::on ? static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE)) : 0;
+  return a.offset;
+}
+
 std::string folder_of(const std::string& path) {
   const std::filesystem::path p(path);
   return p.has_parent_path() ? p.parent_path().string() : ".";

@@ -2,6 +2,7 @@
 // what they chose, with the direct-I/O alignment the filesystem asks for.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -89,6 +90,17 @@ class File {
 
 // The folder a path's file is in: its parent, or "." for a bare name.
 std::string folder_of(const std::string& path);
+
+// Removes the temporaries that process `pid` left beside `target` while replacing it
+// (Config::atomic_replace writes "<folder>/.<name>.swapio-<pid>-<random>"): for a caller that
+// killed such a writer, and so knows they are nobody else's. Returns how many. Never throws.
+std::size_t remove_replacement_temporaries(const std::string& target, int pid) noexcept;
+
+// The direct-I/O offset alignment File::open(path, ..., mode) would use, asked without opening
+// anything for writing: path is an existing file, or a folder a new file would be created in.
+// 0 when I/O there would be buffered (mode off, or a filesystem that reports no direct-I/O
+// support, or none of its alignment under auto). Throws swapio::Error when path cannot be looked at.
+std::uint32_t direct_offset_alignment(const std::string& path, DirectMode mode);
 
 // Reads exactly length bytes at offset through a buffered descriptor (resuming short reads);
 // throws swapio::Error on failure or end of file.

@@ -233,6 +233,54 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
   std::cout << "bad-input table: " << cases.size() << " rows\n";
 }
 
+// What can be known before any I/O is refused before any file is opened for writing: a block
+// size the direct-I/O alignment of a target's filesystem refuses is exit status 2, one line, and
+// an existing file keeps its bytes (a worker used to refuse it after opening the file, and the
+// failed run then removed it).
+TEST_F(Cli, AlignmentRefusalTouchesNoFile) {
+  if (!supports_direct(dir_.path())) GTEST_SKIP() << "no direct I/O in " << dir_.path();
+  const std::string bs = dir_.file("bs");
+  std::ofstream(bs + ".0") << "data";
+  const std::vector<std::vector<std::string>> refused = {
+      {"bench", "--write-file", bs, "--write-size", "1M", "--block-size", "1000"},
+      {"bench", "--write-file", bs, "--write-size", "1M", "--block-size", "1000", "--atomic-replace"},
+      {"bench", "--write-file", bs, "--write-size", "1M", "--block-size", "1000", "--threads", "2"},
+      {"bench", "--write-file", dir_.file("fresh"), "--write-size", "1M", "--block-size", "1000"},
+      {"bench", "--read-file", bs + ".0", "--block-size", "1000"},
+  };
+  for (const auto& args : refused) {
+    std::string shown;
+    for (const auto& a : args) shown += a + " ";
+    const Outcome o = run(args);
+    EXPECT_EQ(o.status, 2) << shown << "\n" << o.err;
+    EXPECT_NE(o.err.find("--block-size 1000 is not a multiple of the direct-I/O alignment"), std::string::npos)
+        << shown << "\n" << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_EQ(slurp(bs + ".0"), "data") << shown << ": the existing file was changed";
+  }
+  EXPECT_EQ(files(), (std::vector<std::string>{"bs.0"})) << "a refused run created a file";
+  // Buffered I/O has no alignment to meet: the same block size runs.
+  const Outcome ok = run({"bench", "--write-file", dir_.file("buffered"), "--write-size", "1M", "--block-size", "1000",
+                          "--direct", "off", "--validate"});
+  EXPECT_EQ(ok.status, 0) << ok.err;
+}
+
+// Folders on one filesystem share its free space: writers spread over them are counted together.
+TEST_F(Cli, FreeSpaceIsCheckedPerFilesystem) {
+  ScratchMount small(dir_.path(), "small", "tmpfs", "size=64m");
+  if (!small.ok()) GTEST_SKIP() << "cannot mount a tmpfs: " << small.why_not();
+  const std::string a = small.path() + "/a", b = small.path() + "/b";
+  std::filesystem::create_directory(a);
+  std::filesystem::create_directory(b);
+  const Outcome o = run({"bench", "--write-file", "x", "--folder", a, "--folder", b, "--threads", "2", "--write-size", "40M"});
+  EXPECT_EQ(o.status, 2) << o.err;
+  EXPECT_NE(o.err.find("does not fit in " + a + ", " + b), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("on their one filesystem"), std::string::npos) << o.err;
+  EXPECT_TRUE(std::filesystem::is_empty(a) && std::filesystem::is_empty(b)) << "a refused run created a file";
+  const Outcome fits = run({"bench", "--write-file", "x", "--folder", a, "--folder", b, "--threads", "2", "--write-size", "20M"});
+  EXPECT_EQ(fits.status, 0) << fits.err;
+}
+
 // An unreadable file (for root: run as nobody, since root reads through permission bits).
 TEST_F(Cli, UnreadableFileIsRefused) {
   const std::string secret = dir_.file("secret");
@@ -655,6 +703,26 @@ TEST_F(Cli, InterruptStopsTheWorkersAndRemovesTheFiles) {
   EXPECT_EQ(o.status, 128 + SIGINT) << o.err;
   EXPECT_NE(o.err.find("interrupted"), std::string::npos) << o.err;
   EXPECT_TRUE(files().empty()) << "an interrupted run left its files";
+}
+
+// With --atomic-replace the old files survive a signal and a worker that dies: each holds its old
+// content or a whole new one, and no temporary is left (the killed workers' are removed).
+TEST_F(Cli, AtomicReplaceKeepsTheOldFilesWhenInterruptedOrAWorkerDies) {
+  const Outcome first = run({"bench", "--write-file", dir_.file("w"), "--write-size", "16M", "--threads", "2"});
+  ASSERT_EQ(first.status, 0) << first.err;
+  const std::string w0 = slurp(dir_.file("w.0")), w1 = slurp(dir_.file("w.1"));
+  ASSERT_EQ(w0.size(), 16u << 20);
+  const std::vector<std::string> replace = {"bench", "--write-file", "w", "--write-size", "16M", "--threads", "2",
+                                            "--atomic-replace", "--loops", "100000"};
+  const Outcome interrupted = run_and_act(dir_, replace, 2, [](pid_t bench, const std::vector<pid_t>&) { ::kill(bench, SIGTERM); });
+  EXPECT_EQ(interrupted.status, 128 + SIGTERM) << interrupted.err;
+  EXPECT_EQ(files(), (std::vector<std::string>{"w.0", "w.1"})) << "a temporary was left, or an old file removed";
+  EXPECT_TRUE(slurp(dir_.file("w.0")) == w0 && slurp(dir_.file("w.1")) == w1) << "an old file is not whole";
+  const Outcome died = run_and_act(dir_, replace, 2, [](pid_t, const std::vector<pid_t>& kids) { ::kill(kids[0], SIGKILL); });
+  EXPECT_EQ(died.status, 1) << died.err;
+  EXPECT_NE(died.err.find("was killed by signal 9"), std::string::npos) << died.err;
+  EXPECT_EQ(files(), (std::vector<std::string>{"w.0", "w.1"})) << "a temporary was left, or an old file removed";
+  EXPECT_TRUE(slurp(dir_.file("w.0")) == w0 && slurp(dir_.file("w.1")) == w1) << "an old file is not whole";
 }
 
 TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {

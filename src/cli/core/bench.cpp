@@ -101,7 +101,9 @@ int run_bench(const BenchOptions& o) {
     } catch (const std::exception& e) {
       std::fflush(stdout);
       std::fprintf(stderr, "swapio bench: %s\n", e.what());
-      if (step.write) remove_files(step.paths);  // no partial files left behind
+      // No partial files left behind; a replacing run never touched the files in place, so each
+      // holds its old content or a whole new one.
+      if (step.write && !o.config.atomic_replace) remove_files(step.paths);
       report["error"] = e.what();
       status = bench_signal() != 0 ? 128 + bench_signal() : 1;
       break;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
@@ -53,26 +54,66 @@ void check_write_targets(const BenchOptions& o) {
   }
 }
 
-// The processes that write into one folder must fit in its free space (plus what the files
-// they replace hold now, except with --atomic-replace: the old file stays until the new one is whole).
-void check_free_space(const BenchOptions& o) {
-  std::map<std::string, unsigned> writers;
-  std::map<std::string, std::uint64_t> replaced;
+// The direct-I/O alignment of every file the run reads or writes (a new file: its folder's) must
+// divide the block size, checked here so that a refusal touches no file (a worker would refuse
+// it only after its file was opened, and a failed write run removes its files).
+void check_direct_alignment(const BenchOptions& o) {
+  std::vector<std::string> paths;
   for (unsigned i = 0; i < o.threads; ++i) {
-    const std::string path = o.path_for(true, i);
-    ++writers[folder_of(path)];
-    struct stat st {};
-    if (!o.config.atomic_replace && ::stat(path.c_str(), &st) == 0) {
-      replaced[folder_of(path)] += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    if (!o.write_file.empty()) {
+      const std::string w = o.path_for(true, i);
+      paths.push_back(::access(w.c_str(), F_OK) == 0 ? w : folder_of(w));
+    }
+    if (!o.read_file.empty()) paths.push_back(o.path_for(false, i));
+  }
+  for (const std::string& p : paths) {
+    std::uint32_t align = 0;
+    try {
+      align = direct_offset_alignment(p, o.config.direct);
+    } catch (const Error& e) {
+      throw ConfigError(std::string("cannot look at ") + p + ": " + e.what());
+    }
+    if (align != 0 && o.config.block_size % align != 0) {
+      throw ConfigError("--block-size " + std::to_string(o.config.block_size) +
+                        " is not a multiple of the direct-I/O alignment " + std::to_string(align) + " of " + p +
+                        " (use a multiple, or --direct off)");
     }
   }
-  for (const auto& [folder, n] : writers) {
-    struct statvfs fs {};
-    if (::statvfs(folder.c_str(), &fs) != 0) continue;  // unknown: let the write report it
-    const std::uint64_t avail = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize + replaced[folder];
-    if (o.write_size > avail / n) {
-      throw ConfigError("--write-size " + format_bytes(o.write_size) + " x " + std::to_string(n) + " process(es) does not fit in " +
-                        folder + ": " + format_bytes(avail) + " free");
+}
+
+// The processes that write onto one filesystem (folders on it together) must fit in its free
+// space, plus what the files they replace hold now (except with --atomic-replace: the old file
+// stays until the new one is whole).
+void check_free_space(const BenchOptions& o) {
+  struct Filesystem {
+    std::set<std::string> folders;  // the run's folders on it, for the message
+    std::string probe;    // one of them, for statvfs
+    unsigned writers = 0;
+    std::uint64_t replaced = 0;
+  };
+  std::map<dev_t, Filesystem> filesystems;
+  for (unsigned i = 0; i < o.threads; ++i) {
+    const std::string path = o.path_for(true, i);
+    const std::string folder = folder_of(path);
+    struct stat dir {};
+    if (::stat(folder.c_str(), &dir) != 0) continue;  // unknown: let the write report it
+    Filesystem& fs = filesystems[dir.st_dev];
+    if (fs.probe.empty()) fs.probe = folder;
+    fs.folders.insert(folder);
+    ++fs.writers;
+    struct stat st {};
+    if (!o.config.atomic_replace && ::stat(path.c_str(), &st) == 0) fs.replaced += static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  for (const auto& [dev, fs] : filesystems) {
+    struct statvfs vfs {};
+    if (::statvfs(fs.probe.c_str(), &vfs) != 0) continue;
+    const std::uint64_t avail = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize + fs.replaced;
+    if (o.write_size > avail / fs.writers) {
+      std::string names;
+      for (const std::string& f : fs.folders) names += (names.empty() ? "" : ", ") + f;
+      throw ConfigError("--write-size " + format_bytes(o.write_size) + " x " + std::to_string(fs.writers) +
+                        " process(es) does not fit in " + names + ": " + format_bytes(avail) + " free" +
+                        (fs.folders.size() > 1 ? " on their one filesystem" : ""));
     }
   }
 }
@@ -289,6 +330,7 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
       }
     }
   }
+  check_direct_alignment(o);
 }
 
 nlohmann::json BenchOptions::to_json() const {

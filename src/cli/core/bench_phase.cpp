@@ -224,10 +224,14 @@ class Phase {
     }
   }
 
-  // All killed first, then all reaped: none waits for another's death.
+  // All killed first, then all reaped: none waits for another's death. A replacing writer that
+  // was killed leaves its temporary: it was this run's, so it goes too.
   void kill_all() noexcept {
     for (Proc& p : procs_) p.child.signal(SIGKILL);
     for (Proc& p : procs_) p.child.kill();
+    if (write_ && o_.config.atomic_replace) {
+      for (const Proc& p : procs_) (void)remove_replacement_temporaries(paths_[p.index], p.pid);
+    }
   }
 
   void progress(unsigned done, unsigned total) const {

@@ -8,17 +8,26 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <random>
+#include <vector>
 
 #include "swapio/error.hpp"
 
 namespace swapio::detail {
 
+namespace {
+
+std::string temp_prefix(const std::string& name, int pid) { return "." + name + ".swapio-" + std::to_string(pid) + "-"; }
+
+}  // namespace
+
 TempFile create_temp_beside(const std::string& target) {
   const auto slash = target.rfind('/');
   // The name cut so that it stays a valid name.
   const std::string name = (slash == std::string::npos ? target : target.substr(slash + 1)).substr(0, 200);
-  const std::string prefix = (slash == std::string::npos ? std::string() : target.substr(0, slash + 1)) + "." + name + ".swapio-";
+  const std::string prefix = (slash == std::string::npos ? std::string() : target.substr(0, slash + 1)) +
+                             temp_prefix(name, ::getpid());
   struct stat existing {};
   const bool exists = ::stat(target.c_str(), &existing) == 0;
   std::random_device seed;
@@ -84,6 +93,31 @@ void check_still_linked(const File& file, std::uint64_t offset, std::uint64_t le
                    "the path was replaced by another file while it was being written: the data is not at this path");
   }
 }
+
+}  // namespace swapio::detail
+
+namespace swapio {
+
+std::size_t remove_replacement_temporaries(const std::string& target, int pid) noexcept {
+  std::size_t removed = 0;
+  try {
+    const std::filesystem::path t(detail::replacement_target(target));  // where they are made
+    const std::string prefix = detail::temp_prefix(t.filename().string().substr(0, 200), pid);
+    std::error_code ec;
+    std::vector<std::filesystem::path> doomed;
+    for (std::filesystem::directory_iterator it(folder_of(t.string()), ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename().string().starts_with(prefix)) doomed.push_back(it->path());
+    }
+    for (const auto& p : doomed) removed += std::filesystem::remove(p, ec) ? 1 : 0;
+  } catch (...) {
+    // Out of memory while listing: what is left stays; nothing else to do here.
+  }
+  return removed;
+}
+
+}  // namespace swapio
+
+namespace swapio::detail {
 
 void TempFile::remove() noexcept {
   if (!path_.empty() && ::unlink(path_.c_str()) != 0 && errno != ENOENT) {

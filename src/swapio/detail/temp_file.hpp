@@ -42,7 +42,7 @@ class TempFile {
   std::string path_;
 };
 
-// Creates an empty file beside `target` that nobody else has: "<folder>/.<name>.swapio-<random>",
+// Creates an empty file beside `target` that nobody else has: "<folder>/.<name>.swapio-<pid>-<random>",
 // created 0644 under the umask; it takes the target's permission bits when it replaces it.
 TempFile create_temp_beside(const std::string& target);
 // The file a replacement writes to must be the temporary it created, not something put in its
