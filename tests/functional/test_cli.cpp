@@ -725,6 +725,35 @@ TEST_F(Cli, AtomicReplaceKeepsTheOldFilesWhenInterruptedOrAWorkerDies) {
   EXPECT_TRUE(slurp(dir_.file("w.0")) == w0 && slurp(dir_.file("w.1")) == w1) << "an old file is not whole";
 }
 
+// A failed run in place removes only what it created: a file that existed (also behind a link)
+// stays and is named as possibly partial, a file created through a dangling link goes, and no
+// link is ever removed.
+TEST_F(Cli, AFailedRunRemovesOnlyWhatItCreated) {
+  std::filesystem::create_directory(dir_.file("tgt"));
+  std::ofstream(dir_.file("tgt/real.0")) << std::string(1 << 20, 'r');
+  std::filesystem::create_symlink("tgt/real.0", dir_.file("sl.0"));  // a link to an existing file
+  std::ofstream(dir_.file("sl.1")) << std::string(1 << 20, 'o');      // an existing file
+  std::filesystem::create_symlink("tgt/new.2", dir_.file("sl.2"));    // a dangling link
+  const Outcome o = run_and_act(dir_, {"bench", "--write-file", "sl", "--write-size", "16M", "--threads", "3", "--loops", "100000"},
+                                3, [](pid_t, const std::vector<pid_t>& kids) { ::kill(kids[0], SIGKILL); });
+  EXPECT_EQ(o.status, 1) << o.err;
+  EXPECT_NE(o.err.find("sl.0, sl.1 existed and were being overwritten in place"), std::string::npos) << o.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(dir_.file("sl.0"))) << "a link was removed";
+  EXPECT_TRUE(std::filesystem::is_symlink(dir_.file("sl.2"))) << "a link was removed";
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("tgt/real.0"))) << "a file that existed was removed";
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("sl.1"))) << "a file that existed was removed";
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("tgt/new.2"))) << "the file the run created through a link was left";
+}
+
+// A longer file an earlier run left is replaced, not appended to: cut to the new size, once the
+// first write is whole.
+TEST_F(Cli, ALongerOldFileIsCutToTheNewSize) {
+  std::ofstream(dir_.file("c.0")) << std::string(3 << 20, 'x');
+  const Outcome o = run({"bench", "--write-file", dir_.file("c"), "--write-size", "1M", "--loops", "2", "--validate"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(file_size(dir_.file("c.0")), 1u << 20);
+}
+
 TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {
   // ramfs refuses O_DIRECT: with --direct on, every worker fails to open the file (needs root).
   RamfsMount ramfs(dir_.path());

@@ -1,5 +1,7 @@
 #include "bench.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -64,6 +66,28 @@ void remove_files(const std::vector<std::string>& paths) {
   }
 }
 
+// After a failed write phase in place: the files the run created go (through a link, the file it
+// created, never the link); those that existed before stay, and are named, since the run may
+// have overwritten part of them.
+void clean_up_failed_writes(const std::vector<std::string>& paths, const std::vector<bool>& existed) {
+  std::string partial;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (existed[i]) {
+      partial += (partial.empty() ? "" : ", ") + paths[i];
+      continue;
+    }
+    std::error_code ec;
+    const bool link = std::filesystem::is_symlink(paths[i], ec);
+    const std::filesystem::path created = link ? std::filesystem::canonical(paths[i], ec) : std::filesystem::path(paths[i]);
+    if (!ec) std::filesystem::remove(created, ec);
+  }
+  if (!partial.empty()) {
+    std::fprintf(stderr, "swapio bench: %s existed and %s being overwritten in place: %s may now hold part of the new bytes\n",
+                 partial.c_str(), partial.find(", ") == std::string::npos ? "was" : "were",
+                 partial.find(", ") == std::string::npos ? "it" : "each");
+  }
+}
+
 }  // namespace
 
 int run_bench(const BenchOptions& o) {
@@ -75,6 +99,8 @@ int run_bench(const BenchOptions& o) {
   std::vector<Step> steps;
   std::vector<std::string> write_paths;
   for (unsigned i = 0; i < o.threads; ++i) write_paths.push_back(o.path_for(true, i));
+  std::vector<bool> existed;  // before the run (through links): a failed run removes only what it created
+  for (const std::string& p : write_paths) existed.push_back(::access(p.c_str(), F_OK) == 0);
   if (o.quick) {
     steps.push_back({true, write_paths});
     steps.push_back({false, write_paths});  // each process reads back its own file
@@ -101,9 +127,9 @@ int run_bench(const BenchOptions& o) {
     } catch (const std::exception& e) {
       std::fflush(stdout);
       std::fprintf(stderr, "swapio bench: %s\n", e.what());
-      // No partial files left behind; a replacing run never touched the files in place, so each
-      // holds its old content or a whole new one.
-      if (step.write && !o.config.atomic_replace) remove_files(step.paths);
+      // A replacing run never touched the files in place: each holds its old content or a whole
+      // new one. In place, what the run created goes and what existed is named.
+      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(step.paths, existed);
       report["error"] = e.what();
       status = bench_signal() != 0 ? 128 + bench_signal() : 1;
       break;

@@ -113,11 +113,6 @@ int worker_main(const std::string& spec_text) {
     const TensorSpan tensor = device ? TensorSpan(device_buf.span()) : TensorSpan(buf.span());
     std::unique_ptr<Handle> handle;
     if (use_handle) handle = std::make_unique<Handle>(config);
-    // A previous run's file is replaced, never appended to; the loops then overwrite in place,
-    // as the harness's do (with --atomic-replace each loop replaces it whole instead).
-    if (write && !config.atomic_replace && ::truncate(path.c_str(), 0) != 0 && errno != ENOENT) {
-      throw_io_error(errno, "truncate", path);
-    }
     report({{"event", "ready"}, {"bytes", size}});
     barrier();
 
@@ -127,6 +122,12 @@ int worker_main(const std::string& spec_text) {
       const OpResult r = handle ? handle->transfer(direction, tensor, path) : transfer(direction, tensor, path, config);
       const double call_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double cpu = process_cpu_seconds() - cpu0;
+      // The loops overwrite in place, as the harness's do. A longer file an earlier run left is
+      // cut to this run's size once the first write is whole, never before its I/O (with
+      // --atomic-replace each loop replaces the file whole instead).
+      if (write && loop == 0 && !config.atomic_replace && ::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
+        throw_io_error(errno, "truncate", path);
+      }
       Histogram h;
       for (std::uint64_t ns : r.latencies_ns) h.add(ns);
       report({{"event", "loop"},
