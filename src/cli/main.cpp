@@ -8,17 +8,21 @@
 #include "bench.hpp"
 #include "bench_options.hpp"
 #include "qualify.hpp"
+#include "subprocess.hpp"
 #include "tune.hpp"
 #include "swapio/error.hpp"
 
 namespace {
 
-// Runs a subcommand's step: bad input (ConfigError) is exit status 2, any other failure 1, each
-// reported in one line.
+// Runs a subcommand's step: bad input (ConfigError) is exit status 2, an interrupt 128 + the
+// signal, any other failure 1, each reported in one line.
 template <typename Step>
 int run_command(const char* name, Step&& step) {
   try {
     return step();
+  } catch (const swapio::cli::Interrupted& e) {
+    std::fprintf(stderr, "swapio %s: %s; its processes were stopped and its files removed\n", name, e.what());
+    return 128 + swapio::cli::interrupt_signal();
   } catch (const swapio::ConfigError& e) {
     std::fprintf(stderr, "swapio %s: %s\n", name, e.what());
     return 2;

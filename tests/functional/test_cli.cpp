@@ -754,6 +754,55 @@ TEST_F(Cli, ALongerOldFileIsCutToTheNewSize) {
   EXPECT_EQ(file_size(dir_.file("c.0")), 1u << 20);
 }
 
+// Waits until `ready` holds (polled every 20 ms, at most `limit`).
+bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+bool has_entry_starting(const std::string& folder, const std::string& prefix) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// An interrupted tune removes its file and says so: exit status 128 + the signal.
+TEST_F(Cli, TuneIsInterruptedCleanly) {
+  std::filesystem::create_directory(dir_.file("t"));
+  std::ofstream(dir_.file("space.json")) << R"({"size": "64M", "screen_size": "16M", "rounds": 50})";
+  const std::string out = dir_.file(".out"), err = dir_.file(".err");
+  const pid_t tune = spawn_cli({"tune", "--folder", dir_.file("t"), "--space", dir_.file("space.json"), "--prefix",
+                                dir_.file("rep")}, out, err, dir_.path());
+  ASSERT_TRUE(wait_until([&] { return has_entry_starting(dir_.file("t"), "swapio-tune."); })) << "tune did not start";
+  ::kill(tune, SIGINT);
+  EXPECT_EQ(wait_exit(tune, std::chrono::seconds(60)), 128 + SIGINT) << slurp(err);
+  EXPECT_NE(slurp(err).find("interrupted by"), std::string::npos) << slurp(err);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("t"))) << "tune left its file";
+}
+
+// An interrupted qualify stops the program it runs (fio or bench), waits for it, and removes its
+// temporary folder: nothing outlives it.
+TEST_F(Cli, QualifyIsInterruptedCleanly) {
+  const std::string out = dir_.file(".out"), err = dir_.file(".err");
+  const pid_t qualify = spawn_cli({"qualify"}, out, err, dir_.path());
+  std::vector<pid_t> kids;
+  ASSERT_TRUE(wait_until([&] {
+    kids = children_of(qualify);
+    return !kids.empty() && has_entry_starting(dir_.path(), "swapio-qualify-");
+  })) << "qualify did not start a measurement";
+  ::kill(qualify, SIGTERM);
+  EXPECT_EQ(wait_exit(qualify, std::chrono::seconds(60)), 128 + SIGTERM) << slurp(err);
+  EXPECT_NE(slurp(err).find("interrupted by"), std::string::npos) << slurp(err);
+  for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "process " << k << " outlived qualify";
+  EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
+}
+
 TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {
   // ramfs refuses O_DIRECT: with --direct on, every worker fails to open the file (needs root).
   RamfsMount ramfs(dir_.path());

@@ -91,7 +91,7 @@ void clean_up_failed_writes(const std::vector<std::string>& paths, const std::ve
 }  // namespace
 
 int run_bench(const BenchOptions& o) {
-  catch_bench_signals();
+  catch_interrupts();
   struct Step {
     bool write;
     std::vector<std::string> paths;
@@ -131,7 +131,7 @@ int run_bench(const BenchOptions& o) {
       // new one. In place, what the run created goes and what existed is named.
       if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(step.paths, existed);
       report["error"] = e.what();
-      status = bench_signal() != 0 ? 128 + bench_signal() : 1;
+      status = interrupt_signal() != 0 ? 128 + interrupt_signal() : 1;
       break;
     }
   }

@@ -26,8 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 
-volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_signal(int sig) { g_signal = sig; }
 
 // One worker process of a phase.
 struct Proc {
@@ -109,7 +107,7 @@ class Phase {
   void collect(const std::string& name) {
     auto progress = Clock::now();
     for (;;) {
-      if (g_signal != 0) throw Interrupted(std::string("interrupted by ") + strsignal(g_signal));
+      throw_if_interrupted();
       bool all = true;
       for (Proc& p : procs_) {
         if (p.fresh && p.last.value("event", "") == "error") fail(p, p.last.value("message", "unknown error"));
@@ -350,18 +348,6 @@ class Phase {
 };
 
 }  // namespace
-
-void catch_bench_signals() {
-  ::signal(SIGPIPE, SIG_IGN);   // a dead worker's pipe is reported, not fatal
-  ::signal(SIGCHLD, SIG_DFL);   // an inherited SIG_IGN would make waitpid useless
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;    // no SA_RESTART: poll returns, the run stops and cleans up
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-}
-
-int bench_signal() noexcept { return g_signal; }
 
 nlohmann::json run_phase(const BenchOptions& o, bool write, const std::vector<std::string>& paths) {
   Phase phase(o, write, paths);

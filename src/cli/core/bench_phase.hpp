@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_options.hpp"
+#include "subprocess.hpp"
 
 namespace swapio::cli {
 
@@ -18,18 +19,9 @@ struct WorkerFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct Interrupted : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// SIGINT and SIGTERM interrupt a phase (it stops its workers and throws Interrupted) instead of
-// ending the process; SIGPIPE is ignored (a dead worker's pipe is reported).
-void catch_bench_signals();
-// The signal that interrupted the run, 0 while none did.
-int bench_signal() noexcept;
 
 // Runs one phase: process i moves paths[i]. Returns its JSON report. Throws WorkerFailure
-// naming the worker, or Interrupted.
+// naming the worker, or Interrupted (after catch_interrupts()).
 nlohmann::json run_phase(const BenchOptions& o, bool write, const std::vector<std::string>& paths);
 
 }  // namespace swapio::cli

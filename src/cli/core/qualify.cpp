@@ -173,6 +173,7 @@ int run_qualify(const QualifyOptions& o) {
   std::fflush(stdout);
 
   const auto t0 = std::chrono::steady_clock::now();
+  catch_interrupts();  // an interrupt stops fio and bench, and the folders are cleaned up on the way out
   const std::vector<WorkloadResult> results = run_floors(profile, fo);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty) std::fprintf(stderr, "\r\033[K");

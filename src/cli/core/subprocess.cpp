@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstring>
 
@@ -17,6 +18,27 @@
 extern char** environ;
 
 namespace swapio::cli {
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+}  // namespace
+
+void catch_interrupts() {
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGCHLD, SIG_DFL);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;  // no SA_RESTART
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+int interrupt_signal() noexcept { return g_signal; }
+
+void throw_if_interrupted() {
+  if (g_signal != 0) throw Interrupted(std::string("interrupted by ") + strsignal(g_signal));
+}
 
 Child Child::spawn(const std::vector<std::string>& argv, const Options& o) {
   if (argv.empty()) throw ConfigError("spawn: no program");
@@ -134,6 +156,7 @@ int move_descriptor_above(int fd, int min) {
 
 Finished run_program(const std::vector<std::string>& argv) {
   if (argv.empty()) throw ConfigError("run_program: no program");
+  throw_if_interrupted();
   // Pipe ends above the standard three, so that dup2 onto 1 and 2 in the child never meets
   // itself (possible when the caller started with its standard descriptors closed).
   int out[2], err[2];
@@ -156,10 +179,11 @@ Finished run_program(const std::vector<std::string>& argv) {
   int open = 2;
   char buf[65536];
   while (open > 0) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      throw_io_error(errno, "poll", argv[0]);
-    }
+    // A bounded wait: an interrupt that came outside poll is seen within 200 ms too.
+    throw_if_interrupted();  // the child is killed and reaped on the way out
+    const int ready = ::poll(fds, 2, 200);
+    if (ready < 0 && errno != EINTR) throw_io_error(errno, "poll", argv[0]);
+    if (ready <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);

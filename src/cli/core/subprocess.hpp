@@ -7,11 +7,26 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace swapio::cli {
+
+// A subcommand that starts processes (workers, fio) owns them: SIGINT, SIGTERM and SIGHUP
+// interrupt it (blocking calls return EINTR, the work throws Interrupted, the processes are
+// stopped and waited for, files removed) instead of ending it on the spot; SIGPIPE is ignored
+// (a dead child's pipe is reported) and SIGCHLD is the default (an inherited SIG_IGN would
+// make waiting useless).
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+void catch_interrupts();
+// The signal that interrupted the command, 0 while none did.
+int interrupt_signal() noexcept;
+// Throws Interrupted ("interrupted by Terminated") once a signal came.
+void throw_if_interrupted();
 
 class Child {
  public:
@@ -70,7 +85,8 @@ struct Finished {
   double wall_seconds = 0;
 };
 
-// Throws swapio::Error when the program cannot be started (not found: errno ENOENT).
+// Throws swapio::Error when the program cannot be started (not found: errno ENOENT), and
+// Interrupted (the program killed and reaped) when an interrupt came while it ran.
 Finished run_program(const std::vector<std::string>& argv);
 
 }  // namespace swapio::cli

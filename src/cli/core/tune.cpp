@@ -12,6 +12,7 @@
 
 #include "bench_options.hpp"
 #include "knob_options.hpp"
+#include "subprocess.hpp"
 #include "swapio/swapio.hpp"
 
 namespace swapio::cli {
@@ -115,6 +116,7 @@ class Bench {
   }
 
   const Trial& measure(unsigned stage, std::uint64_t size, std::size_t k) {
+    throw_if_interrupted();
     Handle handle(space_[k]);
     const std::span<std::byte> tensor = buf_.span().first(static_cast<std::size_t>(size));
     ::unlink(path_.c_str());  // every write to a fresh file
@@ -270,10 +272,16 @@ int run_tune(const TuneOptions& o) {
   out.space = sp.configurations();
   const std::vector<Stage> stages = plan_stages(sp, out.space.size());
   const auto t0 = Clock::now();
-  {
+  catch_interrupts();  // an interrupt ends the search between runs; the file goes with the Bench
+  try {
     Bench bench(o, sp, out.space, out.trials, planned_bytes(sp, stages, out.space.size()));
     const std::vector<std::size_t> leaders = screen(bench, sp, stages, out.trials, out.space.size());
     confirm(bench, sp, leaders, out);
+  } catch (const Interrupted&) {
+    throw;
+  } catch (...) {
+    throw_if_interrupted();  // an I/O call the signal cut short: it was the interrupt
+    throw;
   }
   out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   estimate_exhaustive(sp, out);
