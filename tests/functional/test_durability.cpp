@@ -161,6 +161,14 @@ TEST_F(Durability, AtomicReplaceFollowsSymlinksAndKeepsTheUmask) {
   EXPECT_EQ(first_pattern_mismatch(read_plain(real), 0, kNew), -1);
   EXPECT_EQ(read_plain(real).size(), 100'000u);
 
+  // A dangling link too, as a write in place follows it: the file it names is created.
+  const std::string named = dir_.file("named.swp"), dangling = dir_.file("dangling.swp");
+  std::filesystem::create_symlink("named.swp", dangling);
+  write_file(buf.span(), dangling, c);
+  EXPECT_TRUE(std::filesystem::is_symlink(dangling)) << "the link was replaced by a file";
+  EXPECT_EQ(first_pattern_mismatch(read_plain(named), 0, kNew), -1);
+  EXPECT_EQ(read_plain(named).size(), 100'000u);
+
   // A new file gets the umask's permissions, as a file created in place would.
   const mode_t old_mask = ::umask(077);
   const std::string fresh = dir_.file("fresh.swp");

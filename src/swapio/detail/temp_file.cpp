@@ -66,10 +66,20 @@ std::string replacement_target(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
   char* resolved = ::realpath(path.c_str(), nullptr);
-  if (resolved == nullptr) throw_io_error(errno, "resolve the symbolic link", path);
-  std::string out(resolved);
-  std::free(resolved);
-  return out;
+  if (resolved != nullptr) {
+    std::string out(resolved);
+    std::free(resolved);
+    return out;
+  }
+  if (errno != ENOENT) throw_io_error(errno, "resolve the symbolic link", path);
+  // A dangling link: the file it names is created, as a write in place would create it (its
+  // folder must exist, as there).
+  std::string named(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 4096) + 1, '\0');
+  const ssize_t n = ::readlink(path.c_str(), named.data(), named.size());
+  if (n < 0) throw_io_error(errno, "read the symbolic link", path);
+  named.resize(static_cast<std::size_t>(n));
+  if (named.empty()) throw_io_error(ENOENT, "resolve the symbolic link", path);
+  return named.front() == '/' ? named : folder_of(path) + "/" + named;
 }
 
 void sync_folder(const std::string& folder, const std::string& why) {
