@@ -56,7 +56,7 @@ void check_write_targets(const BenchOptions& o) {
 
 // The direct-I/O alignment of every file the run reads or writes (a new file: its folder's) must
 // divide the block size, checked here so that a refusal touches no file (a worker would refuse
-// it only after its file was opened, and a failed write run removes its files).
+// it only after opening, and so creating, its file).
 void check_direct_alignment(const BenchOptions& o) {
   std::vector<std::string> paths;
   for (unsigned i = 0; i < o.threads; ++i) {

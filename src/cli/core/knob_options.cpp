@@ -25,7 +25,9 @@ void add_knob_options(CLI::App& app, KnobArgs& args) {
     }
     std::string help(k.help);
     if (k.kind == KnobKind::choice && help.find('|') == std::string::npos) help += " (" + std::string(k.choices) + ")";
-    args.options[key] = app.add_option(spelling(k.flag, k.alias), args.text[key], help)->default_str(k.get(defaults));
+    const std::string type = k.kind == KnobKind::size ? "SIZE" : k.kind == KnobKind::count ? "NUMBER" : std::string(k.choices);
+    args.options[key] =
+        app.add_option(spelling(k.flag, k.alias), args.text[key], help)->type_name(type)->default_str(k.get(defaults));
   }
 }
 
