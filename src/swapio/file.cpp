@@ -79,6 +79,21 @@ Alignment discover_alignment(int fd) {
   return a;
 }
 
+// What direct I/O under `mode` makes of what the filesystem reported: the offset alignment to
+// use, or 0 for buffered I/O (*why says why).
+std::uint32_t direct_offset_for(const Alignment& a, DirectMode mode, const char** why) {
+  if (a.known && !a.supported) {
+    *why = "the filesystem reports no direct-I/O support";
+    return 0;
+  }
+  if (!a.known && mode == DirectMode::automatic) {
+    // tmpfs and other memory filesystems accept O_DIRECT without meaning it.
+    *why = "the filesystem reports no direct-I/O alignment (not block-backed)";
+    return 0;
+  }
+  return a.known ? a.offset : static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
+}
+
 int open_fd(const std::string& path, Access access, bool direct) {
   int flags = O_CLOEXEC | O_NONBLOCK;  // O_NONBLOCK: a FIFO must not hang the open
   flags |= access == Access::read ? O_RDONLY : (O_WRONLY | O_CREAT);
@@ -128,19 +143,15 @@ File File::open(const std::string& path, Access access, DirectMode mode, const s
 
   if (want_direct) {
     const Alignment a = discover_alignment(fd);
-    if (a.known && !a.supported) {
-      if (mode == DirectMode::on) {
-        throw_io_error(EINVAL, op, shown, 0, 0, "the filesystem reports no direct-I/O support; direct=on requires it");
-      }
-      f.direct_note_ = "the filesystem reports no direct-I/O support: buffered I/O";
-      want_direct = false;
-    } else if (!a.known && mode == DirectMode::automatic) {
-      // tmpfs and other memory filesystems accept O_DIRECT without meaning it.
-      f.direct_note_ = "the filesystem reports no direct-I/O alignment (not block-backed): buffered I/O";
+    const char* why = "";
+    const std::uint32_t offset = direct_offset_for(a, mode, &why);
+    if (offset == 0) {
+      if (mode == DirectMode::on) throw_io_error(EINVAL, op, shown, 0, 0, std::string(why) + "; direct=on requires it");
+      f.direct_note_ = std::string(why) + ": buffered I/O";
       want_direct = false;
     } else {
       f.mem_align_ = a.known ? std::max<std::uint32_t>(a.mem, 1) : static_cast<std::uint32_t>(page);
-      f.offset_align_ = a.known ? a.offset : static_cast<std::uint32_t>(page);
+      f.offset_align_ = offset;
     }
     if (!want_direct) {
       FileDescriptor buffered(open_fd(path, access, false));
@@ -187,10 +198,8 @@ std::uint32_t direct_offset_alignment(const std::string& path, DirectMode mode) 
   if (mode == DirectMode::off) return 0;
   const FileDescriptor fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
   if (!fd.valid()) throw_io_error(errno, "look at", path);
-  const Alignment a = discover_alignment(fd.get());
-  if (a.known && !a.supported) return 0;
-  if (!a.known) return mode == DirectMode::on ? static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE)) : 0;
-  return a.offset;
+  const char* why = "";
+  return direct_offset_for(discover_alignment(fd.get()), mode, &why);
 }
 
 std::string folder_of(const std::string& path) {

@@ -36,13 +36,6 @@ class TensorSpan {
   bool on_device() const noexcept { return on_device_; }
   bool read_only() const noexcept { return read_only_; }
 
-  TensorSpan subspan(std::size_t offset, std::size_t count) const noexcept {
-    TensorSpan s = *this;
-    s.data_ += offset;
-    s.size_ = count;
-    return s;
-  }
-
  private:
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;

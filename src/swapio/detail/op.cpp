@@ -137,28 +137,21 @@ void OpRun::run_slice(std::size_t i, SliceRunner& runner) noexcept {
   } catch (...) {
     fail(std::current_exception());
   }
-  std::string engine, note;
-  try {
-    engine = runner.backend().name();
-    note = runner.engine_note();
-  } catch (...) {
-    fail(std::current_exception());
-  }
-  end_slices(1, &engine, &note);
+  end_slices(1, &runner);
 }
 
 void OpRun::fail_slice(std::exception_ptr error) noexcept {
   fail(std::move(error));
-  end_slices(1, nullptr, nullptr);
+  end_slices(1, nullptr);
 }
 
 void OpRun::abandon(std::size_t count, std::exception_ptr error) noexcept {
   fail(std::move(error));
-  if (count > 0) end_slices(count, nullptr, nullptr);
+  if (count > 0) end_slices(count, nullptr);
 }
 
 void OpRun::complete_empty(const std::string& engine, const std::string& engine_note) noexcept {
-  complete(&engine, &engine_note);
+  complete(nullptr, &engine, &engine_note);
 }
 
 void OpRun::fail(std::exception_ptr error) noexcept {
@@ -168,19 +161,21 @@ void OpRun::fail(std::exception_ptr error) noexcept {
   cancel_.store(true);
 }
 
-void OpRun::end_slices(std::size_t count, const std::string* engine, const std::string* engine_note) noexcept {
+void OpRun::end_slices(std::size_t count, const SliceRunner* last) noexcept {
   {
     std::lock_guard lock(mutex_);
     remaining_ -= count;
     if (remaining_ > 0) return;
   }
-  complete(engine, engine_note);
+  complete(last, nullptr, nullptr);
 }
 
 // The op's one ending: figures, sync, validation and replacement outside the lock; then, before
 // anyone hears the op is done, no descriptor outlives it and a failed replacement leaves no
 // temporary file behind.
-void OpRun::complete(const std::string* engine, const std::string* engine_note) noexcept {
+// The engine reported is the last slice's runner's (every runner of an op has the same config),
+// or the executor's for an op without slices; an op that failed reports none.
+void OpRun::complete(const SliceRunner* last, const std::string* engine, const std::string* engine_note) noexcept {
   std::exception_ptr error;
   {
     std::lock_guard lock(mutex_);
@@ -189,7 +184,8 @@ void OpRun::complete(const std::string* engine, const std::string* engine_note) 
   OpResult result;
   if (!error) {
     try {
-      result = finish_op(op_, stats_, engine ? *engine : std::string(), engine_note ? *engine_note : std::string());
+      result = last != nullptr ? finish_op(op_, stats_, last->backend().name(), last->engine_note())
+                               : finish_op(op_, stats_, engine ? *engine : std::string(), engine_note ? *engine_note : std::string());
     } catch (...) {
       error = std::current_exception();
     }

@@ -80,8 +80,9 @@ class OpRun {
 
  private:
   void fail(std::exception_ptr error) noexcept;
-  void end_slices(std::size_t count, const std::string* engine, const std::string* engine_note) noexcept;
-  void complete(const std::string* engine, const std::string* engine_note) noexcept;
+  // `last`: the runner of the slice that ended (null for slices that never ran).
+  void end_slices(std::size_t count, const SliceRunner* last) noexcept;
+  void complete(const SliceRunner* last, const std::string* engine, const std::string* engine_note) noexcept;
 
   PreparedOp op_;
   std::vector<SliceStats> stats_;
