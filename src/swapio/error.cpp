@@ -41,6 +41,9 @@ ValidationError::ValidationError(const std::string& path, std::uint64_t file_off
       file_offset_(file_offset),
       buffer_offset_(buffer_offset) {}
 
+ValidationError::ValidationError(const std::string& message, std::uint64_t file_offset, std::uint64_t buffer_offset)
+    : std::runtime_error(message), file_offset_(file_offset), buffer_offset_(buffer_offset) {}
+
 void throw_io_error(int err, std::string_view op, std::string_view path, std::uint64_t offset,
                     std::uint64_t length, std::string_view detail) {
   throw Error(err, std::string(op), std::string(path), offset, length, std::string(detail));

@@ -41,6 +41,8 @@ class ValidationError : public std::runtime_error {
  public:
   ValidationError(const std::string& path, std::uint64_t file_offset, std::uint64_t buffer_offset,
                   unsigned char expected, unsigned char found);
+  // A difference described by the caller (what was expected, and from where).
+  ValidationError(const std::string& message, std::uint64_t file_offset, std::uint64_t buffer_offset);
   std::uint64_t file_offset() const noexcept { return file_offset_; }
   std::uint64_t buffer_offset() const noexcept { return buffer_offset_; }
 

@@ -1,9 +1,12 @@
 #include "swapio/validate.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -52,6 +55,149 @@ void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t
     compare(fd.get(), {host.data(), n}, path, offset + done, done, chunk);
     done += n;
   }
+}
+
+}  // namespace swapio
+
+namespace swapio {
+namespace {
+
+constexpr std::uint64_t kPatternMagic = 0x703a6f6970617773ull;  // "swapio:p", little-endian
+
+std::uint64_t pattern_word(std::uint64_t seed, std::uint64_t word_offset) {
+  const std::uint64_t in_block = word_offset % kPatternBlock;
+  if (in_block == 0) return kPatternMagic;
+  if (in_block == 8) return seed;
+  std::uint64_t z = seed * 0x9e3779b97f4a7c15ull + word_offset;  // splitmix64's finalizer
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t load_le(const std::byte* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  return v;
+}
+
+// Byte i of the little-endian word.
+std::byte word_byte(std::uint64_t word, std::uint64_t i) { return static_cast<std::byte>(word >> (8 * i)); }
+
+// The word's 8 bytes in file order.
+void store_le(std::byte* p, std::uint64_t word) {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &word, 8);
+  } else {
+    for (std::uint64_t b = 0; b < 8; ++b) p[b] = word_byte(word, b);
+  }
+}
+
+// The first index where data (file bytes from file_offset) differs from the pattern, or size().
+std::size_t first_difference(std::span<const std::byte> data, std::uint64_t seed, std::uint64_t file_offset) {
+  std::size_t i = 0;
+  while (i < data.size()) {
+    const std::uint64_t at = file_offset + i;
+    const std::uint64_t word_at = at & ~std::uint64_t{7};
+    const std::uint64_t word = pattern_word(seed, word_at);
+    if (at == word_at && i + 8 <= data.size()) {
+      std::byte expect[8];
+      store_le(expect, word);
+      if (std::memcmp(expect, data.data() + i, 8) != 0) {
+        for (std::size_t b = 0;; ++b) {
+          if (data[i + b] != expect[b]) return i + b;
+        }
+      }
+      i += 8;
+      continue;
+    }
+    if (data[i] != word_byte(word, at - word_at)) return i;
+    ++i;
+  }
+  return data.size();
+}
+
+// Runs fn(host bytes, index in data) over data in host pieces (device memory copied back).
+template <typename Fn>
+void for_each_host_piece(TensorSpan data, std::size_t begin, std::size_t end, Fn&& fn) {
+  if (!data.on_device()) {
+    fn(std::span<const std::byte>(data.data() + begin, end - begin), begin);
+    return;
+  }
+  std::vector<std::byte> host(std::min(kChunk, end - begin));
+  for (std::size_t done = begin; done < end;) {
+    const std::size_t n = std::min(host.size(), end - done);
+    data.device()->copy_to_host(host.data(), DeviceSpan{data.device(), data.data() + done, n});
+    if (!fn(std::span<const std::byte>(host.data(), n), done)) return;
+    done += n;
+  }
+}
+
+}  // namespace
+
+void fill_pattern(std::span<std::byte> out, std::uint64_t seed, std::uint64_t file_offset) {
+  std::size_t i = 0;
+  while (i < out.size()) {
+    const std::uint64_t at = file_offset + i;
+    const std::uint64_t word_at = at & ~std::uint64_t{7};
+    const std::uint64_t word = pattern_word(seed, word_at);
+    if (at == word_at && i + 8 <= out.size()) {
+      store_le(out.data() + i, word);
+      i += 8;
+      continue;
+    }
+    out[i] = word_byte(word, at - word_at);
+    ++i;
+  }
+}
+
+std::optional<std::uint64_t> find_pattern_seed(TensorSpan data, std::uint64_t file_offset) {
+  // Whole blocks of the file inside data: [first, last].
+  const std::uint64_t first = (file_offset + kPatternBlock - 1) / kPatternBlock;
+  const std::uint64_t end = file_offset + data.size();
+  if (end < kPatternBlock || end / kPatternBlock <= first) return std::nullopt;
+  const std::uint64_t last = end / kPatternBlock - 1;
+  for (const std::uint64_t block : {first, first + (last - first) / 2, last}) {
+    const auto at = static_cast<std::size_t>(block * kPatternBlock - file_offset);
+    std::optional<std::uint64_t> seed;
+    for_each_host_piece(data, at, at + 16, [&](std::span<const std::byte> h, std::size_t) {
+      if (load_le(h.data()) == kPatternMagic) seed = load_le(h.data() + 8);
+      return true;
+    });
+    if (seed) return seed;
+  }
+  return std::nullopt;
+}
+
+void verify_pattern(TensorSpan data, std::uint64_t seed, const std::string& path, std::uint64_t file_offset) {
+  std::optional<std::size_t> bad;
+  unsigned char found = 0;
+  for_each_host_piece(data, 0, data.size(), [&](std::span<const std::byte> h, std::size_t base) {
+    const std::size_t at = first_difference(h, seed, file_offset + base);
+    if (at == h.size()) return true;
+    bad = base + at;
+    found = static_cast<unsigned char>(h[at]);
+    return false;
+  });
+  if (!bad) return;
+  const std::uint64_t offset = file_offset + *bad;
+  const auto expected = static_cast<unsigned char>(word_byte(pattern_word(seed, offset & ~std::uint64_t{7}), offset & 7));
+  std::string storage;
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::byte on_file{};
+  if (fd.valid() && ::pread(fd.get(), &on_file, 1, static_cast<off_t>(offset)) == 1) {
+    const auto f = static_cast<unsigned char>(on_file);
+    char text[96];
+    std::snprintf(text, sizeof text, "; the file holds 0x%02x there (%s)", f,
+                  f == expected ? "the read was wrong" : "the data on storage differs");
+    storage = text;
+  } else {
+    storage = "; the file could not be read there again";
+  }
+  char head[96];
+  std::snprintf(head, sizeof head, ": expected 0x%02x, read 0x%02x", expected, found);
+  throw ValidationError("validation of " + path + " failed: first difference from swapio's pattern (seed " +
+                            std::to_string(seed) + ") at file offset " + std::to_string(offset) + head + storage,
+                        offset, *bad);
 }
 
 }  // namespace swapio

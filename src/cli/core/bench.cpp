@@ -55,7 +55,18 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
   std::printf("  submit %.4f s, reap %.4f s (summed over threads); CPU %.3f s per GiB\n",
               ph.at("submit_seconds").get<double>(), ph.at("reap_seconds").get<double>(),
               ph.at("cpu_seconds_per_gib").get<double>());
-  if (o.validate) std::printf("  validation: %s\n", ph.at("validated").get<bool>() ? "passed" : "NOT validated");
+  if (o.validate) {
+    std::printf("  validation: %s\n", ph.at("validated").get<bool>() ? "passed" : "NOT validated");
+    for (const auto& c : ph.at("validation")) {
+      const std::string check = c;
+      if (check == "written-bytes") std::printf("    an independent buffered read of the file matches the bytes written\n");
+      if (check == "pattern") std::printf("    every byte read matches swapio's pattern\n");
+      if (check == "second-read") {
+        std::printf("    a second, buffered read gave the same bytes (the file is not in swapio's pattern, so its "
+                    "content itself was not checked)\n");
+      }
+    }
+  }
   for (const auto& n : ph.at("notes")) std::printf("  note: %s\n", n.get<std::string>().c_str());
 }
 

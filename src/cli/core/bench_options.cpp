@@ -226,7 +226,10 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
                  "file to write: process i writes <FILE>.<i>, replacing any earlier one");
   app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
   app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->check(kDecimal)->capture_default_str();
-  app.add_flag("--validate", o.validate, "check the bytes against an independent read of the file");
+  app.add_flag("--validate", o.validate,
+               "after the loops, check the bytes: a write against an independent buffered read of the file; a "
+               "read against swapio's pattern (what bench writes) when the file holds it, naming the first bad "
+               "offset, else against a second buffered read");
   app.add_flag("--handle", o.handle, "use a persistent Handle (thread pool) instead of the one-shot basic API");
   app.add_option("--loops", o.loops, "timed repetitions of the operation")->check(kDecimal)->capture_default_str();
   app.add_option("--warmup-loops,--warmup_loops", o.warmup_loops, "untimed repetitions before the timed ones")

@@ -249,13 +249,16 @@ class Phase {
     double task_latency = 0, e2e_latency = 0, cpu = 0, submit = 0, reap = 0;
     Histogram latency;
     bool validated = true, direct = true;
-    std::set<std::string> engines, notes;
+    std::set<std::string> engines, notes, checks;
   };
 
   Figures aggregate(const std::vector<double>& e2e) const {
     Figures f;
     std::vector<double> task_per_proc(procs_.size(), 0.0);
-    for (const Proc& p : procs_) f.validated = f.validated && p.last.value("validated", false);
+    for (const Proc& p : procs_) {
+      f.validated = f.validated && p.last.value("validated", false);
+      if (const std::string c = p.last.value("validation", ""); !c.empty()) f.checks.insert(c);
+    }
     for (unsigned loop = o_.warmup_loops; loop < e2e.size(); ++loop) {
       Figures::Loop l;
       l.e2e = e2e[loop];
@@ -333,7 +336,8 @@ class Phase {
             {"engine", engine},
             {"direct", f.direct},
             {"notes", f.notes},
-            {"validated", o_.validate && f.validated}};
+            {"validated", o_.validate && f.validated},
+            {"validation", f.checks}};
   }
 
   const nlohmann::json& loop_event(const Proc& p, unsigned loop) const {
