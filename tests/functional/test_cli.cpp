@@ -838,6 +838,26 @@ TEST_F(Cli, QualifyIsInterruptedCleanly) {
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
 }
 
+// Started with SIGINT ignored (a script's background job), qualify keeps it ignored, and so do
+// the programs it runs: a Ctrl-C to the terminal's group does not kill fio under it.
+TEST_F(Cli, QualifyStartedWithInterruptsIgnoredKeepsThemIgnored) {
+  const std::string out = dir_.file(".out"), err = dir_.file(".err");
+  const pid_t qualify = spawn_cli({"qualify"}, out, err, dir_.path(), {"sh", "-c", "trap '' INT; exec \"$0\" \"$@\""});
+  std::vector<pid_t> kids;
+  ASSERT_TRUE(wait_until([&] {
+    kids = children_of(qualify);
+    return !kids.empty() && has_entry_starting(dir_.path(), "swapio-qualify-");
+  })) << "qualify did not start a measurement";
+  ::kill(qualify, SIGINT);  // what Ctrl-C sends to every process of the group
+  for (pid_t k : kids) ::kill(k, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(qualify, SIGTERM);
+  EXPECT_EQ(wait_exit(qualify, std::chrono::seconds(60)), 128 + SIGTERM)
+      << "qualify or its program took the ignored SIGINT: " << slurp(err);
+  EXPECT_NE(slurp(err).find("interrupted by Terminated"), std::string::npos) << slurp(err);
+  EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
+}
+
 TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {
   // ramfs refuses O_DIRECT: with --direct on, every worker fails to open the file (needs root).
   RamfsMount ramfs(dir_.path());

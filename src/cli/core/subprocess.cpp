@@ -23,6 +23,11 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;
 extern "C" void on_signal(int sig) { g_signal = sig; }
 
+// The interrupts this process was started with ignored (a background job of a script, nohup):
+// they stay ignored, here and in the children, as a shell's convention has it.
+sigset_t g_inherited_ignored;
+bool g_ignored_known = false;
+
 }  // namespace
 
 void catch_interrupts() {
@@ -31,7 +36,15 @@ void catch_interrupts() {
   struct sigaction sa {};
   sa.sa_handler = on_signal;  // no SA_RESTART
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  if (!g_ignored_known) sigemptyset(&g_inherited_ignored);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) != 0) continue;
+    if (!g_ignored_known && old.sa_handler == SIG_IGN) sigaddset(&g_inherited_ignored, sig);
+    if (sigismember(&g_inherited_ignored, sig) == 1) continue;
+    ::sigaction(sig, &sa, nullptr);
+  }
+  g_ignored_known = true;
 }
 
 int interrupt_signal() noexcept { return g_signal; }
@@ -58,7 +71,11 @@ Child Child::spawn(const std::vector<std::string>& argv, const Options& o) {
   if (rc == 0 && o.default_signals) {
     sigset_t def, none;
     sigemptyset(&def);
-    for (int sig : {SIGPIPE, SIGCHLD, SIGINT, SIGTERM}) sigaddset(&def, sig);  // ours are not theirs
+    for (int sig : {SIGPIPE, SIGCHLD}) sigaddset(&def, sig);  // ours are not theirs
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      // Default for the child, unless this process was started with it ignored.
+      if (!g_ignored_known || sigismember(&g_inherited_ignored, sig) != 1) sigaddset(&def, sig);
+    }
     sigemptyset(&none);
     rc = posix_spawnattr_setsigdefault(&attr, &def);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
@@ -168,6 +185,7 @@ Finished run_program(const std::vector<std::string>& argv) {
   options.stdin_null = true;
   options.dup2 = {{out_w.get(), 1}, {err_w.get(), 2}};
   options.search_path = true;
+  options.default_signals = true;
   const auto t0 = std::chrono::steady_clock::now();
   Child child = Child::spawn(argv, options);  // killed and reaped if anything below fails
   out_w.close();

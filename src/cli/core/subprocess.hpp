@@ -18,7 +18,8 @@ namespace swapio::cli {
 // interrupt it (blocking calls return EINTR, the work throws Interrupted, the processes are
 // stopped and waited for, files removed) instead of ending it on the spot; SIGPIPE is ignored
 // (a dead child's pipe is reported) and SIGCHLD is the default (an inherited SIG_IGN would
-// make waiting useless).
+// make waiting useless). A signal the process was started with ignored (a script's background
+// job, nohup) stays ignored, here and in every child.
 struct Interrupted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -37,7 +38,8 @@ class Child {
     std::vector<std::pair<int, int>> dup2;  // (descriptor here, descriptor in the child)
     bool stdin_null = false;                // the child's standard input is /dev/null
     int close_from = -1;                    // the child closes every descriptor >= this (-1: none)
-    bool default_signals = false;           // SIGPIPE, SIGCHLD, SIGINT, SIGTERM default, nothing blocked
+    bool default_signals = false;           // SIGPIPE, SIGCHLD and the interrupts default (not those
+                                            // started ignored), nothing blocked
     bool search_path = false;               // argv[0] is looked up in PATH
     std::string exe;                        // the file to run instead of argv[0] ("": argv[0])
   };
