@@ -819,13 +819,17 @@ TEST_F(Cli, TuneIsInterruptedCleanly) {
   EXPECT_EQ(wait_exit(tune, std::chrono::seconds(60)), 128 + SIGINT) << slurp(err);
   EXPECT_NE(slurp(err).find("interrupted by"), std::string::npos) << slurp(err);
   EXPECT_TRUE(std::filesystem::is_empty(dir_.file("t"))) << "tune left its file";
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("rep.json")));
+  EXPECT_EQ(j.at("complete"), false);
+  EXPECT_EQ(j.at("stopped"), "interrupted by Interrupt");
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("rep-aio.json")));
 }
 
 // An interrupted qualify stops the program it runs (fio or bench), waits for it, and removes its
 // temporary folder: nothing outlives it.
 TEST_F(Cli, QualifyIsInterruptedCleanly) {
   const std::string out = dir_.file(".out"), err = dir_.file(".err");
-  const pid_t qualify = spawn_cli({"qualify"}, out, err, dir_.path());
+  const pid_t qualify = spawn_cli({"qualify", "--json", "q.json", "--junit", "q.xml"}, out, err, dir_.path());
   std::vector<pid_t> kids;
   ASSERT_TRUE(wait_until([&] {
     kids = children_of(qualify);
@@ -834,6 +838,13 @@ TEST_F(Cli, QualifyIsInterruptedCleanly) {
   ::kill(qualify, SIGTERM);
   EXPECT_EQ(wait_exit(qualify, std::chrono::seconds(60)), 128 + SIGTERM) << slurp(err);
   EXPECT_NE(slurp(err).find("interrupted by"), std::string::npos) << slurp(err);
+  // The reports say what was measured, and that it was interrupted.
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
+  EXPECT_EQ(j.at("interrupted"), true);
+  EXPECT_EQ(j.at("verdict"), "FAIL");
+  EXPECT_EQ(j.at("workloads")[0].at("error"), "interrupted by Terminated");
+  EXPECT_EQ(j.at("workloads")[1].at("error"), "not run: interrupted by Terminated");
+  EXPECT_NE(slurp(dir_.file("q.xml")).find("<error message=\"interrupted by Terminated\"/>"), std::string::npos);
   for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "process " << k << " outlived qualify";
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
 }
@@ -856,6 +867,97 @@ TEST_F(Cli, QualifyStartedWithInterruptsIgnoredKeepsThemIgnored) {
       << "qualify or its program took the ignored SIGINT: " << slurp(err);
   EXPECT_NE(slurp(err).find("interrupted by Terminated"), std::string::npos) << slurp(err);
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
+}
+
+// A program that fails fails its workload, not the reports: the table, the JSON and the JUnit
+// file are written with what was measured and the error (how the program ended, what it said;
+// no made-up errno), and the next workload still runs.
+TEST_F(Cli, QualifyReportsAFailedProgramInEveryReport) {
+  std::filesystem::create_directory(dir_.file("q"));
+  std::ofstream(dir_.file("p.json")) << nlohmann::json{
+      {"name", "p"},
+      {"rounds", 1},
+      {"workloads",
+       {{{"name", "c"}, {"op", "write"}, {"size", "4M"}, {"floor_vs_ceiling", 0.5}},
+        {{"name", "a"}, {"op", "read"}, {"size", "4M"}, {"floor_gib_per_s", 0}}}}};
+  // A ceiling tool that fails its writes (and runs plain fio for reads).
+  std::ofstream(dir_.file("ceiling")) << "#!/bin/sh\ncase \"$*\" in *--rw=write*) echo 'no contiguous memory' >&2; exit 3;; "
+                                         "esac\nexec fio \"$@\"\n";
+  std::filesystem::permissions(dir_.file("ceiling"), std::filesystem::perms::owner_all);
+  const Outcome o = run({"qualify", "--profile", dir_.file("p.json"), "--folder", dir_.file("q"), "--ceiling",
+                         dir_.file("ceiling"), "--json", dir_.file("q.json"), "--junit", dir_.file("q.xml")});
+  EXPECT_EQ(o.status, 1) << o.out << o.err;
+  EXPECT_EQ((o.out + o.err).find("Input/output error"), std::string::npos) << o.out << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^c +write +[0-9.]+ +- +0.50x ceiling +ERROR$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^a +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  const std::string why = "ceiling libaio, workload c: exited with status 3: no contiguous memory";
+  EXPECT_NE(o.out.find(why), std::string::npos) << o.out;
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
+  EXPECT_EQ(j.at("verdict"), "FAIL");
+  EXPECT_EQ(j.at("workloads")[0].at("error"), why);
+  EXPECT_EQ(j.at("workloads")[0].at("programs").at("swapio").at("gib_per_s").size(), 1u) << "swapio's round was lost";
+  EXPECT_EQ(j.at("workloads")[1].at("pass"), true) << "the workload after the failed one did not run";
+  const std::string xml = slurp(dir_.file("q.xml"));
+  EXPECT_NE(xml.find("tests=\"2\" failures=\"0\" skipped=\"0\" errors=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<error message=\"" + why + "\"/>"), std::string::npos) << xml;
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("q"))) << "qualify left files in the folder";
+}
+
+// qualify and tune check free space up front: a folder too small is refused (exit 2, one line)
+// before anything is measured or written.
+TEST_F(Cli, QualifyAndTuneRefuseAFolderTooSmallUpFront) {
+  ScratchMount small(dir_.path(), "small", "tmpfs", "size=64m");
+  if (!small.ok()) GTEST_SKIP() << small.why_not();
+  Outcome o = run({"qualify", "--folder", small.path(), "--json", dir_.file("t.json"), "--junit", dir_.file("t.xml")});
+  EXPECT_EQ(o.status, 2) << o.out << o.err;
+  EXPECT_NE(o.err.find("profile quick needs about 512 MiB free in " + small.path() + "; it has 64 MiB"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  o = run({"tune", "--folder", small.path(), "--prefix", dir_.file("rep")});
+  EXPECT_EQ(o.status, 2) << o.out << o.err;
+  EXPECT_NE(o.err.find("a run of 1 GiB needs about 1 GiB free in " + small.path()), std::string::npos) << o.err;
+  EXPECT_TRUE(std::filesystem::is_empty(small.path()));
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("rep.json")));
+}
+
+// The disk fills while tune runs: the runs measured are reported (CSV, JSON: not complete, why),
+// no recommendation is made, the file is removed, exit 1.
+TEST_F(Cli, TuneThatFailsMidwayWritesWhatItMeasured) {
+  ScratchMount small(dir_.path(), "small", "tmpfs", "size=64m");
+  if (!small.ok()) GTEST_SKIP() << small.why_not();
+  std::ofstream(dir_.file("space.json")) << R"({"block_size": ["1M"], "queue_depth": [8], "overlap_events": [true],
+      "single_submit": [false], "io_parallel": [1, 2], "size": "48M", "screen_size": "8M", "rounds": 100, "leaders": 2})";
+  const std::string out = dir_.file(".out"), err = dir_.file(".err"), prefix = dir_.file("rep");
+  const pid_t tune = spawn_cli({"tune", "--folder", small.path(), "--space", dir_.file("space.json"), "--prefix", prefix},
+                               out, err, dir_.path());
+  ASSERT_TRUE(wait_until([&] { return has_entry_starting(small.path(), "swapio-tune."); })) << "tune did not start";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few runs measured
+  // Another program takes every byte tune frees, until tune ends.
+  const int filler = ::open((small.path() + "/filler").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  ASSERT_GE(filler, 0);
+  const std::string mib(1 << 20, 'f');
+  int status = 0;
+  bool ended = false;
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       !ended && std::chrono::steady_clock::now() < deadline;) {
+    ended = ::waitpid(tune, &status, WNOHANG) == tune;
+    if (!ended && ::write(filler, mib.data(), mib.size()) <= 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ::close(filler);
+  if (!ended) {
+    ::kill(tune, SIGKILL);
+    ::waitpid(tune, &status, 0);
+    FAIL() << "tune did not end";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << slurp(err);
+  EXPECT_NE(slurp(err).find("No space left on device"), std::string::npos) << slurp(err);
+  EXPECT_NE(slurp(out).find("no recommendation"), std::string::npos) << slurp(out);
+  const nlohmann::json j = nlohmann::json::parse(slurp(prefix + ".json"));
+  EXPECT_EQ(j.at("complete"), false);
+  EXPECT_NE(j.at("stopped").get<std::string>().find("No space left on device"), std::string::npos) << j.dump();
+  EXPECT_GE(j.at("runs").size(), 1u) << "the runs measured were lost";
+  EXPECT_TRUE(std::filesystem::exists(prefix + ".csv"));
+  EXPECT_FALSE(std::filesystem::exists(prefix + "-aio.json")) << "a recommendation from a search that did not finish";
+  EXPECT_FALSE(has_entry_starting(small.path(), "swapio-tune.")) << "tune left its file";
 }
 
 TEST_F(Cli, AWorkerErrorIsReportedWithItsMessage) {

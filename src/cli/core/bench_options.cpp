@@ -118,6 +118,36 @@ void check_free_space(const BenchOptions& o) {
   }
 }
 
+}  // namespace
+
+void check_room(const std::vector<SpaceNeed>& needs, const std::string& who, const std::string& advice) {
+  struct Filesystem {
+    std::set<std::string> folders;
+    std::uint64_t bytes = 0;
+  };
+  std::map<dev_t, Filesystem> filesystems;
+  for (const SpaceNeed& n : needs) {
+    struct stat st {};
+    if (::stat(n.folder.c_str(), &st) != 0) continue;
+    Filesystem& fs = filesystems[st.st_dev];
+    fs.folders.insert(n.folder);
+    fs.bytes += n.bytes;
+  }
+  for (const auto& [dev, fs] : filesystems) {
+    struct statvfs vfs {};
+    if (::statvfs(fs.folders.begin()->c_str(), &vfs) != 0) continue;
+    const std::uint64_t avail = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    if (fs.bytes <= avail) continue;
+    std::string names;
+    for (const std::string& f : fs.folders) names += (names.empty() ? "" : ", ") + f;
+    throw ConfigError(who + " needs about " + format_bytes(fs.bytes) + " free in " + names +
+                      (fs.folders.size() > 1 ? " (their one filesystem)" : "") + "; it has " + format_bytes(avail) +
+                      (advice.empty() ? "" : ": " + advice));
+  }
+}
+
+namespace {
+
 // --gpu, --device and --folder-to-device-mapping: every device named must be one this build
 // can open and that is visible, checked before any worker starts.
 void finish_device_options(BenchOptions& o, const BenchArgs& a) {

@@ -55,6 +55,16 @@ void check_writable_folder(const std::string& what, const std::string& folder);
 // The same for the folder a file would be created in.
 void check_writable_file_folder(const std::string& what, const std::string& file);
 
+// What a subcommand will write at most at one time, folder by folder: the folders on one
+// filesystem share its free space. Throws ConfigError "<who> needs about X free in A, B (...);
+// it has Y" for the first filesystem it does not fit in. A folder that cannot be looked at is
+// left for the write to report.
+struct SpaceNeed {
+  std::string folder;
+  std::uint64_t bytes = 0;
+};
+void check_room(const std::vector<SpaceNeed>& needs, const std::string& who, const std::string& advice);
+
 // Turns the strings into values and checks everything the harness's validate_args checks, and
 // more. Throws ConfigError with one line naming the argument and the problem; touches no file.
 void finish_bench_options(BenchOptions& opts, const BenchArgs& args);

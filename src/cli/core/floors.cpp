@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "knob_options.hpp"
@@ -30,6 +31,17 @@ std::string tail_of(const std::string& s) {
     if (c == '\n') c = ' ';
   }
   return t;
+}
+
+// A program of the comparison failed: what it was, how it ended and the end of what it said.
+[[noreturn]] void program_failed(const std::string& program, const std::string& workload, const Finished& f) {
+  const std::string said = tail_of(f.err);
+  throw std::runtime_error(program + ", workload " + workload + ": " + f.ended +
+                           (said.empty() ? " (nothing on its standard error)" : ": " + said));
+}
+
+[[noreturn]] void unreadable(const std::string& program, const std::string& workload, const std::string& why) {
+  throw std::runtime_error(program + ", workload " + workload + ": unreadable report: " + why);
 }
 
 struct Measurement {
@@ -66,15 +78,13 @@ std::vector<std::string> swapio_args(const FloorOptions& o, const Workload& w, E
 
 Measurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine) {
   const Finished f = run_program(swapio_args(o, w, engine, w.write, o.folders, w.processes));
-  if (f.status != 0) {
-    throw_io_error(EIO, "swapio bench", w.name, 0, 0, "exit status " + std::to_string(f.status) + ": " + tail_of(f.err));
-  }
+  if (f.status != 0) program_failed("swapio bench", w.name, f);
   try {
     const auto j = nlohmann::json::parse(f.out);
     const auto& ph = j.at("phases").at(0);
     return {ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>()};
   } catch (const std::exception& e) {
-    throw_io_error(EIO, "swapio bench", w.name, 0, 0, std::string("unreadable report: ") + e.what());
+    unreadable("swapio bench", w.name, e.what());
   }
 }
 
@@ -113,9 +123,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
   if (p.kind == Program::Kind::ceiling) a.push_back("--fallocate=native");
   if (w.write) remove_fio_files(o.folders);  // every write to fresh files, as swapio's
   const Finished f = run_program(a);
-  if (f.status != 0) {
-    throw_io_error(EIO, p.label, w.name, 0, 0, "exit status " + std::to_string(f.status) + ": " + tail_of(f.err));
-  }
+  if (f.status != 0) program_failed(p.label, w.name, f);
   try {
     const auto brace = f.out.find('{');
     const auto j = nlohmann::json::parse(brace == std::string::npos ? f.out : f.out.substr(brace));
@@ -128,7 +136,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
     if (bytes <= 0 || bw <= 0) throw std::runtime_error("no bytes moved");
     return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB))};
   } catch (const std::exception& e) {
-    throw_io_error(EIO, p.label, w.name, 0, 0, std::string("unreadable fio report: ") + e.what());
+    unreadable(p.label, w.name, e.what());
   }
 }
 
@@ -136,7 +144,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
 void prepare_reads(const FloorOptions& o, const Workload& w) {
   for (const std::string& folder : o.folders) {
     const Finished f = run_program(swapio_args(o, w, Engine::automatic, true, {folder}, 1));
-    if (f.status != 0) throw_io_error(EIO, "swapio bench (preparing reads)", folder, 0, 0, tail_of(f.err));
+    if (f.status != 0) program_failed("swapio bench (preparing reads in " + folder + ")", w.name, f);
   }
 }
 
@@ -185,40 +193,55 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
     const std::vector<std::string>& folders;
     ~Cleanup() { remove_files(folders); }
   } cleanup{o.folders};
-  for (const Workload& w0 : profile.workloads) {
-    Workload w = w0;
-    if (!w.write) prepare_reads(o, w);
-    std::vector<Series> series(programs.size());
-    for (unsigned r = 0; r < rounds; ++r) {
-      for (std::size_t k = 0; k < programs.size(); ++k) {
-        const Program& p = programs[k];
-        // The first program is swapio as the workload asks; the others are references.
-        const Measurement m = p.kind != Program::Kind::swapio ? run_fio(o, w, p)
-                              : run_swapio(o, w, k == 0 ? w.config.engine : p.engine);
-        series[k].gib_per_s.push_back(m.gib_per_s);
-        series[k].cpu_per_gib.push_back(m.cpu_per_gib);
-        if (o.progress) {
-          o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": " + p.label + " " +
-                     fmt("%.2f GiB/s", m.gib_per_s));
-        }
-      }
-    }
+  std::string stopped;  // an interrupt ended the run: the workloads after it did not run
+  for (const Workload& w : profile.workloads) {
     WorkloadResult res;
     res.workload = w;
+    std::vector<Series> series(programs.size());
+    if (!stopped.empty()) {
+      res.error = "not run: " + stopped;
+    } else {
+      // A program that fails ends its workload, whose rounds so far are kept; an interrupt ends
+      // the run. Either way what was measured is reported.
+      try {
+        if (!w.write) prepare_reads(o, w);
+        for (unsigned r = 0; r < rounds; ++r) {
+          for (std::size_t k = 0; k < programs.size(); ++k) {
+            const Program& p = programs[k];
+            // The first program is swapio as the workload asks; the others are references.
+            const Measurement m = p.kind != Program::Kind::swapio ? run_fio(o, w, p)
+                                  : run_swapio(o, w, k == 0 ? w.config.engine : p.engine);
+            series[k].gib_per_s.push_back(m.gib_per_s);
+            series[k].cpu_per_gib.push_back(m.cpu_per_gib);
+            if (o.progress) {
+              o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": " + p.label +
+                         " " + fmt("%.2f GiB/s", m.gib_per_s));
+            }
+          }
+        }
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const std::exception& e) {
+        // A program cut short by the signal fails too: it was the interrupt.
+        res.error = interrupt_signal() != 0 ? std::string("interrupted by ") + strsignal(interrupt_signal()) : e.what();
+        if (interrupt_signal() != 0) stopped = res.error;
+      }
+    }
     for (std::size_t k = 0; k < programs.size(); ++k) {
       series[k].median_gib_per_s = median(series[k].gib_per_s);
       series[k].median_cpu_per_gib = median(series[k].cpu_per_gib);
       res.programs.emplace_back(programs[k].label, series[k]);
+      if (!res.error.empty() || series[k].gib_per_s.empty()) continue;
       if (programs[k].kind == Program::Kind::fio) res.fio_best = std::max(res.fio_best.value_or(0.0), series[k].median_gib_per_s);
       if (programs[k].kind == Program::Kind::ceiling) {
         res.ceiling_best = std::max(res.ceiling_best.value_or(0.0), series[k].median_gib_per_s);
       }
     }
     const double measured = res.programs.front().second.median_gib_per_s;
-    res.pass = true;
+    res.pass = res.error.empty();
     const auto check = [&](const char* kind, double factor, std::optional<double> base) {
-      FloorCheck c{kind, factor, 0, measured, false, !base.has_value()};
-      if (base) {
+      FloorCheck c{kind, factor, 0, measured, false, res.error.empty() && !base.has_value(), res.error};
+      if (base && res.error.empty()) {
         c.floor = factor * *base;
         c.pass = measured >= c.floor;
         res.pass = res.pass && c.pass;
@@ -257,7 +280,12 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
                     series.median_gib_per_s > 0 ? swapio / series.median_gib_per_s : 0.0);
       s += line;
     }
+    if (!r.error.empty()) s += "  ERROR: " + r.error + "\n";
     for (const FloorCheck& c : r.checks) {
+      if (!c.error.empty()) {
+        s += "  floor " + c.kind + " " + fmt("%.2f", c.factor) + ": not checked (the workload did not finish)\n";
+        continue;
+      }
       if (c.skipped) {
         s += "  floor " + c.kind + " " + fmt("%.2fx", c.factor) + ": skipped (" +
              (c.kind == "vs fio" ? "plain fio not measured" : "no ceiling tool given") + ")\n";
@@ -272,8 +300,9 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
   s += "\nprofile " + profile.name + ": " + (all ? "PASS" : "FAIL") + " (" + std::to_string(results.size()) + " workload" +
        (results.size() == 1 ? "" : "s") + ")\n";
   for (const WorkloadResult& r : results) {
+    if (!r.error.empty()) s += "FAILED: " + r.workload.name + ": " + r.error + "\n";
     for (const FloorCheck& c : r.checks) {
-      if (!c.skipped && !c.pass) {
+      if (c.error.empty() && !c.skipped && !c.pass) {
         s += "FAILED: " + r.workload.name + ": swapio " + fmt("%.2f GiB/s", c.measured) + " is below the floor " + c.kind +
              " of " + fmt("%.2f GiB/s", c.floor) + "\n";
       }
@@ -297,7 +326,8 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
     nlohmann::json checks = nlohmann::json::array();
     for (const FloorCheck& c : r.checks) {
       checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
-                        {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped}});
+                        {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped},
+                        {"error", c.error.empty() ? nlohmann::json() : nlohmann::json(c.error)}});
     }
     nlohmann::json workload = knobs_to_json(w.config);
     workload.update({{"name", w.name},
@@ -309,6 +339,7 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
                      {"fio_best_gib_per_s", r.fio_best ? nlohmann::json(*r.fio_best) : nlohmann::json()},
                      {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
                      {"checks", checks},
+                     {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
                      {"pass", r.pass}});
     out["workloads"].push_back(std::move(workload));
     all = all && r.pass;

@@ -41,6 +41,7 @@ struct FloorCheck {
   double measured = 0;   // swapio's median GiB/s
   bool pass = false;
   bool skipped = false;  // its reference was not measured
+  std::string error;     // the workload failed or was interrupted before it could be checked
 };
 
 struct WorkloadResult {
@@ -49,13 +50,17 @@ struct WorkloadResult {
   std::optional<double> fio_best;                        // the faster plain fio engine's median
   std::optional<double> ceiling_best;
   std::vector<FloorCheck> checks;
+  std::string error;  // a program failed ("fio libaio, workload w: exited with status 1: ..."), or
+                      // "interrupted by ..." / "not run: interrupted by ...": the rounds measured are kept
   bool pass = false;
 
   const Series& series(const std::string& program) const;
 };
 
-// Throws ConfigError for bad options, swapio::Error when a program cannot run or reports no
-// figures (its stderr in the message).
+// Throws ConfigError for bad options. A program that fails or reports no figures fails its
+// workload (WorkloadResult::error, its stderr in it; the next workload runs); an interrupt
+// (catch_interrupts) fails the workload it cut short and leaves the rest not run. Either way
+// the rounds measured are returned, and the files are removed.
 std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOptions& options);
 
 // People's report: per workload every round of every program, medians, ratios, each floor.

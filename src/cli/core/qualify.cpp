@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -53,14 +54,17 @@ std::string rule_of(const FloorCheck& c) {
 }
 
 std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& results, double seconds) {
-  std::size_t tests = 0, failures = 0, skipped = 0;
+  std::size_t tests = 0, failures = 0, skipped = 0, errors = 0;
   std::string cases;
   for (const WorkloadResult& r : results) {
     for (const FloorCheck& c : r.checks) {
       ++tests;
       cases += "    <testcase classname=\"swapio.qualify." + xml_escape(p.name) + "\" name=\"" +
                xml_escape(r.workload.name + " " + rule_of(c)) + "\">\n";
-      if (c.skipped) {
+      if (!c.error.empty()) {
+        ++errors;
+        cases += "      <error message=\"" + xml_escape(c.error) + "\"/>\n";
+      } else if (c.skipped) {
         ++skipped;
         cases += "      <skipped message=\"reference not measured\"/>\n";
       } else if (!c.pass) {
@@ -75,7 +79,7 @@ std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& resul
   }
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"swapio qualify " +
          xml_escape(p.name) + "\" tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(failures) +
-         "\" skipped=\"" + std::to_string(skipped) + "\" errors=\"0\" time=\"" + fmt("%.3f", seconds) + "\">\n" + cases +
+         "\" skipped=\"" + std::to_string(skipped) + "\" errors=\"" + std::to_string(errors) + "\" time=\"" + fmt("%.3f", seconds) + "\">\n" + cases +
          "  </testsuite>\n</testsuites>\n";
 }
 
@@ -104,6 +108,22 @@ struct TempFolder {
     std::filesystem::remove_all(path, ec);
   }
 };
+
+// The most a workload has on each folder at once: swapio's files beside fio's (a write), or the
+// file swapio reads beside fio's own (a read). Processes go to folder i mod n.
+std::vector<SpaceNeed> space_needed(const Profile& profile, const std::vector<std::string>& folders) {
+  std::vector<SpaceNeed> needs;
+  for (const std::string& f : folders) needs.push_back({f, 0});
+  for (const Workload& w : profile.workloads) {
+    for (std::size_t j = 0; j < folders.size(); ++j) {
+      std::uint64_t procs = 0;
+      for (unsigned i = 0; i < w.processes; ++i) procs += i % folders.size() == j ? 1 : 0;
+      const std::uint64_t files = w.write ? 2 * procs : 1 + (folders.size() == 1 ? 1 : procs);
+      needs[j].bytes = std::max(needs[j].bytes, files * w.size);
+    }
+  }
+  return needs;
+}
 
 }  // namespace
 
@@ -164,6 +184,8 @@ int run_qualify(const QualifyOptions& o) {
     temp.emplace();
     fo.folders.push_back(temp->path);
   }
+  check_room(space_needed(profile, fo.folders), "profile " + profile.name,
+             "free space, or give a profile with smaller workloads");
   std::string where;
   for (const auto& f : fo.folders) where += (where.empty() ? "" : ", ") + f;
   std::printf("swapio qualify: profile %s%s on %s\n", profile.name.c_str(), o.profile.empty() ? " (built-in)" : "",
@@ -180,32 +202,43 @@ int run_qualify(const QualifyOptions& o) {
 
   std::printf("\n%-20s %-5s %10s %10s  %-26s %s\n", "workload", "op", "GiB/s", "floor", "rule", "result");
   std::size_t checks = 0, failed = 0, skipped = 0;
+  std::size_t errors = 0;
   for (const WorkloadResult& r : results) {
     for (const FloorCheck& c : r.checks) {
       ++checks;
-      const char* verdict = c.skipped ? "SKIP" : c.pass ? "PASS" : "FAIL";
-      if (!c.skipped && !c.pass) ++failed;
-      if (c.skipped) ++skipped;
+      const char* verdict = !c.error.empty() ? "ERROR" : c.skipped ? "SKIP" : c.pass ? "PASS" : "FAIL";
+      if (!c.error.empty()) ++errors;
+      if (c.error.empty() && !c.skipped && !c.pass) ++failed;
+      if (c.error.empty() && c.skipped) ++skipped;
       std::string rule = rule_of(c);
       if (c.kind == "vs fio" && r.fio_best) rule += fmt(" (%.2f)", *r.fio_best);
       if (c.kind == "vs ceiling" && r.ceiling_best) rule += fmt(" (%.2f)", *r.ceiling_best);
       std::printf("%-20s %-5s %10.2f %10s  %-26s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
-                  c.measured, c.skipped ? "-" : fmt("%.2f", c.floor).c_str(), rule.c_str(), verdict);
+                  c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(), rule.c_str(), verdict);
     }
   }
-  const bool pass = failed == 0 && checks > skipped;
-  const std::size_t checked = checks - skipped;
-  std::printf("\nverdict: %s (%zu of %zu floors met%s, %.0f s)\n", pass ? "PASS" : "FAIL", checked - failed, checked,
-              skipped > 0 ? (", " + std::to_string(skipped) + " skipped without a reference").c_str() : "", seconds);
+  for (const WorkloadResult& r : results) {
+    if (!r.error.empty()) std::printf("%s: %s\n", r.workload.name.c_str(), r.error.c_str());
+  }
+  const bool pass = failed == 0 && errors == 0 && checks > skipped;
+  const std::size_t checked = checks - skipped - errors;
+  const std::string skip_note = skipped > 0 ? ", " + std::to_string(skipped) + " skipped without a reference" : "";
+  const std::string error_note =
+      errors > 0 ? ", " + std::to_string(errors) + " not checked: the workload failed or was interrupted" : "";
+  std::printf("\nverdict: %s (%zu of %zu floors met%s%s, %.0f s)\n", pass ? "PASS" : "FAIL", checked - failed, checked,
+              skip_note.c_str(), error_note.c_str(), seconds);
 
   if (!o.json.empty()) {
     nlohmann::json j = results_to_json(profile, results);
     j["verdict"] = pass ? "PASS" : "FAIL";
+    j["interrupted"] = interrupt_signal() != 0;
     j["folders"] = o.folders;
     j["seconds"] = seconds;
     write_report(o.json, j.dump(2) + "\n");
   }
   if (!o.junit.empty()) write_report(o.junit, junit_xml(profile, results, seconds));
+  std::fflush(stdout);
+  throw_if_interrupted();  // after the reports: exit 128 + the signal
   return pass ? 0 : 1;
 }
 

@@ -217,6 +217,7 @@ Finished run_program(const std::vector<std::string>& argv) {
   const int status = child.wait(&ru);
   f.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   f.status = exit_code(status);
+  f.ended = describe_status(status);
   f.cpu_seconds = cpu_seconds(ru);
   return f;
 }

@@ -81,6 +81,7 @@ int move_descriptor_above(int fd, int min);
 
 struct Finished {
   int status = -1;   // exit status, or 128 + signal
+  std::string ended;  // describe_status's words: "exited with status 1", "was killed by signal 9 (Killed)"
   std::string out;
   std::string err;
   double cpu_seconds = 0;  // user + system of the process and its waited-for children

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -268,25 +269,38 @@ int run_tune(const TuneOptions& o) {
   check_writable_folder("--folder", o.folder);
   check_writable_file_folder("--prefix " + o.prefix, o.prefix);
 
+  check_room({{o.folder, sp.size}}, "a run of " + format_bytes(sp.size), "give a smaller \"size\" in --space");
+
   TuneOutcome out;
   out.space = sp.configurations();
   const std::vector<Stage> stages = plan_stages(sp, out.space.size());
   const auto t0 = Clock::now();
   catch_interrupts();  // an interrupt ends the search between runs; the file goes with the Bench
+  std::exception_ptr failure;
   try {
     Bench bench(o, sp, out.space, out.trials, planned_bytes(sp, stages, out.space.size()));
     const std::vector<std::size_t> leaders = screen(bench, sp, stages, out.trials, out.space.size());
     confirm(bench, sp, leaders, out);
-  } catch (const Interrupted&) {
-    throw;
-  } catch (...) {
-    throw_if_interrupted();  // an I/O call the signal cut short: it was the interrupt
-    throw;
+  } catch (const std::exception& e) {
+    // An I/O call the signal cut short fails too: then it was the interrupt.
+    out.stopped = interrupt_signal() != 0 ? std::string("interrupted by ") + strsignal(interrupt_signal()) : e.what();
+    failure = std::current_exception();
   }
+  // The file is gone (with the Bench); the runs measured are reported either way.
   out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   estimate_exhaustive(sp, out);
-  write_tune_reports(o, sp, out);
-  return 0;
+  if (!failure) {
+    write_tune_reports(o, sp, out);
+    return 0;
+  }
+  try {
+    write_tune_reports(o, sp, out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "swapio tune: the reports of the runs measured could not be written: %s\n", e.what());
+  }
+  std::fflush(stdout);
+  throw_if_interrupted();
+  std::rethrow_exception(failure);
 }
 
 }  // namespace swapio::cli

@@ -44,7 +44,8 @@ struct TuneOptions {
 
 void add_tune_options(CLI::App& app, TuneOptions& o);
 
-// Returns 0; throws ConfigError for bad input and swapio::Error when I/O fails.
+// Returns 0; throws ConfigError for bad input (nothing run), swapio::Error when I/O fails and
+// Interrupted on a signal (both after writing the reports of the runs measured).
 int run_tune(const TuneOptions& o);
 
 // One write+read pair of a configuration.
@@ -66,11 +67,13 @@ struct TuneOutcome {
   double seconds = 0;
   std::size_t exhaustive_runs = 0;
   double exhaustive_seconds = 0;
+  std::string stopped;  // the search failed or was interrupted: why (then no recommendation)
 };
 
 // "1 MiB qd32 overlap batch par2".
 std::string tune_label(const Config& c);
-// Prints the table and summary, and writes PREFIX.csv, .json, .svg and -aio.json.
+// Prints the table and summary, and writes PREFIX.csv, .json, .svg and -aio.json; a search that
+// stopped writes the runs it measured and why it stopped, and no -aio.json (no recommendation).
 void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOutcome& out);
 
 }  // namespace swapio::cli

@@ -127,6 +127,20 @@ void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOut
     row.update({{"write_gib_per_s", r.write_gib}, {"read_gib_per_s", r.read_gib}, {"combined_gib_per_s", r.score}});
     jruns.push_back(std::move(row));
   }
+  if (!out.stopped.empty()) {
+    std::printf("\nstopped after %zu runs (write+read pairs) in %.0f s: %s; no recommendation\n", out.trials.size(),
+                out.seconds, out.stopped.c_str());
+    write_report(o.prefix + ".csv", csv);
+    write_report(o.prefix + ".svg", heat_map_svg(out.space, out.trials));
+    const nlohmann::json report = {{"folder", o.folder},          {"configurations", out.space.size()},
+                                   {"runs", jruns},               {"run_count", out.trials.size()},
+                                   {"seconds", out.seconds},      {"complete", false},
+                                   {"stopped", out.stopped},      {"best", nullptr}};
+    write_report(o.prefix + ".json", report.dump(2) + "\n");
+    std::printf("reports: %s.csv, %s.json, %s.svg (no %s-aio.json: no recommendation)\n", o.prefix.c_str(),
+                o.prefix.c_str(), o.prefix.c_str(), o.prefix.c_str());
+    return;
+  }
   const Config& b = out.space[out.best];
   const nlohmann::json aio = deepspeed_aio(b);
   std::printf("\n%zu runs (write+read pairs) in %.0f s; an exhaustive sweep at full size would be %zu runs, about %.0f s "
@@ -147,6 +161,8 @@ void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOut
                                  {"seconds", out.seconds},
                                  {"exhaustive_runs", out.exhaustive_runs},
                                  {"exhaustive_seconds_estimate", out.exhaustive_seconds},
+                                 {"complete", true},
+                                 {"stopped", nullptr},
                                  {"best", aio.at("aio")},
                                  {"best_combined_gib_per_s", out.best_combined},
                                  {"best_write_gib_per_s", out.best_write},
