@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -787,6 +788,34 @@ TEST_F(Cli, ALongerOldFileIsCutToTheNewSize) {
   const Outcome o = run({"bench", "--write-file", dir_.file("c"), "--write-size", "1M", "--loops", "2", "--validate"});
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(file_size(dir_.file("c.0")), 1u << 20);
+}
+
+// A failed run returns only once the space of the files it removed is free again (a killed
+// worker's io_uring is torn down after the worker is reaped, and holds the files until then;
+// here another process holding the file for 300 ms stands in for it): the next command finds
+// the space the run had.
+TEST_F(Cli, AFailedRunReturnsOnceTheSpaceOfItsFilesIsFree) {
+  ScratchMount small(dir_.path(), "small", "tmpfs", "size=64m");
+  if (!small.ok()) GTEST_SKIP() << small.why_not();
+  std::thread release;
+  const Outcome o = run_and_act(dir_, {"bench", "--write-file", small.path() + "/x", "--write-size", "24M", "--threads", "2",
+                                       "--loops", "100000"},
+                                2, [&](pid_t, const std::vector<pid_t>& kids) {
+                                  const int held = ::open((small.path() + "/x.0").c_str(), O_RDONLY);
+                                  ASSERT_GE(held, 0);
+                                  ::kill(kids[0], SIGKILL);
+                                  release = std::thread([held] {
+                                    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                                    ::close(held);
+                                  });
+                                });
+  struct statvfs v {};
+  ASSERT_EQ(::statvfs(small.path().c_str(), &v), 0);
+  const std::uint64_t free_at_exit = static_cast<std::uint64_t>(v.f_bfree) * v.f_frsize;
+  if (release.joinable()) release.join();
+  EXPECT_EQ(o.status, 1) << o.err;
+  EXPECT_TRUE(std::filesystem::is_empty(small.path()));
+  EXPECT_GE(free_at_exit, 63u << 20) << "swapio returned before the space of the files it removed was free";
 }
 
 // Waits until `ready` holds (polled every 20 ms, at most `limit`).

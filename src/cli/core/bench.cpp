@@ -1,11 +1,16 @@
 #include "bench.hpp"
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
+#include <thread>
 
 #include "bench_phase.hpp"
 #include "swapio/error.hpp"
@@ -70,10 +75,46 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
   for (const auto& n : ph.at("notes")) std::printf("  note: %s\n", n.get<std::string>().c_str());
 }
 
-void remove_files(const std::vector<std::string>& paths) {
+// Removes the files, then waits (at most 2 s) until their space is free again: a killed worker's
+// io_uring is torn down by the kernel after the worker is reaped, and until then its ring holds
+// the files (registered, or under requests in flight). So the next command finds the space the
+// run held. Never throws.
+void remove_files(const std::vector<std::string>& paths) noexcept {
+  struct Filesystem {
+    std::string probe;  // a folder on it
+    std::uint64_t free_before = 0, freed = 0;
+  };
+  std::map<dev_t, Filesystem> filesystems;
+  const auto free_bytes = [](const std::string& folder) -> std::uint64_t {
+    struct statvfs v {};
+    return ::statvfs(folder.c_str(), &v) == 0 ? static_cast<std::uint64_t>(v.f_bfree) * v.f_frsize : 0;
+  };
   for (const auto& p : paths) {
+    struct stat st {};
+    // Only the last name of a file frees its blocks.
+    if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+      const std::string folder = std::filesystem::path(p).parent_path().empty()
+                                     ? std::string(".")
+                                     : std::filesystem::path(p).parent_path().string();
+      auto [it, fresh] = filesystems.try_emplace(st.st_dev);
+      if (fresh) it->second = {folder, free_bytes(folder), 0};
+      it->second.freed += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    }
     std::error_code ec;
     std::filesystem::remove(p, ec);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (const auto& [dev, fs] : filesystems) {
+    // Within 1% (others may write meanwhile), the blocks the files held are free again.
+    const std::uint64_t want = fs.free_before + fs.freed - fs.freed / 100;
+    while (free_bytes(fs.probe) < want) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::fprintf(stderr, "swapio bench: note: the space of the files removed in %s was not free again within 2 s "
+                     "(another process may hold them open)\n", fs.probe.c_str());
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
   }
 }
 
@@ -82,6 +123,7 @@ void remove_files(const std::vector<std::string>& paths) {
 // have overwritten part of them.
 void clean_up_failed_writes(const std::vector<std::string>& paths, const std::vector<bool>& existed) {
   std::string partial;
+  std::vector<std::string> created;
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (existed[i]) {
       partial += (partial.empty() ? "" : ", ") + paths[i];
@@ -89,9 +131,10 @@ void clean_up_failed_writes(const std::vector<std::string>& paths, const std::ve
     }
     std::error_code ec;
     const bool link = std::filesystem::is_symlink(paths[i], ec);
-    const std::filesystem::path created = link ? std::filesystem::canonical(paths[i], ec) : std::filesystem::path(paths[i]);
-    if (!ec) std::filesystem::remove(created, ec);
+    const std::filesystem::path target = link ? std::filesystem::canonical(paths[i], ec) : std::filesystem::path(paths[i]);
+    if (!ec) created.push_back(target.string());
   }
+  remove_files(created);
   if (!partial.empty()) {
     std::fprintf(stderr, "swapio bench: %s existed and %s being overwritten in place: %s may now hold part of the new bytes\n",
                  partial.c_str(), partial.find(", ") == std::string::npos ? "was" : "were",
