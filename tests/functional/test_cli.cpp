@@ -417,9 +417,9 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   Outcome o = run({"qualify", "--profile", profile("easy", 0), "--folder", dir_.file("q"), "--json", dir_.file("easy.out"),
                    "--junit", dir_.file("easy.xml")});
   EXPECT_EQ(o.status, 0) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^r +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^g +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^r +read +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^g +read +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
   EXPECT_NE(o.out.find("verdict: PASS (3 of 3 floors met"), std::string::npos) << o.out;
   nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("easy.out")));
   EXPECT_EQ(j.at("verdict"), "PASS");
@@ -433,7 +433,7 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   o = run({"qualify", "--profile", profile("hard", 1e6), "--folder", dir_.file("q"), "--json", dir_.file("hard.out"),
            "--junit", dir_.file("hard.xml")});
   EXPECT_EQ(o.status, 1) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +[0-9.]+ +1000000.00 +absolute +FAIL$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9.]+ +1000000.00 +absolute +FAIL$", std::regex::multiline))) << o.out;
   EXPECT_NE(o.out.find("verdict: FAIL (0 of 3 floors met"), std::string::npos) << o.out;
   j = nlohmann::json::parse(slurp(dir_.file("hard.out")));
   EXPECT_EQ(j.at("verdict"), "FAIL");
@@ -917,8 +917,8 @@ TEST_F(Cli, QualifyReportsAFailedProgramInEveryReport) {
                          dir_.file("ceiling"), "--json", dir_.file("q.json"), "--junit", dir_.file("q.xml")});
   EXPECT_EQ(o.status, 1) << o.out << o.err;
   EXPECT_EQ((o.out + o.err).find("Input/output error"), std::string::npos) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^c +write +[0-9.]+ +- +0.50x ceiling +ERROR$", std::regex::multiline))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^a +read +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^c +write +direct +[0-9.]+ +- +0.50x ceiling +ERROR$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^a +read +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
   const std::string why = "ceiling libaio, workload c: exited with status 3: no contiguous memory";
   EXPECT_NE(o.out.find(why), std::string::npos) << o.out;
   const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
@@ -930,6 +930,37 @@ TEST_F(Cli, QualifyReportsAFailedProgramInEveryReport) {
   EXPECT_NE(xml.find("tests=\"2\" failures=\"0\" skipped=\"0\" errors=\"1\""), std::string::npos) << xml;
   EXPECT_NE(xml.find("<error message=\"" + why + "\"/>"), std::string::npos) << xml;
   EXPECT_TRUE(std::filesystem::is_empty(dir_.file("q"))) << "qualify left files in the folder";
+}
+
+// On a folder where swapio runs buffered (tmpfs reports no direct-I/O alignment), the references
+// run buffered too: like is compared with like, and the table and the JSON say so. With
+// --direct on, bench runs O_DIRECT there and says so.
+TEST_F(Cli, QualifyComparesLikeWithLikeOnAMemoryFilesystem) {
+  ScratchMount shm(dir_.path(), "shm", "tmpfs", "size=256m");
+  if (!shm.ok()) GTEST_SKIP() << shm.why_not();
+  std::ofstream(dir_.file("p.json")) << nlohmann::json{
+      {"name", "p"},
+      {"rounds", 1},
+      {"workloads", {{{"name", "w"}, {"op", "write"}, {"size", "8M"}, {"floor_vs_fio", 0.0}, {"floor_vs_ceiling", 0.0}}}}};
+  // A ceiling tool that notes how it was run, then runs fio.
+  std::ofstream(dir_.file("ceiling")) << "#!/bin/sh\necho \"$@\" >> " << dir_.file("ceiling.args") << "\nexec fio \"$@\"\n";
+  std::filesystem::permissions(dir_.file("ceiling"), std::filesystem::perms::owner_all);
+  Outcome o = run({"qualify", "--profile", dir_.file("p.json"), "--folder", shm.path(), "--ceiling", dir_.file("ceiling"),
+                   "--json", dir_.file("q.json")});
+  EXPECT_EQ(o.status, 0) << o.out << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +buffered +[0-9.]+ ", std::regex::multiline))) << o.out;
+  EXPECT_NE(o.out.find("w: buffered I/O for every program (the filesystem reports no direct-I/O alignment"), std::string::npos)
+      << o.out;
+  const std::string args = slurp(dir_.file("ceiling.args"));
+  EXPECT_NE(args.find("--direct=0"), std::string::npos) << args;
+  EXPECT_EQ(args.find("--direct=1"), std::string::npos) << args;
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
+  EXPECT_EQ(j.at("workloads")[0].at("direct"), false);
+  EXPECT_TRUE(std::filesystem::is_empty(shm.path()));
+
+  o = run({"bench", "--write-file", shm.path() + "/d", "--write-size", "4M", "--direct", "on"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("O_DIRECT yes"), std::string::npos) << o.out;
 }
 
 // qualify and tune check free space up front: a folder too small is refused (exit 2, one line)

@@ -47,6 +47,8 @@ std::string tail_of(const std::string& s) {
 struct Measurement {
   double gib_per_s = 0;
   double cpu_per_gib = 0;
+  bool direct = true;       // swapio: whether it ran with O_DIRECT
+  std::string direct_note;  // swapio: why not
 };
 
 // One program of the comparison: how to run it for a workload.
@@ -82,7 +84,13 @@ Measurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine) 
   try {
     const auto j = nlohmann::json::parse(f.out);
     const auto& ph = j.at("phases").at(0);
-    return {ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>()};
+    Measurement m{ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>(),
+                  ph.at("direct").get<bool>(), ""};
+    for (const auto& n : ph.at("notes")) {
+      const std::string note = n;
+      if (note.find("buffered") != std::string::npos) m.direct_note = note;
+    }
+    return m;
   } catch (const std::exception& e) {
     unreadable("swapio bench", w.name, e.what());
   }
@@ -106,7 +114,8 @@ void remove_prefixed(const std::vector<std::string>& folders, const std::string&
 
 void remove_fio_files(const std::vector<std::string>& folders) { remove_prefixed(folders, kFioJob); }
 
-Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) {
+// direct: as swapio ran (like with like: both O_DIRECT, or both buffered).
+Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p, bool direct) {
   std::vector<std::string> a = p.kind == Program::Kind::ceiling ? o.ceiling : o.fio;
   std::string dirs;
   for (const std::string& f : o.folders) dirs += (dirs.empty() ? "" : ":") + f;
@@ -116,7 +125,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
                                 ? "--filename=" + (std::filesystem::path(o.folders[0]) / (std::string(kFioJob) + ".shared")).string()
                                 : "--directory=" + dirs;
   a.insert(a.end(), {std::string("--name=") + kFioJob, where, std::string("--rw=") + (w.write ? "write" : "read"),
-                     "--bs=" + std::to_string(w.config.block_size), "--iodepth=" + std::to_string(w.config.queue_depth), "--direct=1",
+                     "--bs=" + std::to_string(w.config.block_size), "--iodepth=" + std::to_string(w.config.queue_depth), std::string("--direct=") + (direct ? "1" : "0"),
                      "--size=" + std::to_string(w.size), "--ioengine=" + p.ioengine,
                      "--numjobs=" + std::to_string(w.processes), "--group_reporting", "--output-format=json",
                      "--invalidate=0"});
@@ -134,7 +143,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p) 
     const double cpu = (job.at("usr_cpu").get<double>() + job.at("sys_cpu").get<double>()) / 100.0 *
                        job.at("job_runtime").get<double>() / 1000.0;
     if (bytes <= 0 || bw <= 0) throw std::runtime_error("no bytes moved");
-    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB))};
+    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, ""};
   } catch (const std::exception& e) {
     unreadable(p.label, w.name, e.what());
   }
@@ -209,8 +218,13 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
           for (std::size_t k = 0; k < programs.size(); ++k) {
             const Program& p = programs[k];
             // The first program is swapio as the workload asks; the others are references.
-            const Measurement m = p.kind != Program::Kind::swapio ? run_fio(o, w, p)
+            // swapio runs first in every round: the references then run as it did (O_DIRECT or not).
+            const Measurement m = p.kind != Program::Kind::swapio ? run_fio(o, w, p, res.direct.value_or(true))
                                   : run_swapio(o, w, k == 0 ? w.config.engine : p.engine);
+            if (k == 0 && !res.direct) {
+              res.direct = m.direct;
+              res.direct_note = m.direct_note;
+            }
             series[k].gib_per_s.push_back(m.gib_per_s);
             series[k].cpu_per_gib.push_back(m.cpu_per_gib);
             if (o.progress) {
@@ -266,7 +280,8 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
          (w.device.empty() ? "" : " (tensor on " + w.device + ")") + " x " + std::to_string(w.processes) +
          " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.config.block_size) + ", queue depth " +
          std::to_string(w.config.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
-         std::to_string(w.config.intra_op_parallelism) + (w.config.direct == DirectMode::off ? ", buffered\n" : ", O_DIRECT\n");
+         std::to_string(w.config.intra_op_parallelism) +
+         (!r.direct ? "\n" : *r.direct ? ", O_DIRECT (every program)\n" : ", buffered (every program: " + r.direct_note + ")\n");
     char line[512];
     std::snprintf(line, sizeof line, "  %-18s %-44s %8s %10s %12s\n", "program", "GiB/s per round", "median", "CPU s/GiB",
                   "swapio/this");
@@ -340,6 +355,8 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
                      {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
                      {"checks", checks},
                      {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
+                     {"direct", r.direct ? nlohmann::json(*r.direct) : nlohmann::json()},
+                     {"direct_note", r.direct_note},
                      {"pass", r.pass}});
     out["workloads"].push_back(std::move(workload));
     all = all && r.pass;

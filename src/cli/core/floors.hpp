@@ -50,6 +50,10 @@ struct WorkloadResult {
   std::optional<double> fio_best;                        // the faster plain fio engine's median
   std::optional<double> ceiling_best;
   std::vector<FloorCheck> checks;
+  // Whether swapio ran with O_DIRECT (its first run says; unset if it never ran): fio and the
+  // ceiling ran the same way, so that like is compared with like. direct_note: why not.
+  std::optional<bool> direct;
+  std::string direct_note;
   std::string error;  // a program failed ("fio libaio, workload w: exited with status 1: ..."), or
                       // "interrupted by ..." / "not run: interrupted by ...": the rounds measured are kept
   bool pass = false;

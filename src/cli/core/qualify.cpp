@@ -200,7 +200,7 @@ int run_qualify(const QualifyOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty) std::fprintf(stderr, "\r\033[K");
 
-  std::printf("\n%-20s %-5s %10s %10s  %-26s %s\n", "workload", "op", "GiB/s", "floor", "rule", "result");
+  std::printf("\n%-20s %-5s %-8s %10s %10s  %-26s %s\n", "workload", "op", "I/O", "GiB/s", "floor", "rule", "result");
   std::size_t checks = 0, failed = 0, skipped = 0;
   std::size_t errors = 0;
   for (const WorkloadResult& r : results) {
@@ -213,12 +213,16 @@ int run_qualify(const QualifyOptions& o) {
       std::string rule = rule_of(c);
       if (c.kind == "vs fio" && r.fio_best) rule += fmt(" (%.2f)", *r.fio_best);
       if (c.kind == "vs ceiling" && r.ceiling_best) rule += fmt(" (%.2f)", *r.ceiling_best);
-      std::printf("%-20s %-5s %10.2f %10s  %-26s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+      const char* io = !r.direct ? "-" : *r.direct ? "direct" : "buffered";
+      std::printf("%-20s %-5s %-8s %10.2f %10s  %-26s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read", io,
                   c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(), rule.c_str(), verdict);
     }
   }
   for (const WorkloadResult& r : results) {
     if (!r.error.empty()) std::printf("%s: %s\n", r.workload.name.c_str(), r.error.c_str());
+    if (r.direct && !*r.direct) {
+      std::printf("%s: buffered I/O for every program (%s)\n", r.workload.name.c_str(), r.direct_note.c_str());
+    }
   }
   const bool pass = failed == 0 && errors == 0 && checks > skipped;
   const std::size_t checked = checks - skipped - errors;
