@@ -357,6 +357,33 @@ TEST_F(Cli, ReadValidationChecksTheContent) {
   EXPECT_NE(o.out.find("an independent buffered read of the file matches the bytes written"), std::string::npos) << o.out;
 }
 
+// A write set spread over folders is read back by its per-process name, x.{i}: process i reads
+// folder (i mod n)/x.i, each checked against the pattern its writer wrote.
+TEST_F(Cli, AWriteSetIsReadBackByItsPerProcessName) {
+  std::filesystem::create_directory(dir_.file("fa"));
+  std::filesystem::create_directory(dir_.file("fb"));
+  Outcome o = run({"bench", "--write-file", "x", "--folder", "fa", "--folder", "fb", "--threads", "2", "--write-size", "2M"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  o = run({"bench", "--read-file", "x.{i}", "--folder", "fa", "--folder", "fb", "--threads", "2", "--validate", "--json"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  const nlohmann::json ph = nlohmann::json::parse(o.out).at("phases")[0];
+  EXPECT_EQ(ph.at("processes")[0].at("path"), "fa/x.0");
+  EXPECT_EQ(ph.at("processes")[1].at("path"), "fb/x.1");
+  EXPECT_EQ(ph.at("validation"), nlohmann::json::array({"pattern"}));
+  EXPECT_EQ(ph.at("validated"), true);
+  // Without folders, and a set larger than what was written: refused up front, naming the file.
+  o = run({"bench", "--write-file", "w", "--threads", "3", "--write-size", "1M"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  o = run({"bench", "--read-file", "w.{i}", "--threads", "3", "--validate"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  o = run({"bench", "--read-file", "w.{i}", "--threads", "4"});
+  EXPECT_EQ(o.status, 2) << o.err;
+  EXPECT_NE(o.err.find("--read-file w.3: No such file or directory"), std::string::npos) << o.err;
+  o = run({"bench", "--write-file", "y.{i}", "--write-size", "1M"});
+  EXPECT_EQ(o.status, 2) << o.err;
+  EXPECT_NE(o.err.find("{i} is for --read-file"), std::string::npos) << o.err;
+}
+
 // The GPU path end to end on the emulated device: several processes, a folder-to-device mapping,
 // both APIs, validation, and the device named in the JSON report.
 // Durable writes from the command line: synced, replaced whole, no temporary left behind.

@@ -235,7 +235,14 @@ std::string BenchOptions::path_for(bool write, unsigned process) const {
   if (!folders.empty()) {
     path = (std::filesystem::path(folders[process % folders.size()]) / std::filesystem::path(base).filename()).string();
   }
-  return write ? path + "." + std::to_string(process) : path;
+  if (write) return path + "." + std::to_string(process);
+  // A read set: "{i}" in the file's name is the process's number (x.{i}: what a write set wrote).
+  const std::string index = std::to_string(process);
+  const std::size_t name_at = path.size() - std::filesystem::path(path).filename().string().size();
+  for (std::size_t at = path.find("{i}", name_at); at != std::string::npos; at = path.find("{i}", at + index.size())) {
+    path.replace(at, 3, index);
+  }
+  return path;
 }
 
 // Counts are whole decimal numbers, as the knobs' (parse_count): no "010" read as octal, no "0x20".
@@ -251,7 +258,10 @@ const CLI::Validator kDecimal(
     "NUMBER");
 
 void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
-  app.add_option("--read-file,--read_file", o.read_file, "file every process reads (with --folder: its name in each folder)");
+  app.add_option("--read-file,--read_file", o.read_file,
+                 "file every process reads (with --folder: its name in each folder); {i} in the name is the "
+                 "process's number: --read-file x.{i} reads the set --write-file x wrote (process i: x.i, in "
+                 "folder i mod n)");
   app.add_option("--write-file,--write_file", o.write_file,
                  "file to write: process i writes <FILE>.<i>, replacing any earlier one");
   app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
@@ -348,12 +358,16 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   } else if (o.config.sync || o.config.atomic_replace) {
     throw ConfigError(std::string(o.config.atomic_replace ? "--atomic-replace" : "--sync") + " needs --write-file");
   }
+  if (o.write_file.find("{i}") != std::string::npos) {
+    throw ConfigError("--write-file " + o.write_file + ": {i} is for --read-file (process i always writes NAME.i)");
+  }
   if (!o.read_file.empty()) {
-    if (o.folders.empty()) {
-      check_readable_file(o.read_file);
-    } else {
-      for (unsigned i = 0; i < std::min<std::size_t>(o.threads, o.folders.size()); ++i) check_readable_file(o.path_for(false, i));
+    if (std::filesystem::path(o.read_file).parent_path().string().find("{i}") != std::string::npos) {
+      throw ConfigError("--read-file " + o.read_file + ": {i} may stand only in the file's name, not in its folder");
     }
+    const bool per_process = o.read_file.find("{i}") != std::string::npos;
+    const unsigned distinct = per_process ? o.threads : static_cast<unsigned>(std::min<std::size_t>(o.threads, std::max<std::size_t>(o.folders.size(), 1)));
+    for (unsigned i = 0; i < distinct; ++i) check_readable_file(o.path_for(false, i));
     if (!o.write_file.empty()) {
       for (unsigned i = 0; i < o.threads; ++i) {
         std::error_code ec;
