@@ -26,7 +26,8 @@ Error::Error(int err, std::string op, std::string path, std::uint64_t offset, st
       op_(std::move(op)),
       path_(std::move(path)),
       offset_(offset),
-      length_(length) {}
+      length_(length),
+      detail_(std::move(detail)) {}
 
 ValidationError::ValidationError(const std::string& path, std::uint64_t file_offset,
                                  std::uint64_t buffer_offset, unsigned char expected,

@@ -22,12 +22,14 @@ class Error : public std::system_error {
   const std::string& path() const noexcept { return path_; }
   std::uint64_t offset() const noexcept { return offset_; }
   std::uint64_t length() const noexcept { return length_; }
+  const std::string& detail() const noexcept { return detail_; }
 
  private:
   std::string op_;
   std::string path_;
   std::uint64_t offset_;
   std::uint64_t length_;
+  std::string detail_;
 };
 
 // A configuration value that breaks a rule; what() names the value and the rule.

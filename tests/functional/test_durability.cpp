@@ -140,6 +140,9 @@ TEST_F(Durability, FailedReplacementLeavesTheOldContent) {
     } catch (const Error& e) {
       EXPECT_EQ(e.errnum(), EIO) << e.what();
       EXPECT_EQ(e.path(), path) << "the error names the temporary, not the caller's path: " << e.what();
+      // ... and says what was being written, and that the old content is kept.
+      EXPECT_NE(std::string(e.what()).find("while writing its replacement .tensor.swp.swapio-"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("now removed: " + path + " keeps its old content"), std::string::npos) << e.what();
     }
     // Checked right after the call returned (the handle still alive for the async case's sake).
     EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, kOld), -1) << "a failed replacement touched the file";

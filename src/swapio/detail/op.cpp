@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
 #include "swapio/detail/checks.hpp"
 #include "swapio/error.hpp"
@@ -191,7 +192,27 @@ void OpRun::complete(const SliceRunner* last, const std::string* engine, const s
     }
   }
   op_.file.close();
-  if (error) op_.temp = TempFile{};
+  if (error && !op_.temp.empty()) {
+    // The error names the caller's path; it also says what was being written, and that it is gone.
+    std::exception_ptr said = error;
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& e) {
+      try {
+        const std::string how = "while writing its replacement " +
+                                std::filesystem::path(op_.temp.path()).filename().string() + ", now removed: " +
+                                e.path() + " keeps its old content";
+        said = std::make_exception_ptr(Error(e.errnum(), e.op(), e.path(), e.offset(), e.length(),
+                                             e.detail().empty() ? how : e.detail() + "; " + how));
+      } catch (...) {
+        // Out of memory for the longer message: the error as it was.
+      }
+    } catch (...) {
+      // Another kind (a validation difference, out of memory): as it is.
+    }
+    op_.temp = TempFile{};  // removed
+    error = std::move(said);
+  }
   {
     std::lock_guard lock(mutex_);
     error_ = std::move(error);  // moved, not copied: the error's last reference must be the caller's
