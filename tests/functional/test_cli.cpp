@@ -1,4 +1,5 @@
 // `swapio bench` driven as a user drives it: the real binary, its exit status, its output.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -56,9 +58,15 @@ pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out, co
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  // Its own process group (numbered by its pid): whatever it starts can be found afterwards.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  const int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(rc));
   return pid;
 }
@@ -81,6 +89,151 @@ int wait_exit(pid_t pid, std::chrono::seconds limit) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// The live (not zombie) processes of a process group.
+std::vector<pid_t> live_members(pid_t group) {
+  std::vector<pid_t> members;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = slurp(it->path().string() + "/stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0, pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (pgrp == group && state != 'Z') members.push_back(std::stoi(name));
+  }
+  return members;
+}
+
+// "Nothing lost", checked after every command a test runs: no process the command started is
+// alive, no temporary of swapio's is left (a replacement's, qualify's folder, tune's file, the
+// floors' files), and every file that existed before holds its bytes, except the files the
+// command writes (NAME.i of --write-file, through a link its target; reports): those may change
+// when it succeeded, or when a failed run in place names them as partial.
+class Leftovers {
+ public:
+  Leftovers(std::string root, const std::vector<std::string>& args) : root_(std::move(root)) {
+    std::string write_name;
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "--write-file") write_name = std::filesystem::path(args[i + 1]).filename().string() + ".";
+      if (args[i] == "--json" || args[i] == "--junit") reports_.push_back(std::filesystem::path(args[i + 1]).filename());
+      if (args[i] == "--prefix") reports_.push_back(std::filesystem::path(args[i + 1]).filename().string() + ".");
+      if (args[i] == "--atomic-replace" || args[i + 1] == "--atomic-replace") replacing_ = true;
+    }
+    for (const auto& [path, entry] : scan()) {
+      before_[path] = entry;
+      const std::string name = std::filesystem::path(path).filename();
+      if (!write_name.empty() && name.starts_with(write_name) &&
+          name.find_first_not_of("0123456789", write_name.size()) == std::string::npos) {
+        targets_.insert(path);
+        std::error_code ec;
+        if (entry.link) targets_.insert(std::filesystem::weakly_canonical(path, ec).string());
+      }
+    }
+  }
+
+  void check(pid_t group, int status, const std::string& err) const {
+    const std::vector<pid_t> alive = live_members(group);
+    EXPECT_TRUE(alive.empty()) << alive.size() << " process(es) the command started outlived it, e.g. pid " << alive[0];
+    for (const pid_t p : alive) ::kill(p, SIGKILL);
+    const std::map<std::string, Entry> after = scan();
+    for (const auto& [path, entry] : after) {
+      const std::string name = std::filesystem::path(path).filename();
+      const bool temporary = (name.starts_with(".") && name.find(".swapio-") != std::string::npos) ||
+                             name.starts_with("swapio-qualify-") || name.starts_with("swapio-tune.") ||
+                             name.starts_with("swapio-floor.") || name.starts_with("swapio-ref.");
+      EXPECT_FALSE(temporary) << "the command left " << path;
+    }
+    const bool named_partial = err.find("being overwritten in place") != std::string::npos;
+    for (const auto& [path, entry] : before_) {
+      const auto it = after.find(path);
+      if (it == after.end()) {
+        ADD_FAILURE() << path << " existed before the command and is gone";
+        continue;
+      }
+      if (it->second == entry) continue;
+      const std::string name = std::filesystem::path(path).filename();
+      const bool report = std::any_of(reports_.begin(), reports_.end(), [&](const std::string& r) {
+        return r.ends_with(".") ? name.starts_with(r) : name == r;
+      });
+      const bool may_change = targets_.contains(path) && !entry.link && (status == 0 || (named_partial && !replacing_));
+      EXPECT_TRUE(report || may_change) << path << " existed before the command and " << (entry.link ? "its link " : "")
+                                        << "changed (exit status " << status << ")";
+    }
+  }
+
+ private:
+  struct Entry {
+    bool link = false;
+    std::string what;  // a link's target; a file's size and hash
+    bool operator==(const Entry&) const = default;
+  };
+  std::map<std::string, Entry> scan() const {
+    std::map<std::string, Entry> entries;
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string path = it->path().string();
+      const std::string name = it->path().filename();
+      if (name == ".out" || name == ".err") continue;
+      Entry e;
+      e.link = it->is_symlink(ec);
+      if (e.link) {
+        e.what = std::filesystem::read_symlink(it->path(), ec).string();
+      } else if (it->is_regular_file(ec)) {
+        const std::string bytes = slurp(path);
+        e.what = std::to_string(bytes.size()) + ":" + std::to_string(std::hash<std::string>{}(bytes));
+      } else {
+        continue;
+      }
+      entries[path] = e;
+    }
+    return entries;
+  }
+  std::string root_;
+  std::map<std::string, Entry> before_;
+  std::set<std::string> targets_;
+  std::vector<std::string> reports_;
+  bool replacing_ = false;
+};
+
+// The check itself sees each kind of leftover (and lets through what a command may change).
+TEST(Leftovers, SeeWhatACommandLeaves) {
+  TempDir dir;
+  std::ofstream(dir.file("keep")) << "old";
+  std::ofstream(dir.file("gone")) << "old";
+  std::ofstream(dir.file("w.0")) << "old";
+  const Leftovers l(dir.path(), {"bench", "--write-file", "w", "--write-size", "1M"});
+  std::ofstream(dir.file("w.0")) << "new";  // a write target: may change when the command succeeded
+  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 1, ""), "w.0 existed before the command and changed");
+  l.check(::getpid() + 4000000, 0, "");
+  std::ofstream(dir.file("keep")) << "new";
+  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 0, ""), "keep existed before the command and changed");
+  std::ofstream(dir.file("keep")) << "old";
+  std::filesystem::remove(dir.file("gone"));
+  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 0, ""), "gone existed before the command and is gone");
+  std::ofstream(dir.file("gone")) << "old";
+  std::ofstream(dir.file(".w.0.swapio-1-abcdef")) << "tmp";
+  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 0, ""), "the command left");
+  std::filesystem::remove(dir.file(".w.0.swapio-1-abcdef"));
+  // A process of the command's group still alive: named, and killed.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  pid_t sleeper = -1;
+  char sleep_cmd[] = "sleep", ten[] = "10";
+  char* argv[] = {sleep_cmd, ten, nullptr};
+  ASSERT_EQ(posix_spawnp(&sleeper, "sleep", nullptr, &attr, argv, environ), 0);
+  posix_spawnattr_destroy(&attr);
+  EXPECT_NONFATAL_FAILURE(l.check(sleeper, 0, ""), "outlived it");
+  int status = 0;
+  ASSERT_EQ(::waitpid(sleeper, &status, 0), sleeper);
+  EXPECT_TRUE(WIFSIGNALED(status));
+}
+
 class Cli : public ::testing::Test {
  protected:
   Outcome run(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(120)) {
@@ -90,10 +243,13 @@ class Cli : public ::testing::Test {
   Outcome run_prefixed(const std::vector<std::string>& prefix, const std::vector<std::string>& args,
                        std::chrono::seconds limit = std::chrono::seconds(120)) {
     const std::string out = dir_.file(".out"), err = dir_.file(".err");
+    const Leftovers leftovers(dir_.path(), args);
     Outcome o;
-    o.status = wait_exit(spawn_cli(args, out, err, dir_.path(), prefix), limit);
+    const pid_t pid = spawn_cli(args, out, err, dir_.path(), prefix);
+    o.status = wait_exit(pid, limit);
     o.out = slurp(out);
     o.err = slurp(err);
+    leftovers.check(pid, o.status, o.err);
     std::filesystem::remove(out);
     std::filesystem::remove(err);
     return o;
@@ -706,8 +862,10 @@ std::vector<pid_t> children_of(pid_t parent) {
 
 TEST_F(Cli, AKilledWorkerIsNamedAndNothingHangs) {
   const std::string out = dir_.file(".out"), err = dir_.file(".err");
-  const pid_t bench = spawn_cli({"bench", "--write-file", "k", "--write-size", "16M", "--threads", "3", "--loops", "100000"},
-                                out, err, dir_.path());
+  const std::vector<std::string> args = {"bench", "--write-file", "k", "--write-size", "16M", "--threads", "3",
+                                         "--loops", "100000"};
+  const Leftovers leftovers(dir_.path(), args);
+  const pid_t bench = spawn_cli(args, out, err, dir_.path());
   std::vector<pid_t> workers;
   for (int i = 0; i < 500 && workers.size() < 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -718,6 +876,7 @@ TEST_F(Cli, AKilledWorkerIsNamedAndNothingHangs) {
   ASSERT_EQ(::kill(workers[1], SIGKILL), 0);
   const int status = wait_exit(bench, std::chrono::seconds(60));
   const std::string e = slurp(err);
+  leftovers.check(bench, status, e);
   EXPECT_EQ(status, 1) << e;
   EXPECT_TRUE(std::regex_search(e, std::regex("worker [0-2] \\(pid " + std::to_string(workers[1]) + ", .*\\) failed: was "
                                               "killed by signal 9")))
@@ -732,6 +891,7 @@ TEST_F(Cli, AKilledWorkerIsNamedAndNothingHangs) {
 Outcome run_and_act(const TempDir& dir, const std::vector<std::string>& args, unsigned workers,
                     const std::function<void(pid_t bench, const std::vector<pid_t>&)>& act) {
   const std::string out = dir.file(".out"), err = dir.file(".err");
+  const Leftovers leftovers(dir.path(), args);
   const pid_t bench = spawn_cli(args, out, err, dir.path());
   std::vector<pid_t> kids;
   for (int i = 0; i < 500 && kids.size() < workers; ++i) {
@@ -745,6 +905,7 @@ Outcome run_and_act(const TempDir& dir, const std::vector<std::string>& args, un
   o.status = wait_exit(bench, std::chrono::seconds(60));
   o.out = slurp(out);
   o.err = slurp(err);
+  leftovers.check(bench, o.status, o.err);
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "worker " << k << " outlived the run";
@@ -868,11 +1029,15 @@ TEST_F(Cli, TuneIsInterruptedCleanly) {
   std::filesystem::create_directory(dir_.file("t"));
   std::ofstream(dir_.file("space.json")) << R"({"size": "64M", "screen_size": "16M", "rounds": 50})";
   const std::string out = dir_.file(".out"), err = dir_.file(".err");
-  const pid_t tune = spawn_cli({"tune", "--folder", dir_.file("t"), "--space", dir_.file("space.json"), "--prefix",
-                                dir_.file("rep")}, out, err, dir_.path());
+  const std::vector<std::string> args = {"tune", "--folder", dir_.file("t"), "--space", dir_.file("space.json"), "--prefix",
+                                         dir_.file("rep")};
+  const Leftovers leftovers(dir_.path(), args);
+  const pid_t tune = spawn_cli(args, out, err, dir_.path());
   ASSERT_TRUE(wait_until([&] { return has_entry_starting(dir_.file("t"), "swapio-tune."); })) << "tune did not start";
   ::kill(tune, SIGINT);
-  EXPECT_EQ(wait_exit(tune, std::chrono::seconds(60)), 128 + SIGINT) << slurp(err);
+  const int status = wait_exit(tune, std::chrono::seconds(60));
+  EXPECT_EQ(status, 128 + SIGINT) << slurp(err);
+  leftovers.check(tune, status, slurp(err));
   EXPECT_NE(slurp(err).find("interrupted by"), std::string::npos) << slurp(err);
   EXPECT_TRUE(std::filesystem::is_empty(dir_.file("t"))) << "tune left its file";
   const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("rep.json")));
@@ -885,14 +1050,18 @@ TEST_F(Cli, TuneIsInterruptedCleanly) {
 // temporary folder: nothing outlives it.
 TEST_F(Cli, QualifyIsInterruptedCleanly) {
   const std::string out = dir_.file(".out"), err = dir_.file(".err");
-  const pid_t qualify = spawn_cli({"qualify", "--json", "q.json", "--junit", "q.xml"}, out, err, dir_.path());
+  const std::vector<std::string> args = {"qualify", "--json", "q.json", "--junit", "q.xml"};
+  const Leftovers leftovers(dir_.path(), args);
+  const pid_t qualify = spawn_cli(args, out, err, dir_.path());
   std::vector<pid_t> kids;
   ASSERT_TRUE(wait_until([&] {
     kids = children_of(qualify);
     return !kids.empty() && has_entry_starting(dir_.path(), "swapio-qualify-");
   })) << "qualify did not start a measurement";
   ::kill(qualify, SIGTERM);
-  EXPECT_EQ(wait_exit(qualify, std::chrono::seconds(60)), 128 + SIGTERM) << slurp(err);
+  const int status = wait_exit(qualify, std::chrono::seconds(60));
+  EXPECT_EQ(status, 128 + SIGTERM) << slurp(err);
+  leftovers.check(qualify, status, slurp(err));
   EXPECT_NE(slurp(err).find("interrupted by"), std::string::npos) << slurp(err);
   // The reports say what was measured, and that it was interrupted.
   const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
@@ -909,6 +1078,7 @@ TEST_F(Cli, QualifyIsInterruptedCleanly) {
 // the programs it runs: a Ctrl-C to the terminal's group does not kill fio under it.
 TEST_F(Cli, QualifyStartedWithInterruptsIgnoredKeepsThemIgnored) {
   const std::string out = dir_.file(".out"), err = dir_.file(".err");
+  const Leftovers leftovers(dir_.path(), {"qualify"});
   const pid_t qualify = spawn_cli({"qualify"}, out, err, dir_.path(), {"sh", "-c", "trap '' INT; exec \"$0\" \"$@\""});
   std::vector<pid_t> kids;
   ASSERT_TRUE(wait_until([&] {
@@ -919,8 +1089,9 @@ TEST_F(Cli, QualifyStartedWithInterruptsIgnoredKeepsThemIgnored) {
   for (pid_t k : kids) ::kill(k, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ::kill(qualify, SIGTERM);
-  EXPECT_EQ(wait_exit(qualify, std::chrono::seconds(60)), 128 + SIGTERM)
-      << "qualify or its program took the ignored SIGINT: " << slurp(err);
+  const int status = wait_exit(qualify, std::chrono::seconds(60));
+  EXPECT_EQ(status, 128 + SIGTERM) << "qualify or its program took the ignored SIGINT: " << slurp(err);
+  leftovers.check(qualify, status, slurp(err));
   EXPECT_NE(slurp(err).find("interrupted by Terminated"), std::string::npos) << slurp(err);
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
 }
@@ -1014,8 +1185,9 @@ TEST_F(Cli, TuneThatFailsMidwayWritesWhatItMeasured) {
   std::ofstream(dir_.file("space.json")) << R"({"block_size": ["1M"], "queue_depth": [8], "overlap_events": [true],
       "single_submit": [false], "io_parallel": [1, 2], "size": "48M", "screen_size": "8M", "rounds": 100, "leaders": 2})";
   const std::string out = dir_.file(".out"), err = dir_.file(".err"), prefix = dir_.file("rep");
-  const pid_t tune = spawn_cli({"tune", "--folder", small.path(), "--space", dir_.file("space.json"), "--prefix", prefix},
-                               out, err, dir_.path());
+  const std::vector<std::string> args = {"tune", "--folder", small.path(), "--space", dir_.file("space.json"), "--prefix", prefix};
+  const Leftovers leftovers(dir_.path(), args);
+  const pid_t tune = spawn_cli(args, out, err, dir_.path());
   ASSERT_TRUE(wait_until([&] { return has_entry_starting(small.path(), "swapio-tune."); })) << "tune did not start";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few runs measured
   // Another program takes every byte tune frees, until tune ends.
@@ -1036,6 +1208,8 @@ TEST_F(Cli, TuneThatFailsMidwayWritesWhatItMeasured) {
     FAIL() << "tune did not end";
   }
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << slurp(err);
+  std::filesystem::remove(small.path() + "/filler");  // the test's own
+  leftovers.check(tune, WEXITSTATUS(status), slurp(err));
   EXPECT_NE(slurp(err).find("No space left on device"), std::string::npos) << slurp(err);
   EXPECT_NE(slurp(out).find("no recommendation"), std::string::npos) << slurp(out);
   const nlohmann::json j = nlohmann::json::parse(slurp(prefix + ".json"));
