@@ -13,6 +13,7 @@
 #include <expat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <map>
 #include <filesystem>
@@ -58,11 +59,11 @@ pid_t spawn_cli(const std::vector<std::string>& args, const std::string& out, co
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-  // Its own process group (numbered by its pid): whatever it starts can be found afterwards.
+  // Its own session (numbered by its pid): whatever it starts, and what they start, can be found
+  // afterwards (process groups of their own included).
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
   pid_t pid = -1;
   const int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -89,8 +90,8 @@ int wait_exit(pid_t pid, std::chrono::seconds limit) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// The live (not zombie) processes of a process group.
-std::vector<pid_t> live_members(pid_t group) {
+// The processes of a session, zombies too (a zombie left is a process nobody waited for).
+std::vector<pid_t> session_members(pid_t session) {
   std::vector<pid_t> members;
   std::error_code ec;
   for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
@@ -101,15 +102,15 @@ std::vector<pid_t> live_members(pid_t group) {
     if (close == std::string::npos) continue;
     std::istringstream rest(stat.substr(close + 2));
     char state = 0;
-    pid_t ppid = 0, pgrp = 0;
-    rest >> state >> ppid >> pgrp;
-    if (pgrp == group && state != 'Z') members.push_back(std::stoi(name));
+    pid_t ppid = 0, pgrp = 0, sid = 0;
+    rest >> state >> ppid >> pgrp >> sid;
+    if (sid == session) members.push_back(std::stoi(name));
   }
   return members;
 }
 
 // "Nothing lost", checked after every command a test runs: no process the command started is
-// alive, no temporary of swapio's is left (a replacement's, qualify's folder, tune's file, the
+// alive or left unwaited for, no temporary of swapio's is left (a replacement's, qualify's folder, tune's file, the
 // floors' files), and every file that existed before holds its bytes, except the files the
 // command writes (NAME.i of --write-file, through a link its target; reports): those may change
 // when it succeeded, or when a failed run in place names them as partial.
@@ -135,9 +136,10 @@ class Leftovers {
     }
   }
 
-  void check(pid_t group, int status, const std::string& err) const {
-    const std::vector<pid_t> alive = live_members(group);
-    EXPECT_TRUE(alive.empty()) << alive.size() << " process(es) the command started outlived it, e.g. pid " << alive[0];
+  void check(pid_t session, int status, const std::string& err) const {
+    const std::vector<pid_t> alive = session_members(session);
+    EXPECT_TRUE(alive.empty()) << alive.size() << " process(es) the command started outlived it or were not waited for, e.g. "
+                               << alive[0] << ": " << slurp("/proc/" + std::to_string(alive[0]) + "/stat");
     for (const pid_t p : alive) ::kill(p, SIGKILL);
     const std::map<std::string, Entry> after = scan();
     for (const auto& [path, entry] : after) {
@@ -221,8 +223,7 @@ TEST(Leftovers, SeeWhatACommandLeaves) {
   // A process of the command's group still alive: named, and killed.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
   pid_t sleeper = -1;
   char sleep_cmd[] = "sleep", ten[] = "10";
   char* argv[] = {sleep_cmd, ten, nullptr};
@@ -1072,6 +1073,29 @@ TEST_F(Cli, QualifyIsInterruptedCleanly) {
   EXPECT_NE(slurp(dir_.file("q.xml")).find("<error message=\"interrupted by Terminated\"/>"), std::string::npos);
   for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "process " << k << " outlived qualify";
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
+}
+
+// An interrupt stops what qualify's programs started too (fio's job processes; here the children
+// of a stand-in fio that hangs in `fio --version`, which runs before any measurement), and all of
+// it is waited for.
+TEST_F(Cli, QualifyStopsWhatItsProgramsStarted) {
+  std::filesystem::create_directory(dir_.file("bin"));
+  std::ofstream(dir_.file("bin/fio")) << "#!/bin/sh\nsleep 60 &\nsleep 60 &\nwait\n";
+  std::filesystem::permissions(dir_.file("bin/fio"), std::filesystem::perms::owner_all);
+  const std::string out = dir_.file(".out"), err = dir_.file(".err");
+  const Leftovers leftovers(dir_.path(), {"qualify"});
+  const pid_t qualify = spawn_cli({"qualify"}, out, err, dir_.path(),
+                                  {"env", "PATH=" + dir_.file("bin") + ":" + std::getenv("PATH")});
+  ASSERT_TRUE(wait_until([&] {
+    std::size_t sleeps = 0;
+    for (pid_t p : session_members(qualify)) sleeps += slurp("/proc/" + std::to_string(p) + "/comm") == "sleep\n" ? 1 : 0;
+    return sleeps == 2;
+  })) << "the stand-in fio did not start";
+  ::kill(qualify, SIGTERM);
+  const int status = wait_exit(qualify, std::chrono::seconds(60));
+  EXPECT_EQ(status, 128 + SIGTERM) << slurp(err);
+  EXPECT_NE(slurp(err).find("interrupted by Terminated"), std::string::npos) << slurp(err);
+  leftovers.check(qualify, status, slurp(err));
 }
 
 // Started with SIGINT ignored (a script's background job), qualify keeps it ignored, and so do

@@ -141,6 +141,9 @@ void add_qualify_options(CLI::App& app, QualifyOptions& o) {
 }
 
 int run_qualify(const QualifyOptions& o) {
+  // First: from here an interrupt stops the programs started (also `fio --version`), and the
+  // folders are cleaned up on the way out.
+  catch_interrupts();
   const Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
                                             : load_profile(o.profile);
   for (const std::string& f : o.folders) {
@@ -195,7 +198,6 @@ int run_qualify(const QualifyOptions& o) {
   std::fflush(stdout);
 
   const auto t0 = std::chrono::steady_clock::now();
-  catch_interrupts();  // an interrupt stops fio and bench, and the folders are cleaned up on the way out
   const std::vector<WorkloadResult> results = run_floors(profile, fo);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty) std::fprintf(stderr, "\r\033[K");

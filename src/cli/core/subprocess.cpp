@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@ void catch_interrupts() {
     ::sigaction(sig, &sa, nullptr);
   }
   g_ignored_known = true;
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // best effort: without it a grandchild is stopped, not reaped here
 }
 
 int interrupt_signal() noexcept { return g_signal; }
@@ -68,6 +70,11 @@ Child Child::spawn(const std::vector<std::string>& argv, const Options& o) {
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, from, to);
   }
   if (rc == 0 && o.close_from >= 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, o.close_from);
+  short flags = 0;
+  if (rc == 0 && o.own_group) {
+    rc = posix_spawnattr_setpgroup(&attr, 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
   if (rc == 0 && o.default_signals) {
     sigset_t def, none;
     sigemptyset(&def);
@@ -79,12 +86,14 @@ Child Child::spawn(const std::vector<std::string>& argv, const Options& o) {
     sigemptyset(&none);
     rc = posix_spawnattr_setsigdefault(&attr, &def);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    flags |= POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
   }
+  if (rc == 0 && flags != 0) rc = posix_spawnattr_setflags(&attr, flags);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   Child child;
+  child.group_ = o.own_group;
   if (rc == 0) {
     const char* file = o.exe.empty() ? args[0] : o.exe.c_str();
     rc = o.search_path ? ::posix_spawnp(&child.pid_, file, &fa, &attr, args.data(), environ)
@@ -102,6 +111,7 @@ Child& Child::operator=(Child&& o) noexcept {
     kill();
     pid_ = std::exchange(o.pid_, -1);
     status_ = o.status_;
+    group_ = o.group_;
   }
   return *this;
 }
@@ -112,6 +122,16 @@ void Child::signal(int sig) const noexcept {
 
 int Child::wait(struct rusage* usage) {
   if (pid_ <= 0) return status_;
+  if (group_) {
+    // Until the leader is reaped its zombie holds the group's number: stop the rest of the group
+    // first, so the signal can reach nothing else.
+    siginfo_t info {};
+    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) < 0) {
+      if (errno == EINTR) continue;
+      break;  // wait4 below reports it
+    }
+    ::kill(-pid_, SIGKILL);
+  }
   struct rusage ignored {};
   while (::wait4(pid_, &status_, 0, usage != nullptr ? usage : &ignored) < 0) {
     if (errno == EINTR) continue;
@@ -120,26 +140,40 @@ int Child::wait(struct rusage* usage) {
     status_ = kUnknownStatus;
     throw_io_error(err, "wait4", "pid " + std::to_string(pid));
   }
+  reap_group();
   pid_ = -1;
   return status_;
 }
 
+void Child::reap_group() noexcept {
+  if (!group_ || pid_ <= 0) return;
+  // The members that are ours (as subreaper: all that outlived their parent), killed already.
+  while (::waitpid(-pid_, nullptr, 0) > 0 || errno == EINTR) {
+  }
+}
+
 bool Child::exited() {
   if (pid_ <= 0) return true;
-  const pid_t r = ::waitpid(pid_, &status_, WNOHANG);
-  if (r == pid_ || (r < 0 && errno != EINTR)) {
-    if (r != pid_) status_ = kUnknownStatus;  // not ours to wait for any more
+  siginfo_t info {};
+  info.si_pid = 0;
+  const int r = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+  if (r == 0 && info.si_pid == 0) return false;  // still running
+  if (r < 0 && errno == EINTR) return false;
+  if (r < 0) {
+    status_ = kUnknownStatus;  // not ours to wait for any more
     pid_ = -1;
     return true;
   }
-  return false;
+  (void)wait();  // it has exited: reaps it (and its group) without blocking on it
+  return true;
 }
 
 void Child::kill() noexcept {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
+  ::kill(group_ ? -pid_ : pid_, SIGKILL);
   while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
   }
+  reap_group();
   pid_ = -1;
 }
 
@@ -186,6 +220,7 @@ Finished run_program(const std::vector<std::string>& argv) {
   options.dup2 = {{out_w.get(), 1}, {err_w.get(), 2}};
   options.search_path = true;
   options.default_signals = true;
+  options.own_group = true;  // fio's job processes are stopped with it
   const auto t0 = std::chrono::steady_clock::now();
   Child child = Child::spawn(argv, options);  // killed and reaped if anything below fails
   out_w.close();

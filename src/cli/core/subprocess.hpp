@@ -19,7 +19,9 @@ namespace swapio::cli {
 // stopped and waited for, files removed) instead of ending it on the spot; SIGPIPE is ignored
 // (a dead child's pipe is reported) and SIGCHLD is the default (an inherited SIG_IGN would
 // make waiting useless). A signal the process was started with ignored (a script's background
-// job, nohup) stays ignored, here and in every child.
+// job, nohup) stays ignored, here and in every child. The process also becomes its
+// descendants' subreaper: what a child leaves running (fio's job processes) is reparented here,
+// so it too can be stopped and waited for.
 struct Interrupted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -42,12 +44,15 @@ class Child {
                                             // started ignored), nothing blocked
     bool search_path = false;               // argv[0] is looked up in PATH
     std::string exe;                        // the file to run instead of argv[0] ("": argv[0])
+    bool own_group = false;                 // the child leads a process group of its own: kill()
+                                            // stops and reaps everything in it (a program's own
+                                            // children too), and so does wait() for what outlives it
   };
 
   Child() noexcept = default;
   // Throws swapio::Error naming the program when it cannot be started (not found: ENOENT).
   static Child spawn(const std::vector<std::string>& argv, const Options& options);
-  Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
+  Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_), group_(o.group_) {}
   Child& operator=(Child&& o) noexcept;
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -58,16 +63,22 @@ class Child {
   // Sends sig unless the child was already waited for.
   void signal(int sig) const noexcept;
   // Waits for the child (again: its saved status) and returns its wait status; with usage, its
-  // resource usage. Throws swapio::Error when waiting fails.
+  // resource usage; a child of its own group: then stops and reaps what it left running. Throws
+  // swapio::Error when waiting fails.
   int wait(struct rusage* usage = nullptr);
   // Whether the child has exited (then reaped: its status is wait()'s), without blocking.
   bool exited();
-  // SIGKILL and wait. Never throws.
+  // SIGKILL and wait (a child of its own group: all of it). Never throws.
   void kill() noexcept;
 
  private:
+  // After the leader was reaped (its group killed before): reaps the members that are ours (as
+  // subreaper, all of them).
+  void reap_group() noexcept;
+
   pid_t pid_ = -1;  // -1 once waited for
   int status_ = 0;
+  bool group_ = false;
 };
 
 // User + system seconds of a resource usage.

@@ -256,6 +256,7 @@ void add_tune_options(CLI::App& app, TuneOptions& o) {
 }
 
 int run_tune(const TuneOptions& o) {
+  catch_interrupts();  // an interrupt ends the search between runs; the file goes with the Bench
   TuneSpace sp;
   if (!o.space.empty()) {
     std::ifstream in(o.space);
@@ -275,7 +276,6 @@ int run_tune(const TuneOptions& o) {
   out.space = sp.configurations();
   const std::vector<Stage> stages = plan_stages(sp, out.space.size());
   const auto t0 = Clock::now();
-  catch_interrupts();  // an interrupt ends the search between runs; the file goes with the Bench
   std::exception_ptr failure;
   try {
     Bench bench(o, sp, out.space, out.trials, planned_bytes(sp, stages, out.space.size()));
