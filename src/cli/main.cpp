@@ -18,6 +18,10 @@ namespace {
 // signal, any other failure 1, each reported in one line.
 template <typename Step>
 int run_command(const char* name, Step&& step) {
+  // Whatever way the step ends, what its programs left running (reparented here) goes with it.
+  struct Sweep {
+    ~Sweep() { swapio::cli::stop_orphans(); }
+  } sweep;
   try {
     return step();
   } catch (const swapio::cli::Interrupted& e) {

@@ -151,11 +151,11 @@ void fill_pattern(std::span<std::byte> out, std::uint64_t seed, std::uint64_t fi
 }
 
 std::optional<std::uint64_t> find_pattern_seed(TensorSpan data, std::uint64_t file_offset) {
-  // Whole blocks of the file inside data: [first, last].
+  // The blocks of the file whose 16-byte header lies inside data: [first, last].
   const std::uint64_t first = (file_offset + kPatternBlock - 1) / kPatternBlock;
   const std::uint64_t end = file_offset + data.size();
-  if (end < kPatternBlock || end / kPatternBlock <= first) return std::nullopt;
-  const std::uint64_t last = end / kPatternBlock - 1;
+  if (end < 16 || (end - 16) / kPatternBlock < first) return std::nullopt;
+  const std::uint64_t last = (end - 16) / kPatternBlock;
   for (const std::uint64_t block : {first, first + (last - first) / 2, last}) {
     const auto at = static_cast<std::size_t>(block * kPatternBlock - file_offset);
     std::optional<std::uint64_t> seed;

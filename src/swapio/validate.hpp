@@ -34,7 +34,7 @@ inline constexpr std::size_t kPatternBlock = 4096;
 void fill_pattern(std::span<std::byte> out, std::uint64_t seed, std::uint64_t file_offset);
 
 // The seed when data (the file's bytes from file_offset) holds swapio's pattern: the header of its
-// first, middle or last whole block says so (one damaged header does not hide the pattern).
+// first, middle or last block (the 16 bytes at each 4 KiB boundary inside data) says so (one damaged header does not hide the pattern).
 // std::nullopt otherwise. Device memory is copied back for the blocks it looks at.
 std::optional<std::uint64_t> find_pattern_seed(TensorSpan data, std::uint64_t file_offset);
 

@@ -90,6 +90,16 @@ int wait_exit(pid_t pid, std::chrono::seconds limit) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Waits until `ready` holds (polled every 20 ms, at most `limit`).
+bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit = std::chrono::seconds(60)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 // The processes of a session, zombies too (a zombie left is a process nobody waited for).
 std::vector<pid_t> session_members(pid_t session) {
   std::vector<pid_t> members;
@@ -121,7 +131,10 @@ class Leftovers {
     for (std::size_t i = 0; i + 1 < args.size(); ++i) {
       if (args[i] == "--write-file") write_name = std::filesystem::path(args[i + 1]).filename().string() + ".";
       if (args[i] == "--json" || args[i] == "--junit") reports_.push_back(std::filesystem::path(args[i + 1]).filename());
-      if (args[i] == "--prefix") reports_.push_back(std::filesystem::path(args[i + 1]).filename().string() + ".");
+      if (args[i] == "--prefix") {
+        reports_.push_back(std::filesystem::path(args[i + 1]).filename().string() + ".");
+        reports_.push_back(std::filesystem::path(args[i + 1]).filename().string() + "-");
+      }
       if (args[i] == "--atomic-replace" || args[i + 1] == "--atomic-replace") replacing_ = true;
     }
     for (const auto& [path, entry] : scan()) {
@@ -159,7 +172,7 @@ class Leftovers {
       if (it->second == entry) continue;
       const std::string name = std::filesystem::path(path).filename();
       const bool report = std::any_of(reports_.begin(), reports_.end(), [&](const std::string& r) {
-        return r.ends_with(".") ? name.starts_with(r) : name == r;
+        return r.ends_with(".") || r.ends_with("-") ? name.starts_with(r) : name == r;
       });
       const bool may_change = targets_.contains(path) && !entry.link && (status == 0 || (named_partial && !replacing_));
       EXPECT_TRUE(report || may_change) << path << " existed before the command and " << (entry.link ? "its link " : "")
@@ -209,16 +222,17 @@ TEST(Leftovers, SeeWhatACommandLeaves) {
   std::ofstream(dir.file("w.0")) << "old";
   const Leftovers l(dir.path(), {"bench", "--write-file", "w", "--write-size", "1M"});
   std::ofstream(dir.file("w.0")) << "new";  // a write target: may change when the command succeeded
-  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 1, ""), "w.0 existed before the command and changed");
-  l.check(::getpid() + 4000000, 0, "");
+  constexpr pid_t kNoSession = 1 << 30;  // above any pid_max
+  EXPECT_NONFATAL_FAILURE(l.check(kNoSession, 1, ""), "w.0 existed before the command and changed");
+  l.check(kNoSession, 0, "");
   std::ofstream(dir.file("keep")) << "new";
-  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 0, ""), "keep existed before the command and changed");
+  EXPECT_NONFATAL_FAILURE(l.check(kNoSession, 0, ""), "keep existed before the command and changed");
   std::ofstream(dir.file("keep")) << "old";
   std::filesystem::remove(dir.file("gone"));
-  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 0, ""), "gone existed before the command and is gone");
+  EXPECT_NONFATAL_FAILURE(l.check(kNoSession, 0, ""), "gone existed before the command and is gone");
   std::ofstream(dir.file("gone")) << "old";
   std::ofstream(dir.file(".w.0.swapio-1-abcdef")) << "tmp";
-  EXPECT_NONFATAL_FAILURE(l.check(::getpid() + 4000000, 0, ""), "the command left");
+  EXPECT_NONFATAL_FAILURE(l.check(kNoSession, 0, ""), "the command left");
   std::filesystem::remove(dir.file(".w.0.swapio-1-abcdef"));
   // A process of the command's group still alive: named, and killed.
   posix_spawnattr_t attr;
@@ -987,34 +1001,29 @@ TEST_F(Cli, AFailedRunReturnsOnceTheSpaceOfItsFilesIsFree) {
   ScratchMount small(dir_.path(), "small", "tmpfs", "size=64m");
   if (!small.ok()) GTEST_SKIP() << small.why_not();
   std::thread release;
+  bool opened = false;
   const Outcome o = run_and_act(dir_, {"bench", "--write-file", small.path() + "/x", "--write-size", "24M", "--threads", "2",
                                        "--loops", "100000"},
                                 2, [&](pid_t, const std::vector<pid_t>& kids) {
-                                  const int held = ::open((small.path() + "/x.0").c_str(), O_RDONLY);
-                                  ASSERT_GE(held, 0);
+                                  int held = -1;
+                                  wait_until([&] { return (held = ::open((small.path() + "/x.0").c_str(), O_RDONLY)) >= 0; });
                                   ::kill(kids[0], SIGKILL);
+                                  if (held < 0) return;
+                                  opened = true;
                                   release = std::thread([held] {
                                     std::this_thread::sleep_for(std::chrono::milliseconds(300));
                                     ::close(held);
                                   });
                                 });
   struct statvfs v {};
-  ASSERT_EQ(::statvfs(small.path().c_str(), &v), 0);
+  const int rc = ::statvfs(small.path().c_str(), &v);
   const std::uint64_t free_at_exit = static_cast<std::uint64_t>(v.f_bfree) * v.f_frsize;
   if (release.joinable()) release.join();
+  ASSERT_EQ(rc, 0);
+  ASSERT_TRUE(opened) << "x.0 never appeared";
   EXPECT_EQ(o.status, 1) << o.err;
   EXPECT_TRUE(std::filesystem::is_empty(small.path()));
   EXPECT_GE(free_at_exit, 63u << 20) << "swapio returned before the space of the files it removed was free";
-}
-
-// Waits until `ready` holds (polled every 20 ms, at most `limit`).
-bool wait_until(const std::function<bool()>& ready, std::chrono::seconds limit = std::chrono::seconds(60)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
 }
 
 bool has_entry_starting(const std::string& folder, const std::string& prefix) {
@@ -1115,6 +1124,7 @@ TEST_F(Cli, QualifyStartedWithInterruptsIgnoredKeepsThemIgnored) {
   ::kill(qualify, SIGTERM);
   const int status = wait_exit(qualify, std::chrono::seconds(60));
   EXPECT_EQ(status, 128 + SIGTERM) << "qualify or its program took the ignored SIGINT: " << slurp(err);
+  EXPECT_EQ(slurp(err).find("signal 2"), std::string::npos) << "a program qualify ran took the ignored SIGINT: " << slurp(err);
   leftovers.check(qualify, status, slurp(err));
   EXPECT_NE(slurp(err).find("interrupted by Terminated"), std::string::npos) << slurp(err);
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
@@ -1213,7 +1223,17 @@ TEST_F(Cli, TuneThatFailsMidwayWritesWhatItMeasured) {
   const Leftovers leftovers(dir_.path(), args);
   const pid_t tune = spawn_cli(args, out, err, dir_.path());
   ASSERT_TRUE(wait_until([&] { return has_entry_starting(small.path(), "swapio-tune."); })) << "tune did not start";
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few runs measured
+  // A run measured: every run writes a fresh file, so a new inode means one ended.
+  const auto inode = [&]() -> ino_t {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(small.path(), ec), end; !ec && it != end; it.increment(ec)) {
+      struct stat st {};
+      if (it->path().filename().string().starts_with("swapio-tune.") && ::stat(it->path().c_str(), &st) == 0) return st.st_ino;
+    }
+    return 0;
+  };
+  const ino_t first = inode();
+  ASSERT_TRUE(wait_until([&] { const ino_t now = inode(); return now != 0 && now != first; })) << "no run ended";
   // Another program takes every byte tune frees, until tune ends.
   const int filler = ::open((small.path() + "/filler").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   ASSERT_GE(filler, 0);

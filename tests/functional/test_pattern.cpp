@@ -49,8 +49,10 @@ TEST(Pattern, ItsSeedIsFoundEvenWhenOneHeaderIsDamaged) {
   // Data from a file offset inside a block: its whole blocks are found.
   const std::vector<std::byte> tail = pattern(5 * kPatternBlock, 9, 1000);
   EXPECT_EQ(find_pattern_seed(std::span<const std::byte>(tail), 1000), 9u);
-  EXPECT_FALSE(find_pattern_seed(std::span<const std::byte>(pattern(kPatternBlock - 1, 3)), 0).has_value())
-      << "no whole block, no pattern";
+  EXPECT_EQ(find_pattern_seed(std::span<const std::byte>(pattern(100, 3)), 0), 3u) << "a file smaller than a block";
+  EXPECT_FALSE(find_pattern_seed(std::span<const std::byte>(pattern(15, 3)), 0).has_value()) << "no whole header";
+  EXPECT_FALSE(find_pattern_seed(std::span<const std::byte>(pattern(kPatternBlock, 3, 8)), 8).has_value())
+      << "no header inside the data";
   std::vector<std::byte> other(8 * kPatternBlock, std::byte{0x5a});
   EXPECT_FALSE(find_pattern_seed(std::span<const std::byte>(other), 0).has_value());
 }
@@ -80,17 +82,17 @@ TEST(Pattern, VerifyNamesTheOffsetAndWhetherTheFileOrTheReadIsWrong) {
 TEST(Pattern, DeviceMemoryIsCheckedThroughCopiesBack) {
   TempDir dir;
   const std::string path = dir.file("d");
-  std::vector<std::byte> host = pattern(3 << 20, 11);
+  std::vector<std::byte> host = pattern(19 << 20, 11);  // more than one 8 MiB piece copied back
   write_plain(path, host);
   auto device = make_emulated_device();
   DeviceBuffer buf(device, host.size());
   device->copy_to_device(buf.span(), host.data());
   EXPECT_EQ(find_pattern_seed(buf.span(), 0), 11u);
   EXPECT_EQ(validation_error(buf.span(), 11, path), "");
-  host[(2 << 20) + 3] ^= std::byte{0x10};
+  host[(17 << 20) + 3] ^= std::byte{0x10};  // in the third piece
   device->copy_to_device(buf.span(), host.data());
   const std::string e = validation_error(buf.span(), 11, path);
-  EXPECT_NE(e.find("at file offset " + std::to_string((2 << 20) + 3)), std::string::npos) << e;
+  EXPECT_NE(e.find("at file offset " + std::to_string((17 << 20) + 3)), std::string::npos) << e;
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
 // io_uring is torn down by the kernel after the worker is reaped, and until then its ring holds
 // the files (registered, or under requests in flight). So the next command finds the space the
 // run held. Never throws.
-void remove_files(const std::vector<std::string>& paths) noexcept {
+void remove_files(const std::vector<std::string>& paths) noexcept try {
   struct Filesystem {
     std::string probe;  // a folder on it
     std::uint64_t free_before = 0, freed = 0;
@@ -110,12 +110,15 @@ void remove_files(const std::vector<std::string>& paths) noexcept {
     while (free_bytes(fs.probe) < want) {
       if (std::chrono::steady_clock::now() > deadline) {
         std::fprintf(stderr, "swapio bench: note: the space of the files removed in %s was not free again within 2 s "
-                     "(another process may hold them open)\n", fs.probe.c_str());
+                     "(the filesystem frees it later, others write there, or another process holds them open)\n",
+                     fs.probe.c_str());
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }
+} catch (...) {
+  // Out of memory while removing: what was not removed stays; nothing else to do here.
 }
 
 // After a failed write phase in place: the files the run created go (through a link, the file it

@@ -88,6 +88,7 @@ class Phase {
       co.dup2 = {{rep_w.get(), 3}, {ctl_r.get(), 4}};
       co.close_from = 5;  // nothing else of ours, or our caller's
       co.default_signals = true;
+      co.own_group = true;  // what a worker leaves running (a sanitizer's helper) goes with it
       co.exe = "/proc/self/exe";  // the very binary running, even if replaced on disk
       Proc p;
       p.index = i;

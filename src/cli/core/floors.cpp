@@ -298,7 +298,8 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
     if (!r.error.empty()) s += "  ERROR: " + r.error + "\n";
     for (const FloorCheck& c : r.checks) {
       if (!c.error.empty()) {
-        s += "  floor " + c.kind + " " + fmt("%.2f", c.factor) + ": not checked (the workload did not finish)\n";
+        s += "  floor " + c.kind + " " + fmt(c.kind == "absolute" ? "%.2f GiB/s" : "%.2fx", c.factor) +
+             ": not checked (the workload did not finish)\n";
         continue;
       }
       if (c.skipped) {

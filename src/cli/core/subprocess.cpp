@@ -1,5 +1,6 @@
 #include "subprocess.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <cerrno>
 #include <csignal>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "swapio/error.hpp"
@@ -50,6 +53,35 @@ void catch_interrupts() {
 }
 
 int interrupt_signal() noexcept { return g_signal; }
+
+void stop_orphans() noexcept {
+  // The children are the processes whose parent is this one (/proc/PID/stat's fourth field).
+  const pid_t self = ::getpid();
+  if (DIR* proc = ::opendir("/proc")) {
+    while (const dirent* e = ::readdir(proc)) {
+      char* end = nullptr;
+      const long pid = std::strtol(e->d_name, &end, 10);
+      if (end == e->d_name || *end != '\0') continue;
+      char path[64], stat[512];
+      std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+      const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      const ssize_t n = ::read(fd, stat, sizeof stat - 1);
+      ::close(fd);
+      if (n <= 0) continue;
+      stat[n] = '\0';
+      const char* close = std::strrchr(stat, ')');
+      long ppid = 0;
+      char state = 0;
+      if (close != nullptr && std::sscanf(close + 1, " %c %ld", &state, &ppid) == 2 && ppid == self) {
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+      }
+    }
+    ::closedir(proc);
+  }
+  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  }
+}
 
 void throw_if_interrupted() {
   if (g_signal != 0) throw Interrupted(std::string("interrupted by ") + strsignal(g_signal));
@@ -126,11 +158,10 @@ int Child::wait(struct rusage* usage) {
     // Until the leader is reaped its zombie holds the group's number: stop the rest of the group
     // first, so the signal can reach nothing else.
     siginfo_t info {};
-    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) < 0) {
-      if (errno == EINTR) continue;
-      break;  // wait4 below reports it
+    int r = 0;
+    while ((r = ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT)) < 0 && errno == EINTR) {
     }
-    ::kill(-pid_, SIGKILL);
+    if (r == 0) ::kill(-pid_, SIGKILL);  // else wait4 below reports why (and the group is not surely its own)
   }
   struct rusage ignored {};
   while (::wait4(pid_, &status_, 0, usage != nullptr ? usage : &ignored) < 0) {
@@ -152,7 +183,7 @@ void Child::reap_group() noexcept {
   }
 }
 
-bool Child::exited() {
+bool Child::exited(struct rusage* usage) {
   if (pid_ <= 0) return true;
   siginfo_t info {};
   info.si_pid = 0;
@@ -164,7 +195,7 @@ bool Child::exited() {
     pid_ = -1;
     return true;
   }
-  (void)wait();  // it has exited: reaps it (and its group) without blocking on it
+  (void)wait(usage);  // it has exited: reaps it (and its group) without blocking on it
   return true;
 }
 
@@ -248,8 +279,13 @@ Finished run_program(const std::vector<std::string>& argv) {
       }
     }
   }
+  // The pipes closed; a program that closed them early may still run: wait, seeing interrupts.
   struct rusage ru {};
-  const int status = child.wait(&ru);
+  while (!child.exited(&ru)) {
+    throw_if_interrupted();  // the child (its group) is killed and reaped on the way out
+    ::poll(nullptr, 0, 20);
+  }
+  const int status = child.wait();  // its saved status
   f.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   f.status = exit_code(status);
   f.ended = describe_status(status);

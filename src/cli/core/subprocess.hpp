@@ -30,6 +30,9 @@ void catch_interrupts();
 int interrupt_signal() noexcept;
 // Throws Interrupted ("interrupted by Terminated") once a signal came.
 void throw_if_interrupted();
+// Kills and reaps every child this process still has. Once no Child is left, those can only be
+// orphans a program left behind, reparented here (the subreaper). Never throws.
+void stop_orphans() noexcept;
 
 class Child {
  public:
@@ -66,8 +69,9 @@ class Child {
   // resource usage; a child of its own group: then stops and reaps what it left running. Throws
   // swapio::Error when waiting fails.
   int wait(struct rusage* usage = nullptr);
-  // Whether the child has exited (then reaped: its status is wait()'s), without blocking.
-  bool exited();
+  // Whether the child has exited (then reaped: its status is wait()'s, its resource usage in
+  // *usage), without blocking.
+  bool exited(struct rusage* usage = nullptr);
   // SIGKILL and wait (a child of its own group: all of it). Never throws.
   void kill() noexcept;
 

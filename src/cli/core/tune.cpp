@@ -281,6 +281,8 @@ int run_tune(const TuneOptions& o) {
     Bench bench(o, sp, out.space, out.trials, planned_bytes(sp, stages, out.space.size()));
     const std::vector<std::size_t> leaders = screen(bench, sp, stages, out.trials, out.space.size());
     confirm(bench, sp, leaders, out);
+  } catch (const ConfigError&) {
+    throw;  // bad input: nothing to report
   } catch (const std::exception& e) {
     // An I/O call the signal cut short fails too: then it was the interrupt.
     out.stopped = interrupt_signal() != 0 ? std::string("interrupted by ") + strsignal(interrupt_signal()) : e.what();

@@ -137,8 +137,9 @@ void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOut
                                    {"seconds", out.seconds},      {"complete", false},
                                    {"stopped", out.stopped},      {"best", nullptr}};
     write_report(o.prefix + ".json", report.dump(2) + "\n");
-    std::printf("reports: %s.csv, %s.json, %s.svg (no %s-aio.json: no recommendation)\n", o.prefix.c_str(),
-                o.prefix.c_str(), o.prefix.c_str(), o.prefix.c_str());
+    std::printf("reports: %s.csv, %s.json, %s.svg (no %s-aio.json: no recommendation; one that exists is an "
+                "earlier run's)\n",
+                o.prefix.c_str(), o.prefix.c_str(), o.prefix.c_str(), o.prefix.c_str());
     return;
   }
   const Config& b = out.space[out.best];

@@ -199,10 +199,11 @@ void OpRun::complete(const SliceRunner* last, const std::string* engine, const s
       std::rethrow_exception(error);
     } catch (const Error& e) {
       try {
+        const std::string& path = op_.file.name();  // the caller's
         const std::string how = "while writing its replacement " +
-                                std::filesystem::path(op_.temp.path()).filename().string() + ", now removed: " +
-                                e.path() + " keeps its old content";
-        said = std::make_exception_ptr(Error(e.errnum(), e.op(), e.path(), e.offset(), e.length(),
+                                std::filesystem::path(op_.temp.path()).filename().string() + ", now removed: " + path +
+                                (::access(op_.target.c_str(), F_OK) == 0 ? " keeps its old content" : " was not created");
+        said = std::make_exception_ptr(Error(e.errnum(), e.op(), path, e.offset(), e.length(),
                                              e.detail().empty() ? how : e.detail() + "; " + how));
       } catch (...) {
         // Out of memory for the longer message: the error as it was.
