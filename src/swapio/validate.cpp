@@ -92,26 +92,16 @@ void store_le(std::byte* p, std::uint64_t word) {
   }
 }
 
-// The first index where data (file bytes from file_offset) differs from the pattern, or size().
+// The first index where data (file bytes from file_offset) differs from the pattern, or size():
+// compared a block at a time with what fill_pattern makes of the same offsets.
 std::size_t first_difference(std::span<const std::byte> data, std::uint64_t seed, std::uint64_t file_offset) {
-  std::size_t i = 0;
-  while (i < data.size()) {
-    const std::uint64_t at = file_offset + i;
-    const std::uint64_t word_at = at & ~std::uint64_t{7};
-    const std::uint64_t word = pattern_word(seed, word_at);
-    if (at == word_at && i + 8 <= data.size()) {
-      std::byte expect[8];
-      store_le(expect, word);
-      if (std::memcmp(expect, data.data() + i, 8) != 0) {
-        for (std::size_t b = 0;; ++b) {
-          if (data[i + b] != expect[b]) return i + b;
-        }
-      }
-      i += 8;
-      continue;
+  std::byte expect[kPatternBlock];
+  for (std::size_t i = 0; i < data.size(); i += sizeof expect) {
+    const std::size_t n = std::min(sizeof expect, data.size() - i);
+    fill_pattern({expect, n}, seed, file_offset + i);
+    if (std::memcmp(expect, data.data() + i, n) != 0) {
+      return i + static_cast<std::size_t>(std::mismatch(expect, expect + n, data.data() + i).first - expect);
     }
-    if (data[i] != word_byte(word, at - word_at)) return i;
-    ++i;
   }
   return data.size();
 }
