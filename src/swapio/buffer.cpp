@@ -17,6 +17,9 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 
 namespace swapio {
 namespace {
@@ -89,6 +92,13 @@ HostBuffer::HostBuffer(std::size_t size, MemoryKind kind) : size_(size), kind_(k
     for (std::size_t off = 0; off < mapped_; off += static_cast<std::size_t>(page)) {
       reinterpret_cast<volatile char*>(data_)[off] = 0;
     }
+  }
+  // Where a fault got small pages (THP "never" or "defer", memory too fragmented for the fault
+  // to compact), collapse them into huge pages now: MADV_COLLAPSE (Linux 6.1) compacts
+  // synchronously and ignores the THP sysfs mode. Ranges already huge cost nothing; a refusal
+  // (older kernel, no memory) leaves the buffer as it is, and physical_layout() reports that.
+  for (int attempt = 0; attempt < 3 && mapped_ >= kAlignment; ++attempt) {
+    if (::madvise(data_, mapped_, MADV_COLLAPSE) == 0 || errno != EAGAIN) break;  // EAGAIN: a page was busy
   }
   if (kind == MemoryKind::pinned) {
     if (::mlock(data_, mapped_) != 0) {

@@ -9,6 +9,7 @@
 #include "swapio/file.hpp"
 #include "swapio/handle.hpp"
 #include "swapio/knobs.hpp"
+#include "swapio/layout.hpp"
 #include "swapio/result.hpp"
 #include "swapio/tensor.hpp"
 #include "swapio/validate.hpp"

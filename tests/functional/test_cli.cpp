@@ -615,14 +615,17 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   Outcome o = run({"qualify", "--profile", profile("easy", 0), "--folder", dir_.file("q"), "--json", dir_.file("easy.out"),
                    "--junit", dir_.file("easy.xml")});
   EXPECT_EQ(o.status, 0) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^r +read +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^g +read +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  // The memory column: host tensors' layout as measured; the GPU tensor's requests move the staging ring.
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9]+% +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^r +read +direct +[0-9]+% +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^g +read +direct +- +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
   EXPECT_NE(o.out.find("verdict: PASS (3 of 3 floors met"), std::string::npos) << o.out;
   nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("easy.out")));
   EXPECT_EQ(j.at("verdict"), "PASS");
   EXPECT_EQ(j.at("workloads").size(), 3u);
   EXPECT_GT(j.at("workloads")[0].at("programs").at("swapio").at("median_gib_per_s").get<double>(), 0);
+  EXPECT_GE(j.at("workloads")[0].at("memory_contiguous_2m").get<double>(), 0.9);
+  EXPECT_TRUE(j.at("workloads")[2].at("memory_contiguous_2m").is_null());
   std::string xml = slurp(dir_.file("easy.xml"));
   EXPECT_NE(xml.find("<testsuite name=\"swapio qualify easy\" tests=\"3\" failures=\"0\""), std::string::npos) << xml;
   EXPECT_EQ(xml.find("<failure"), std::string::npos) << xml;
@@ -631,7 +634,7 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   o = run({"qualify", "--profile", profile("hard", 1e6), "--folder", dir_.file("q"), "--json", dir_.file("hard.out"),
            "--junit", dir_.file("hard.xml")});
   EXPECT_EQ(o.status, 1) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9.]+ +1000000.00 +absolute +FAIL$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9]+% +[0-9.]+ +1000000.00 +absolute +FAIL$", std::regex::multiline))) << o.out;
   EXPECT_NE(o.out.find("verdict: FAIL (0 of 3 floors met"), std::string::npos) << o.out;
   j = nlohmann::json::parse(slurp(dir_.file("hard.out")));
   EXPECT_EQ(j.at("verdict"), "FAIL");
@@ -796,6 +799,71 @@ TEST_F(Cli, HarnessSpellingsAreAccepted) {
                          "--queue_depth", "4", "--single_submit", "--sequential_requests", "--warmup_loops", "1"});
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_EQ(file_size(dir_.file("u.0")), 1u << 20);
+}
+
+// Each process's I/O memory layout is in the table and the JSON: a HostBuffer tensor is in 2 MiB
+// pieces, a staged one is named as the staging ring.
+TEST_F(Cli, BenchReportsTheLayoutOfItsIOMemory) {
+  Outcome o = run({"bench", "--write-file", dir_.file("m"), "--write-size", "8M", "--threads", "2", "--json"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  const nlohmann::json layout = nlohmann::json::parse(o.out).at("phases")[0].at("memory_layout");
+  ASSERT_EQ(layout.at("processes").size(), 2u);
+  for (const auto& p : layout.at("processes")) {
+    EXPECT_EQ(p.at("memory"), "tensor");
+    ASSERT_TRUE(p.at("source") == "pagemap" || p.at("source") == "smaps") << p;
+    EXPECT_GE(p.at("contiguous_2m").get<double>(), 0.99) << p;
+    if (p.at("source") == "pagemap") {
+      EXPECT_LE(p.at("worst_segments_per_mib").get<int>(), 2) << p;
+    }
+  }
+  EXPECT_GE(layout.at("contiguous_2m").get<double>(), 0.99);
+  EXPECT_TRUE(layout.at("warnings").empty()) << layout;
+  EXPECT_EQ(o.err.find("warning"), std::string::npos) << o.err;
+
+  o = run({"bench", "--read-file", dir_.file("m.0"), "--staging", "always"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("  I/O memory: swapio's staging ring (--staging always)"), std::string::npos) << o.out;
+  o = run({"bench", "--read-file", dir_.file("m.0")});
+  ASSERT_EQ(o.status, 0) << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("  I/O memory: (at least )?100% physically contiguous in >= 2 MiB pieces")))
+      << o.out;
+}
+
+// The per-round floor pairs each swapio round with the ceiling's run of the same round and fails
+// on the worst ratio (a fake ceiling: round 1 slower than any disk, round 2 faster than any).
+TEST_F(Cli, QualifyChecksTheSlowestRoundAgainstItsCeilingRound) {
+  std::filesystem::create_directory(dir_.file("q"));
+  const std::string profile = dir_.file("p.json");
+  std::ofstream(profile) << R"({"name": "rounds", "rounds": 2, "workloads": [
+      {"name": "w", "op": "write", "size": "4M", "floor_round_vs_ceiling": 0.85}]})";
+  const auto ceiling = [&](const std::string& name, const std::string& round2_bw) {
+    const std::string path = dir_.file(name);
+    std::ofstream(path) << "#!/bin/sh\nn=$(cat " << path << ".calls 2>/dev/null || echo 0); n=$((n+1)); echo $n > " << path
+                        << ".calls\nif [ $n -le 2 ]; then bw=1024; else bw=" << round2_bw << "; fi\n"
+                        << R"(printf '{"jobs":[{"write":{"io_bytes":4194304,"bw_bytes":%s},"usr_cpu":1,"sys_cpu":1,)"
+                        << R"("job_runtime":10}]}\n' $bw)" << "\n";
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+    return path;
+  };
+  Outcome o = run({"qualify", "--profile", profile, "--folder", dir_.file("q"), "--ceiling", ceiling("fast", "1e18"),
+                   "--json", dir_.file("fail.json")});
+  EXPECT_EQ(o.status, 1) << o.out << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +direct +[0-9]+% +[0-9.]+ +[0-9.e+]+ +0.85x ceiling, every round "
+                                                  "\\(worst 2\\) +FAIL$", std::regex::multiline))) << o.out;
+  nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("fail.json")));
+  const auto& c = j.at("workloads")[0].at("checks")[0];
+  EXPECT_EQ(c.at("kind"), "round vs ceiling");
+  EXPECT_EQ(c.at("round"), 2);
+  EXPECT_EQ(c.at("reference"), "ceiling libaio");
+  EXPECT_EQ(c.at("pass"), false);
+  EXPECT_EQ(j.at("workloads")[0].at("programs").at("swapio").at("memory_contiguous_2m").size(), 2u);
+
+  o = run({"qualify", "--profile", profile, "--folder", dir_.file("q"), "--ceiling", ceiling("slow", "1024"),
+           "--json", dir_.file("pass.json")});
+  EXPECT_EQ(o.status, 0) << o.out << o.err;
+  j = nlohmann::json::parse(slurp(dir_.file("pass.json")));
+  EXPECT_EQ(j.at("workloads")[0].at("checks")[0].at("pass"), true);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("q"))) << "qualify left files in the folder";
 }
 
 TEST_F(Cli, JsonReportHasEveryFigureAndTheConfiguration) {
@@ -1149,8 +1217,8 @@ TEST_F(Cli, QualifyReportsAFailedProgramInEveryReport) {
                          dir_.file("ceiling"), "--json", dir_.file("q.json"), "--junit", dir_.file("q.xml")});
   EXPECT_EQ(o.status, 1) << o.out << o.err;
   EXPECT_EQ((o.out + o.err).find("Input/output error"), std::string::npos) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^c +write +direct +[0-9.]+ +- +0.50x ceiling +ERROR$", std::regex::multiline))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^a +read +direct +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^c +write +direct +([0-9]+%|-) +[0-9.]+ +- +0.50x ceiling +ERROR$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^a +read +direct +([0-9]+%|-) +[0-9.]+ +0.00 +absolute +PASS$", std::regex::multiline))) << o.out;
   const std::string why = "ceiling libaio, workload c: exited with status 3: no contiguous memory";
   EXPECT_NE(o.out.find(why), std::string::npos) << o.out;
   const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
@@ -1180,7 +1248,7 @@ TEST_F(Cli, QualifyComparesLikeWithLikeOnAMemoryFilesystem) {
   Outcome o = run({"qualify", "--profile", dir_.file("p.json"), "--folder", shm.path(), "--ceiling", dir_.file("ceiling"),
                    "--json", dir_.file("q.json")});
   EXPECT_EQ(o.status, 0) << o.out << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +buffered +[0-9.]+ ", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^w +write +buffered +([0-9]+%|-) +[0-9.]+ ", std::regex::multiline))) << o.out;
   EXPECT_NE(o.out.find("w: buffered I/O for every program (the filesystem reports no direct-I/O alignment"), std::string::npos)
       << o.out;
   const std::string args = slurp(dir_.file("ceiling.args"));

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bench_phase.hpp"
 #include "knob_options.hpp"
 #include "profile.hpp"
 #include "support.hpp"
@@ -50,6 +51,10 @@ TEST(Profile, ReadsEveryField) {
   EXPECT_EQ(w.floor_gib_per_s, 1.5);
   EXPECT_EQ(w.floor_vs_fio, 1.0);
   EXPECT_FALSE(w.floor_vs_ceiling.has_value());
+  EXPECT_FALSE(w.floor_round_vs_ceiling.has_value());
+  nlohmann::json j = good();
+  j["workloads"][0] = {{"name", "w"}, {"op", "write"}, {"size", "1M"}, {"floor_round_vs_ceiling", 0.85}};
+  EXPECT_EQ(parse_profile(j, "p.json").workloads[0].floor_round_vs_ceiling, 0.85);  // a floor on its own
 }
 
 TEST(Profile, RefusesWhatIsWrongAndSaysWhere) {
@@ -68,6 +73,7 @@ TEST(Profile, RefusesWhatIsWrongAndSaysWhere) {
       {"/workloads/0/processes", -1, "processes: expected a whole number"},
       {"/workloads/0/engine", "spdk", "engine 'spdk' is unknown"},
       {"/workloads/0/floor_vs_fio", -1, "floor_vs_fio: expected a number >= 0"},
+      {"/workloads/0/floor_round_vs_ceiling", "most", "floor_round_vs_ceiling: expected a number >= 0"},
       {"/workloads/0/handle", "yes", "handle: expected true or false"},
       {"/workloads/0/device", "tpu", "device: 'tpu' is not cuda, cuda:N or emulated"},
       {"/rounds", 0, "rounds: expected a whole number"},
@@ -94,6 +100,30 @@ TEST(Profile, RefusesAWorkloadWithoutAFloorOrAName) {
   j = good();
   j["workloads"].push_back(j["workloads"][0]);
   EXPECT_NE(refusal(j).find("two workloads are named 'w'"), std::string::npos) << refusal(j);
+}
+
+// The bench report's memory layout: below kLowContiguity a warning that names the process, the
+// share, where it was read and what it costs; above it nothing; the line for people says which.
+TEST(BenchReport, ALowIOMemoryLayoutIsWarnedAbout) {
+  const nlohmann::json scattered = {{"memory", "tensor"}, {"source", "pagemap"}, {"contiguous_2m", 0.004},
+                                    {"huge_pages", 0.0}, {"worst_segments_per_mib", 256}};
+  const std::string w = cli::layout_warning(3, scattered);
+  EXPECT_NE(w.find("process 3: only 0.4% of its I/O memory is physically contiguous in 2 MiB pieces"), std::string::npos) << w;
+  EXPECT_NE(w.find("up to 256 segments per MiB"), std::string::npos) << w;
+  EXPECT_NE(w.find("split"), std::string::npos) << w;
+  const nlohmann::json from_smaps = {{"memory", "tensor"}, {"source", "smaps"}, {"contiguous_2m", 0.5}, {"huge_pages", 0.5}};
+  EXPECT_NE(cli::layout_warning(0, from_smaps).find("only 50%"), std::string::npos);
+  EXPECT_NE(cli::layout_warning(0, from_smaps).find("physical addresses need root"), std::string::npos);
+  EXPECT_EQ(cli::layout_warning(0, {{"memory", "tensor"}, {"source", "pagemap"}, {"contiguous_2m", 0.95}}), "");
+  EXPECT_EQ(cli::layout_warning(0, {{"memory", "staging ring (--staging always)"}, {"source", nullptr}}), "");
+
+  const nlohmann::json good_layout = {
+      {"contiguous_2m", 1.0},
+      {"processes", {{{"memory", "tensor"}, {"source", "pagemap"}, {"contiguous_2m", 1.0}, {"worst_segments_per_mib", 1}}}}};
+  EXPECT_EQ(cli::layout_line(good_layout), "100% physically contiguous in >= 2 MiB pieces; at most 1 segment per MiB (pagemap)");
+  const nlohmann::json staged = {{"contiguous_2m", nullptr},
+                                 {"processes", {{{"memory", "staging ring (--staging always)"}, {"source", nullptr}}}}};
+  EXPECT_NE(cli::layout_line(staged).find("swapio's staging ring"), std::string::npos) << cli::layout_line(staged);
 }
 
 TEST(Profile, FilesThatAreNotJsonOrMissingAreNamed) {

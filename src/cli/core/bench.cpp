@@ -42,6 +42,8 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
               o.config.overlap_events ? "overlapped" : "sequential",
               o.config.single_submit ? "single submit" : "batch submit", ph.at("engine").get<std::string>().c_str(),
               ph.at("direct").get<bool>() ? "yes" : "no");
+  std::printf("  I/O memory: %s\n", layout_line(ph.at("memory_layout")).c_str());
+  for (const auto& w : ph.at("memory_layout").at("warnings")) std::printf("  warning: %s\n", w.get<std::string>().c_str());
   std::printf("  %4s  %14s  %12s  %14s  %12s\n", "loop", "task latency", "task speed", "e2e latency", "e2e speed");
   for (const auto& l : ph.at("loops")) {
     std::printf("  %4d  %12.4f s  %7.2f GiB/s  %12.4f s  %7.2f GiB/s\n", l.at("loop").get<int>(),
@@ -180,6 +182,10 @@ int run_bench(const BenchOptions& o) {
     try {
       nlohmann::json ph = run_phase(o, step.write, step.paths);
       if (!o.json) print_phase(o, ph);
+      // With --json, stdout is the document: people see the warnings on stderr.
+      for (const auto& w : ph.at("memory_layout").at("warnings")) {
+        if (o.json) std::fprintf(stderr, "swapio bench: warning: %s\n", w.get<std::string>().c_str());
+      }
       report["phases"].push_back(std::move(ph));
     } catch (const std::exception& e) {
       std::fflush(stdout);

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -25,6 +26,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+std::string percent(double fraction) {
+  char b[32];
+  std::snprintf(b, sizeof b, fraction >= 0.1 ? "%.0f%%" : "%.1f%%", fraction * 100);
+  return b;
+}
+
 
 
 // One worker process of a phase.
@@ -38,6 +45,7 @@ struct Proc {
   nlohmann::json last;              // the latest event
   bool fresh = false;               // `last` not consumed by a barrier yet
   std::vector<nlohmann::json> loops;  // loop events, by loop index
+  nlohmann::json memory;              // the "ready" event's layout of the I/O memory
   bool eof = false;
 };
 
@@ -57,6 +65,7 @@ class Phase {
     collect("started");
     release();
     collect("ready");
+    for (Proc& p : procs_) p.memory = p.last.value("memory", nlohmann::json());
     const unsigned total = o_.warmup_loops + o_.loops;
     std::vector<double> e2e(total);
     for (unsigned loop = 0; loop < total; ++loop) {
@@ -338,7 +347,28 @@ class Phase {
             {"direct", f.direct},
             {"notes", f.notes},
             {"validated", o_.validate && f.validated},
-            {"validation", f.checks}};
+            {"validation", f.checks},
+            {"memory_layout", memory_layout()}};
+  }
+
+  // Every process's I/O memory layout, the least contiguous of them, and a warning for each
+  // process below kLowContiguity.
+  nlohmann::json memory_layout() const {
+    nlohmann::json processes = nlohmann::json::array(), warnings = nlohmann::json::array();
+    std::optional<double> least;
+    for (const Proc& p : procs_) {
+      nlohmann::json m = p.memory.is_object() ? p.memory : nlohmann::json{{"memory", "unknown"}, {"source", nullptr}};
+      m["index"] = p.index;
+      if (const auto c = m.find("contiguous_2m"); c != m.end() && c->is_number()) {
+        least = std::min(least.value_or(1.0), c->get<double>());
+      }
+      if (const std::string w = layout_warning(p.index, m); !w.empty()) warnings.push_back(w);
+      processes.push_back(std::move(m));
+    }
+    return {{"contiguous_2m", least ? nlohmann::json(*least) : nlohmann::json()},
+            {"low_below", kLowContiguity},
+            {"processes", processes},
+            {"warnings", warnings}};
   }
 
   const nlohmann::json& loop_event(const Proc& p, unsigned loop) const {
@@ -353,6 +383,40 @@ class Phase {
 };
 
 }  // namespace
+
+std::string layout_warning(unsigned process, const nlohmann::json& memory) {
+  const auto c = memory.find("contiguous_2m");
+  if (c == memory.end() || !c->is_number() || c->get<double>() >= kLowContiguity) return "";
+  const bool physical = memory.value("source", "") == "pagemap";
+  std::string why = physical ? "pagemap" : "smaps: huge pages only, physical addresses need root";
+  if (const auto w = memory.find("worst_segments_per_mib"); physical && w != memory.end() && w->is_number()) {
+    why += ", up to " + std::to_string(w->get<std::size_t>()) + " segments per MiB";
+  }
+  return "process " + std::to_string(process) + ": only " + percent(c->get<double>()) +
+         " of its I/O memory is physically contiguous in 2 MiB pieces (" + why +
+         "): requests need more DMA segments than many devices take in one and are split, which can halve the speed "
+         "(see \"Memory layout\" in the README)";
+}
+
+std::string layout_line(const nlohmann::json& layout) {
+  const auto& procs = layout.at("processes");
+  const auto least = layout.at("contiguous_2m");
+  if (!least.is_number()) {
+    const std::string what = procs.empty() ? "unknown" : procs.at(0).value("memory", "unknown");
+    return what.starts_with("staging ring") ? "swapio's " + what + ": its own huge pages, not measured"
+                                            : what + ": layout not readable (/proc/self/pagemap, smaps)";
+  }
+  bool physical = true;
+  std::size_t worst = 0;
+  for (const auto& p : procs) {
+    physical = physical && p.value("source", "") == "pagemap";
+    if (const auto w = p.find("worst_segments_per_mib"); w != p.end() && w->is_number()) worst = std::max(worst, w->get<std::size_t>());
+  }
+  return std::string(physical ? "" : "at least ") + percent(least.get<double>()) +
+         " physically contiguous in >= 2 MiB pieces" + (procs.size() > 1 ? " (the least of the processes)" : "") +
+         (physical ? "; at most " + std::to_string(worst) + " segment" + (worst == 1 ? "" : "s") + " per MiB (pagemap)"
+                   : " (smaps: huge pages; physical addresses need root)");
+}
 
 nlohmann::json run_phase(const BenchOptions& o, bool write, const std::vector<std::string>& paths) {
   Phase phase(o, write, paths);

@@ -48,6 +48,22 @@ double process_cpu_seconds() {
   return cpu_seconds(ru);
 }
 
+// The physical layout of the memory the requests move (the tensor itself, unless it is staged
+// through swapio's ring, whose huge pages are not the tensor's to report).
+nlohmann::json memory_layout(TensorSpan tensor, const Config& config) {
+  if (tensor.on_device() || config.staging == StageMode::always) {
+    return {{"memory", tensor.on_device() ? "staging ring (the tensor is in device memory)" : "staging ring (--staging always)"},
+            {"source", nullptr}};
+  }
+  const PhysicalLayout l = physical_layout({tensor.data(), tensor.size()});
+  if (!l.measured()) return {{"memory", "tensor"}, {"source", nullptr}};
+  return {{"memory", "tensor"},
+          {"source", l.source},
+          {"contiguous_2m", l.contiguous_2m},
+          {"huge_pages", l.huge_pages},
+          {"worst_segments_per_mib", l.source == "pagemap" ? nlohmann::json(l.worst_segments_per_mib) : nlohmann::json()}};
+}
+
 // After the loops: a write against an independent buffered read of the file; a read against
 // swapio's pattern when the file holds it, else against a second read. Returns which check ran.
 std::string validate(Direction direction, TensorSpan tensor, const std::string& path) {
@@ -116,7 +132,7 @@ int worker_main(const std::string& spec_text) {
     const TensorSpan tensor = device ? TensorSpan(device_buf.span()) : TensorSpan(buf.span());
     std::unique_ptr<Handle> handle;
     if (use_handle) handle = std::make_unique<Handle>(config);
-    report({{"event", "ready"}, {"bytes", size}});
+    report({{"event", "ready"}, {"bytes", size}, {"memory", memory_layout(tensor, config)}});
     barrier();
 
     for (unsigned loop = 0; loop < warmup + loops; ++loop) {

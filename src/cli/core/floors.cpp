@@ -49,6 +49,8 @@ struct Measurement {
   double cpu_per_gib = 0;
   bool direct = true;       // swapio: whether it ran with O_DIRECT
   std::string direct_note;  // swapio: why not
+  std::optional<double> contiguous_2m;  // swapio: its phase's memory_layout
+  std::vector<std::string> warnings;    // swapio: the layout's warnings
 };
 
 // One program of the comparison: how to run it for a workload.
@@ -85,10 +87,14 @@ Measurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine) 
     const auto j = nlohmann::json::parse(f.out);
     const auto& ph = j.at("phases").at(0);
     Measurement m{ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>(),
-                  ph.at("direct").get<bool>(), ""};
+                  ph.at("direct").get<bool>(), "", {}, {}};
     for (const auto& n : ph.at("notes")) {
       const std::string note = n;
       if (note.find("buffered") != std::string::npos) m.direct_note = note;
+    }
+    if (const auto layout = ph.find("memory_layout"); layout != ph.end()) {
+      if (layout->at("contiguous_2m").is_number()) m.contiguous_2m = layout->at("contiguous_2m").get<double>();
+      for (const auto& warning : layout->at("warnings")) m.warnings.push_back(warning.get<std::string>());
     }
     return m;
   } catch (const std::exception& e) {
@@ -143,7 +149,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p, 
     const double cpu = (job.at("usr_cpu").get<double>() + job.at("sys_cpu").get<double>()) / 100.0 *
                        job.at("job_runtime").get<double>() / 1000.0;
     if (bytes <= 0 || bw <= 0) throw std::runtime_error("no bytes moved");
-    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, ""};
+    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, "", {}, {}};
   } catch (const std::exception& e) {
     unreadable(p.label, w.name, e.what());
   }
@@ -155,6 +161,40 @@ void prepare_reads(const FloorOptions& o, const Workload& w) {
     const Finished f = run_program(swapio_args(o, w, Engine::automatic, true, {folder}, 1));
     if (f.status != 0) program_failed("swapio bench (preparing reads in " + folder + ")", w.name, f);
   }
+}
+
+// The slowest round against its pair: swapio's run and the ceiling's run of the same round (the
+// ceiling engine with the better median), where the device's drift is shared. Skipped without a
+// ceiling.
+FloorCheck round_check(const WorkloadResult& res, const std::vector<Program>& programs, double factor) {
+  FloorCheck c{"round vs ceiling", factor, 0, 0, 0, "", false, false, res.error};
+  const Series& swapio = res.programs.front().second;
+  const Series* ceiling = nullptr;
+  for (std::size_t k = 0; k < programs.size(); ++k) {
+    const Series& s = res.programs[k].second;
+    if (programs[k].kind != Program::Kind::ceiling || s.gib_per_s.empty()) continue;
+    if (ceiling == nullptr || s.median_gib_per_s > ceiling->median_gib_per_s) {
+      ceiling = &s;
+      c.reference = res.programs[k].first;
+    }
+  }
+  if (!res.error.empty()) return c;
+  if (ceiling == nullptr) {
+    c.skipped = true;
+    return c;
+  }
+  double worst = 0;
+  for (std::size_t r = 0; r < std::min(swapio.gib_per_s.size(), ceiling->gib_per_s.size()); ++r) {
+    const double ratio = ceiling->gib_per_s[r] > 0 ? swapio.gib_per_s[r] / ceiling->gib_per_s[r] : 1.0;
+    if (c.round == 0 || ratio < worst) {
+      worst = ratio;
+      c.round = static_cast<unsigned>(r + 1);
+      c.measured = swapio.gib_per_s[r];
+      c.floor = factor * ceiling->gib_per_s[r];
+    }
+  }
+  c.pass = c.round > 0 && c.measured >= c.floor;
+  return c;
 }
 
 void remove_files(const std::vector<std::string>& folders) noexcept {
@@ -190,10 +230,12 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
   const unsigned rounds = o.rounds.value_or(profile.rounds);
   // A workload none of whose floors can be checked with these references would pass unchecked.
   for (const Workload& w : profile.workloads) {
-    const bool checkable = w.floor_gib_per_s || (w.floor_vs_fio && o.plain_fio) || (w.floor_vs_ceiling && !o.ceiling.empty());
+    const bool checkable = w.floor_gib_per_s || (w.floor_vs_fio && o.plain_fio) ||
+                           ((w.floor_vs_ceiling || w.floor_round_vs_ceiling) && !o.ceiling.empty());
     if (!checkable) {
       throw ConfigError("workload " + w.name + ": none of its floors can be checked (" +
-                        (w.floor_vs_ceiling ? "floor_vs_ceiling needs a ceiling tool" : "floor_vs_fio needs plain fio") + ")");
+                        (w.floor_vs_ceiling || w.floor_round_vs_ceiling ? "floors vs the ceiling need a ceiling tool"
+                                                                        : "floor_vs_fio needs plain fio") + ")");
     }
   }
 
@@ -227,6 +269,15 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
             }
             series[k].gib_per_s.push_back(m.gib_per_s);
             series[k].cpu_per_gib.push_back(m.cpu_per_gib);
+            if (p.kind == Program::Kind::swapio) series[k].contiguous_2m.push_back(m.contiguous_2m);
+            if (k == 0) {
+              if (m.contiguous_2m) res.contiguous_2m = std::min(res.contiguous_2m.value_or(1.0), *m.contiguous_2m);
+              for (const std::string& warning : m.warnings) {
+                if (std::find(res.memory_warnings.begin(), res.memory_warnings.end(), warning) == res.memory_warnings.end()) {
+                  res.memory_warnings.push_back(warning);
+                }
+              }
+            }
             if (o.progress) {
               o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": " + p.label +
                          " " + fmt("%.2f GiB/s", m.gib_per_s));
@@ -254,7 +305,7 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
     const double measured = res.programs.front().second.median_gib_per_s;
     res.pass = res.error.empty();
     const auto check = [&](const char* kind, double factor, std::optional<double> base) {
-      FloorCheck c{kind, factor, 0, measured, false, res.error.empty() && !base.has_value(), res.error};
+      FloorCheck c{kind, factor, 0, measured, 0, "", false, res.error.empty() && !base.has_value(), res.error};
       if (base && res.error.empty()) {
         c.floor = factor * *base;
         c.pass = measured >= c.floor;
@@ -265,6 +316,10 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
     if (w.floor_gib_per_s) check("absolute", *w.floor_gib_per_s, 1.0);
     if (w.floor_vs_fio) check("vs fio", *w.floor_vs_fio, res.fio_best);
     if (w.floor_vs_ceiling) check("vs ceiling", *w.floor_vs_ceiling, res.ceiling_best);
+    if (w.floor_round_vs_ceiling) res.checks.push_back(round_check(res, programs, *w.floor_round_vs_ceiling));
+    res.pass = res.pass && std::all_of(res.checks.begin(), res.checks.end(), [](const FloorCheck& c) {
+      return !c.error.empty() || c.skipped || c.pass;
+    });
     results.push_back(std::move(res));
     remove_files(o.folders);
   }
@@ -307,10 +362,21 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
              (c.kind == "vs fio" ? "plain fio not measured" : "no ceiling tool given") + ")\n";
         continue;
       }
+      if (c.kind == "round vs ceiling") {
+        s += "  floor " + c.kind + " " + fmt("%.2fx", c.factor) + ", the slowest round (" + std::to_string(c.round) +
+             ", paired with " + c.reference + "): swapio " + fmt("%.2f GiB/s", c.measured) + ", floor " +
+             fmt("%.2f GiB/s", c.floor) + " " + (c.pass ? "PASS" : "FAIL") + "\n";
+        continue;
+      }
       const std::string what = c.kind == "absolute" ? fmt("%.2f GiB/s", c.factor)
                                                     : fmt("%.2fx", c.factor) + " = " + fmt("%.2f GiB/s", c.floor);
       s += "  floor " + c.kind + " " + what + ": swapio " + fmt("%.2f GiB/s", c.measured) + " " + (c.pass ? "PASS" : "FAIL") + "\n";
     }
+    if (r.contiguous_2m) {
+      s += "  swapio's I/O memory: " + fmt("%.0f%%", *r.contiguous_2m * 100) +
+           " physically contiguous in >= 2 MiB pieces (the least of its rounds)\n";
+    }
+    for (const std::string& warning : r.memory_warnings) s += "  warning: swapio " + warning + "\n";
     all = all && r.pass;
   }
   s += "\nprofile " + profile.name + ": " + (all ? "PASS" : "FAIL") + " (" + std::to_string(results.size()) + " workload" +
@@ -319,8 +385,9 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
     if (!r.error.empty()) s += "FAILED: " + r.workload.name + ": " + r.error + "\n";
     for (const FloorCheck& c : r.checks) {
       if (c.error.empty() && !c.skipped && !c.pass) {
-        s += "FAILED: " + r.workload.name + ": swapio " + fmt("%.2f GiB/s", c.measured) + " is below the floor " + c.kind +
-             " of " + fmt("%.2f GiB/s", c.floor) + "\n";
+        s += "FAILED: " + r.workload.name + ": swapio " + fmt("%.2f GiB/s", c.measured) +
+             (c.kind == "round vs ceiling" ? " in round " + std::to_string(c.round) : std::string()) +
+             " is below the floor " + c.kind + " of " + fmt("%.2f GiB/s", c.floor) + "\n";
       }
     }
   }
@@ -334,15 +401,20 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
     const Workload& w = r.workload;
     nlohmann::json programs = nlohmann::json::object();
     for (const auto& [label, s] : r.programs) {
+      nlohmann::json contiguous = nlohmann::json::array();
+      for (const auto& c : s.contiguous_2m) contiguous.push_back(c ? nlohmann::json(*c) : nlohmann::json());
       programs[label] = {{"gib_per_s", s.gib_per_s},
                          {"cpu_seconds_per_gib", s.cpu_per_gib},
                          {"median_gib_per_s", s.median_gib_per_s},
                          {"median_cpu_seconds_per_gib", s.median_cpu_per_gib}};
+      if (!s.contiguous_2m.empty()) programs[label]["memory_contiguous_2m"] = contiguous;
     }
     nlohmann::json checks = nlohmann::json::array();
     for (const FloorCheck& c : r.checks) {
       checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
                         {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped},
+                        {"round", c.round > 0 ? nlohmann::json(c.round) : nlohmann::json()},
+                        {"reference", c.reference.empty() ? nlohmann::json() : nlohmann::json(c.reference)},
                         {"error", c.error.empty() ? nlohmann::json() : nlohmann::json(c.error)}});
     }
     nlohmann::json workload = knobs_to_json(w.config);
@@ -358,6 +430,8 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
                      {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
                      {"direct", r.direct ? nlohmann::json(*r.direct) : nlohmann::json()},
                      {"direct_note", r.direct_note},
+                     {"memory_contiguous_2m", r.contiguous_2m ? nlohmann::json(*r.contiguous_2m) : nlohmann::json()},
+                     {"memory_warnings", r.memory_warnings},
                      {"pass", r.pass}});
     out["workloads"].push_back(std::move(workload));
     all = all && r.pass;

@@ -30,15 +30,20 @@ struct FloorOptions {
 struct Series {
   std::vector<double> gib_per_s;
   std::vector<double> cpu_per_gib;
+  // swapio: the least contiguous process's I/O memory, per round (fraction in >= 2 MiB physical
+  // pieces; unset where not measured: staged, or unreadable)
+  std::vector<std::optional<double>> contiguous_2m;
   double median_gib_per_s = 0;
   double median_cpu_per_gib = 0;
 };
 
 struct FloorCheck {
-  std::string kind;      // "absolute", "vs fio", "vs ceiling"
+  std::string kind;      // "absolute", "vs fio", "vs ceiling", "round vs ceiling"
   double factor = 0;     // the profile's number (GiB/s for absolute)
   double floor = 0;      // GiB/s
-  double measured = 0;   // swapio's median GiB/s
+  double measured = 0;   // swapio's median GiB/s (round vs ceiling: its round of lowest ratio)
+  unsigned round = 0;    // round vs ceiling: that round (1-based)
+  std::string reference; // round vs ceiling: the ceiling program paired with swapio
   bool pass = false;
   bool skipped = false;  // its reference was not measured
   std::string error;     // the workload failed or was interrupted before it could be checked
@@ -54,6 +59,8 @@ struct WorkloadResult {
   // ceiling ran the same way, so that like is compared with like. direct_note: why not.
   std::optional<bool> direct;
   std::string direct_note;
+  std::optional<double> contiguous_2m;  // swapio's I/O memory: the least over its rounds
+  std::vector<std::string> memory_warnings;  // swapio's, each once
   std::string error;  // a program failed ("fio libaio, workload w: exited with status 1: ..."), or
                       // "interrupted by ..." / "not run: interrupted by ...": the rounds measured are kept
   bool pass = false;

@@ -58,7 +58,7 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.is_object()) throw ConfigError(at + ": expected an object");
   const std::string named = j.contains("name") && j.at("name").is_string() ? at + " (" + j.at("name").get<std::string>() + ")" : at;
   std::set<std::string> allowed = {"name", "op", "size", "processes", "handle", "device", "floor_gib_per_s", "floor_vs_fio",
-                                   "floor_vs_ceiling"};
+                                   "floor_vs_ceiling", "floor_round_vs_ceiling"};
   for (const Knob& k : knobs()) allowed.emplace(k.key);
   check_keys(j, allowed, named);
   Workload w;
@@ -94,8 +94,11 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (j.contains("floor_gib_per_s")) w.floor_gib_per_s = floor_value(j.at("floor_gib_per_s"), where + ".floor_gib_per_s");
   if (j.contains("floor_vs_fio")) w.floor_vs_fio = floor_value(j.at("floor_vs_fio"), where + ".floor_vs_fio");
   if (j.contains("floor_vs_ceiling")) w.floor_vs_ceiling = floor_value(j.at("floor_vs_ceiling"), where + ".floor_vs_ceiling");
-  if (!w.floor_gib_per_s && !w.floor_vs_fio && !w.floor_vs_ceiling) {
-    throw ConfigError(where + ": no floor (give floor_gib_per_s, floor_vs_fio or floor_vs_ceiling)");
+  if (j.contains("floor_round_vs_ceiling")) {
+    w.floor_round_vs_ceiling = floor_value(j.at("floor_round_vs_ceiling"), where + ".floor_round_vs_ceiling");
+  }
+  if (!w.floor_gib_per_s && !w.floor_vs_fio && !w.floor_vs_ceiling && !w.floor_round_vs_ceiling) {
+    throw ConfigError(where + ": no floor (give floor_gib_per_s, floor_vs_fio, floor_vs_ceiling or floor_round_vs_ceiling)");
   }
   try {
     w.config.validate();

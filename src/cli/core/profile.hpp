@@ -12,7 +12,8 @@
 //         "device": "cuda:0",           // the tensor in GPU memory (or "emulated"); default host
 //         "floor_gib_per_s": 2.0,       // absolute, GiB/s = 2^30 bytes/s
 //         "floor_vs_fio": 1.0,          // x the faster plain fio engine, same run, same folder
-//         "floor_vs_ceiling": 0.9 }     // x fio with contiguous buffers, where that tool is given
+//         "floor_vs_ceiling": 0.9,      // x fio with contiguous buffers, where that tool is given
+//         "floor_round_vs_ceiling": 0.85 }  // every round x the ceiling's run in the same round
 //     ]
 //   }
 // Every workload needs at least one floor. Unknown keys, bad sizes and out-of-range values are
@@ -40,6 +41,7 @@ struct Workload {
   std::optional<double> floor_gib_per_s;
   std::optional<double> floor_vs_fio;
   std::optional<double> floor_vs_ceiling;
+  std::optional<double> floor_round_vs_ceiling;  // the slowest round against its paired ceiling round
 };
 
 struct Profile {

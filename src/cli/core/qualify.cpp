@@ -50,6 +50,7 @@ std::string xml_escape(const std::string& s) {
 
 std::string rule_of(const FloorCheck& c) {
   if (c.kind == "absolute") return "absolute";
+  if (c.kind == "round vs ceiling") return fmt("%.2fx ", c.factor) + "ceiling, every round";
   return fmt("%.2fx ", c.factor) + (c.kind == "vs fio" ? "plain fio" : "ceiling");
 }
 
@@ -158,7 +159,7 @@ int run_qualify(const QualifyOptions& o) {
   bool needs_ceiling = false;
   for (const Workload& w : profile.workloads) {
     fo.plain_fio = fo.plain_fio || w.floor_vs_fio.has_value();
-    needs_ceiling = needs_ceiling || w.floor_vs_ceiling.has_value();
+    needs_ceiling = needs_ceiling || w.floor_vs_ceiling.has_value() || w.floor_round_vs_ceiling.has_value();
   }
   for (const Workload& w : profile.workloads) {
     if (w.device.empty() || w.device == "emulated") continue;
@@ -202,7 +203,8 @@ int run_qualify(const QualifyOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty) std::fprintf(stderr, "\r\033[K");
 
-  std::printf("\n%-20s %-5s %-8s %10s %10s  %-26s %s\n", "workload", "op", "I/O", "GiB/s", "floor", "rule", "result");
+  std::printf("\n%-20s %-5s %-8s %-7s %10s %10s  %-30s %s\n", "workload", "op", "I/O", "memory", "GiB/s", "floor", "rule",
+              "result");
   std::size_t checks = 0, failed = 0, skipped = 0;
   std::size_t errors = 0;
   for (const WorkloadResult& r : results) {
@@ -215,16 +217,23 @@ int run_qualify(const QualifyOptions& o) {
       std::string rule = rule_of(c);
       if (c.kind == "vs fio" && r.fio_best) rule += fmt(" (%.2f)", *r.fio_best);
       if (c.kind == "vs ceiling" && r.ceiling_best) rule += fmt(" (%.2f)", *r.ceiling_best);
+      if (c.kind == "round vs ceiling" && c.round > 0) rule += " (worst " + std::to_string(c.round) + ")";
       const char* io = !r.direct ? "-" : *r.direct ? "direct" : "buffered";
-      std::printf("%-20s %-5s %-8s %10.2f %10s  %-26s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read", io,
-                  c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(), rule.c_str(), verdict);
+      // The least contiguous I/O memory swapio's processes had (fraction in >= 2 MiB pieces).
+      const std::string memory = r.contiguous_2m ? fmt("%.0f%%", *r.contiguous_2m * 100) : "-";
+      std::printf("%-20s %-5s %-8s %-7s %10.2f %10s  %-30s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+                  io, memory.c_str(), c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
+                  rule.c_str(), verdict);
     }
   }
+  std::printf("(memory: how much of swapio's I/O memory was physically contiguous in >= 2 MiB pieces, the least of its "
+              "processes and rounds; - where not measured)\n");
   for (const WorkloadResult& r : results) {
     if (!r.error.empty()) std::printf("%s: %s\n", r.workload.name.c_str(), r.error.c_str());
     if (r.direct && !*r.direct) {
       std::printf("%s: buffered I/O for every program (%s)\n", r.workload.name.c_str(), r.direct_note.c_str());
     }
+    for (const std::string& w : r.memory_warnings) std::printf("%s: warning: swapio %s\n", r.workload.name.c_str(), w.c_str());
   }
   const bool pass = failed == 0 && errors == 0 && checks > skipped;
   const std::size_t checked = checks - skipped - errors;
