@@ -48,8 +48,8 @@ double process_cpu_seconds() {
   return cpu_seconds(ru);
 }
 
-// The physical layout of the memory the requests move (the tensor itself, unless it is staged
-// through swapio's ring, whose huge pages are not the tensor's to report).
+// The physical layout of the memory the requests move: the tensor, unless it is staged (a
+// device tensor, --staging always), when the requests move swapio's ring, which is not measured.
 nlohmann::json memory_layout(TensorSpan tensor, const Config& config) {
   if (tensor.on_device() || config.staging == StageMode::always) {
     return {{"memory", tensor.on_device() ? "staging ring (the tensor is in device memory)" : "staging ring (--staging always)"},
