@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -15,10 +16,12 @@ struct PhysicalLayout {
   // Where the figures come from: "pagemap" (physical frame numbers: root or CAP_SYS_ADMIN),
   // "smaps" (which pages are transparent huge pages: any user), "" (neither was readable).
   std::string source;
-  // Fraction of the bytes in physically contiguous runs of at least 2 MiB. From smaps it is the
-  // fraction backed by huge pages: a lower bound, since small pages may happen to be adjacent.
+  // Fraction of the bytes in physically contiguous runs of at least 2 MiB (or filling the span's
+  // partial 2 MiB piece at either end). From smaps it is the fraction backed by huge pages.
   double contiguous_2m = 0;
-  double huge_pages = 0;  // fraction backed by transparent huge pages
+  // Fraction backed by transparent huge pages; unset when smaps could not be read. Where a
+  // mapping reaches past the span its huge pages are shared out in proportion: an estimate.
+  std::optional<double> huge_pages;
   // The most physical pieces any 1 MiB of the memory (from its start) spans: the segments a
   // 1 MiB request needs. 0 where physical addresses are not readable.
   std::size_t worst_segments_per_mib = 0;

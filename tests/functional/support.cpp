@@ -3,13 +3,17 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 
 #include "swapio/file.hpp"
 
@@ -108,5 +112,21 @@ bool supports_direct(const std::string& folder) {
   ::unlink(probe.c_str());
   return direct;
 }
+
+bool thp_allowed() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string s;
+  std::getline(f, s);
+  return !s.empty() && s.find("[never]") == std::string::npos;
+}
+
+bool kernel_collapses() {
+  struct utsname u {};
+  int major = 0, minor = 0;
+  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+         (major > 6 || (major == 6 && minor >= 1));
+}
+
+bool huge_pages_possible() { return thp_allowed() || kernel_collapses(); }
 
 }  // namespace swapio::test

@@ -69,4 +69,10 @@ class RamfsMount : public ScratchMount {
 // Whether the folder supports O_DIRECT with a reported alignment (a block filesystem).
 bool supports_direct(const std::string& folder);
 
+// Whether a HostBuffer can get huge pages here: THP not "never", or a kernel with MADV_COLLAPSE
+// (Linux 6.1), which collapses pages whatever the THP mode.
+bool thp_allowed();
+bool kernel_collapses();
+bool huge_pages_possible();
+
 }  // namespace swapio::test

@@ -624,7 +624,9 @@ TEST_F(Cli, QualifyReportsEachFloorAndAVerdict) {
   EXPECT_EQ(j.at("verdict"), "PASS");
   EXPECT_EQ(j.at("workloads").size(), 3u);
   EXPECT_GT(j.at("workloads")[0].at("programs").at("swapio").at("median_gib_per_s").get<double>(), 0);
-  EXPECT_GE(j.at("workloads")[0].at("memory_contiguous_2m").get<double>(), 0.9);
+  if (huge_pages_possible()) {
+    EXPECT_GE(j.at("workloads")[0].at("memory_contiguous_2m").get<double>(), 0.9);
+  }
   EXPECT_TRUE(j.at("workloads")[2].at("memory_contiguous_2m").is_null());
   std::string xml = slurp(dir_.file("easy.xml"));
   EXPECT_NE(xml.find("<testsuite name=\"swapio qualify easy\" tests=\"3\" failures=\"0\""), std::string::npos) << xml;
@@ -804,6 +806,7 @@ TEST_F(Cli, HarnessSpellingsAreAccepted) {
 // Each process's I/O memory layout is in the table and the JSON: a HostBuffer tensor is in 2 MiB
 // pieces, a staged one is named as the staging ring.
 TEST_F(Cli, BenchReportsTheLayoutOfItsIOMemory) {
+  if (!huge_pages_possible()) GTEST_SKIP() << "no transparent huge pages on this kernel";
   Outcome o = run({"bench", "--write-file", dir_.file("m"), "--write-size", "8M", "--threads", "2", "--json"});
   ASSERT_EQ(o.status, 0) << o.err;
   const nlohmann::json layout = nlohmann::json::parse(o.out).at("phases")[0].at("memory_layout");
@@ -825,7 +828,7 @@ TEST_F(Cli, BenchReportsTheLayoutOfItsIOMemory) {
   EXPECT_NE(o.out.find("  I/O memory: swapio's staging ring (--staging always)"), std::string::npos) << o.out;
   o = run({"bench", "--read-file", dir_.file("m.0")});
   ASSERT_EQ(o.status, 0) << o.err;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex("  I/O memory: (at least )?100% physically contiguous in >= 2 MiB pieces")))
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("  I/O memory: (about )?100% physically contiguous in >= 2 MiB pieces")))
       << o.out;
 }
 

@@ -2,33 +2,21 @@
 // scattered small pages seen as scattered, pages not present as not contiguous.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 
-#include <cstdio>
-#include <fstream>
 #include <string>
 
+#include "support.hpp"
 #include "swapio/buffer.hpp"
 #include "swapio/layout.hpp"
 
 namespace swapio {
 namespace {
 
+using test::huge_pages_possible;
+using test::kernel_collapses;
+using test::thp_allowed;
+
 constexpr std::size_t kMiB = 1u << 20;
-
-bool thp_allowed() {
-  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string s;
-  std::getline(f, s);
-  return s.find("[never]") == std::string::npos && !s.empty();
-}
-
-// MADV_COLLAPSE (Linux 6.1) makes huge pages even where THP is "never".
-bool kernel_collapses() {
-  struct utsname u {};
-  int major = 0, minor = 0;
-  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 && (major > 6 || (major == 6 && minor >= 1));
-}
 
 // An anonymous mapping, unmapped at the end of the test.
 struct Mapping {
@@ -44,11 +32,12 @@ struct Mapping {
 };
 
 TEST(Layout, HostBufferIsContiguousInTwoMiBPieces) {
-  if (!thp_allowed() && !kernel_collapses()) GTEST_SKIP() << "no transparent huge pages on this kernel";
+  if (!huge_pages_possible()) GTEST_SKIP() << "no transparent huge pages on this kernel";
   const HostBuffer b(64 * kMiB);
   const PhysicalLayout l = physical_layout(b.span());
   ASSERT_TRUE(l.measured()) << "neither /proc/self/pagemap nor /proc/self/smaps was readable";
-  EXPECT_GE(l.huge_pages, 0.99) << "source " << l.source;
+  ASSERT_TRUE(l.huge_pages.has_value());
+  EXPECT_GE(*l.huge_pages, 0.99) << "source " << l.source;
   EXPECT_GE(l.contiguous_2m, 0.99) << "source " << l.source;
   if (l.source == "pagemap") {
     EXPECT_GE(l.worst_segments_per_mib, 1u);
@@ -69,7 +58,7 @@ TEST(Layout, ScatteredPagesAreSeenAsScattered) {
   }
   const PhysicalLayout l = physical_layout({m.p, m.n});
   ASSERT_TRUE(l.measured());
-  EXPECT_EQ(l.huge_pages, 0.0);
+  EXPECT_EQ(l.huge_pages.value_or(-1), 0.0);
   EXPECT_LT(l.contiguous_2m, 0.25);
   if (l.source != "pagemap") GTEST_SKIP() << "physical addresses need CAP_SYS_ADMIN: only huge pages were checked";
   EXPECT_GT(l.worst_segments_per_mib, 128u);
@@ -78,10 +67,30 @@ TEST(Layout, ScatteredPagesAreSeenAsScattered) {
 TEST(Layout, PagesNotPresentAreNotContiguous) {
   Mapping m(4 * kMiB);
   ASSERT_NE(m.p, nullptr);
-  const PhysicalLayout l = physical_layout({m.p, m.n});
+  PhysicalLayout l = physical_layout({m.p, m.n});
   ASSERT_TRUE(l.measured());
   EXPECT_EQ(l.contiguous_2m, 0.0);
-  EXPECT_EQ(l.huge_pages, 0.0);
+  EXPECT_EQ(l.huge_pages.value_or(-1), 0.0);
+  // Half of it present: at most that half counts (physical frames need CAP_SYS_ADMIN to read).
+  for (std::size_t off = 0; off < m.n / 2; off += 4096) reinterpret_cast<volatile char*>(m.p)[off] = 1;
+  l = physical_layout({m.p, m.n});
+  if (l.source != "pagemap") GTEST_SKIP() << "physical addresses need CAP_SYS_ADMIN";
+  EXPECT_LE(l.contiguous_2m, 0.5);
+}
+
+// A span that is not whole 2 MiB pieces (a small tensor, the end of a larger one, a view that
+// starts inside a huge page) counts its partial pieces as contiguous when they are.
+TEST(Layout, PartialTwoMiBPiecesAtTheEndsCount) {
+  if (!huge_pages_possible()) GTEST_SKIP() << "no transparent huge pages on this kernel";
+  for (const std::size_t size : {kMiB, 5 * kMiB, 4096 * std::size_t{3}}) {
+    const HostBuffer b(size);
+    const PhysicalLayout l = physical_layout(b.span());
+    if (l.source != "pagemap") GTEST_SKIP() << "physical addresses need CAP_SYS_ADMIN";
+    EXPECT_GE(l.contiguous_2m, 0.99) << size << " bytes";
+  }
+  const HostBuffer b(8 * kMiB);
+  const PhysicalLayout view = physical_layout(b.span().subspan(kMiB + 4096, 3 * kMiB));
+  EXPECT_GE(view.contiguous_2m, 0.99) << "a view starting inside a huge page";
 }
 
 TEST(Layout, EmptyMemoryIsNotMeasured) {
@@ -96,7 +105,8 @@ TEST(Layout, HostBufferGetsHugePagesInEveryTHPMode) {
   const HostBuffer b(8 * kMiB);
   const PhysicalLayout l = physical_layout(b.span());
   ASSERT_TRUE(l.measured());
-  EXPECT_GE(l.huge_pages, 0.99) << (thp_allowed() ? "THP allowed" : "THP never");
+  ASSERT_TRUE(l.huge_pages.has_value());
+  EXPECT_GE(*l.huge_pages, 0.99) << (thp_allowed() ? "THP allowed" : "THP never");
 }
 
 }  // namespace

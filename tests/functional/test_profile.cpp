@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "bench_phase.hpp"
+#include "floors.hpp"
 #include "knob_options.hpp"
 #include "profile.hpp"
 #include "support.hpp"
@@ -74,6 +75,8 @@ TEST(Profile, RefusesWhatIsWrongAndSaysWhere) {
       {"/workloads/0/engine", "spdk", "engine 'spdk' is unknown"},
       {"/workloads/0/floor_vs_fio", -1, "floor_vs_fio: expected a number >= 0"},
       {"/workloads/0/floor_round_vs_ceiling", "most", "floor_round_vs_ceiling: expected a number >= 0"},
+      {"/workloads/0/loops", 0, "loops: expected a whole number from 1"},
+      {"/workloads/0/warmup_loops", -1, "warmup_loops: expected a whole number"},
       {"/workloads/0/handle", "yes", "handle: expected true or false"},
       {"/workloads/0/device", "tpu", "device: 'tpu' is not cuda, cuda:N or emulated"},
       {"/rounds", 0, "rounds: expected a whole number"},
@@ -145,6 +148,35 @@ TEST(Profile, FilesThatAreNotJsonOrMissingAreNamed) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("profile big.json: not valid JSON"), std::string::npos) << e.what();
   }
+}
+
+// A workload's loops reach the bench command that measures it, and only that one: the write
+// that lays out a read's file runs once.
+TEST(Profile, LoopsReachTheMeasuringCommandOnly) {
+  nlohmann::json j = good();
+  j["workloads"][0] = {{"name", "r"}, {"op", "read"}, {"size", "1M"}, {"loops", 3}, {"warmup_loops", 1}, {"floor_gib_per_s", 0}};
+  const cli::Workload w = parse_profile(j, "p.json").workloads[0];
+  EXPECT_EQ(w.loops, 3u);
+  EXPECT_EQ(w.warmup_loops, 1u);
+  cli::FloorOptions o;
+  o.swapio = "swapio";
+  const auto has = [](const std::vector<std::string>& a, const std::string& flag, const std::string& value) {
+    const auto it = std::find(a.begin(), a.end(), flag);
+    return it != a.end() && it + 1 != a.end() && *(it + 1) == value;
+  };
+  const std::vector<std::string> measure = cli::swapio_bench_args(o, w, Engine::automatic, false, {"/f"}, 1);
+  EXPECT_TRUE(has(measure, "--loops", "3"));
+  EXPECT_TRUE(has(measure, "--warmup-loops", "1"));
+  EXPECT_TRUE(has(measure, "--folder", "/f"));
+  const std::vector<std::string> prepare = cli::swapio_bench_args(o, w, Engine::automatic, true, {"/f"}, 1);
+  EXPECT_EQ(std::find(prepare.begin(), prepare.end(), "--loops"), prepare.end());
+  EXPECT_EQ(std::find(prepare.begin(), prepare.end(), "--warmup-loops"), prepare.end());
+  // Defaults: one timed loop, none before it.
+  j["workloads"][0].erase("loops");
+  j["workloads"][0].erase("warmup_loops");
+  const cli::Workload d = parse_profile(j, "p.json").workloads[0];
+  EXPECT_EQ(d.loops, 1u);
+  EXPECT_EQ(d.warmup_loops, 0u);
 }
 
 TEST(Profile, EveryShippedProfileLoads) {

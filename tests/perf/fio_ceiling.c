@@ -37,20 +37,21 @@ static mmap_fn next_mmap(void) {
 }
 
 static int wanted(void *addr, size_t len, int prot, int flags) {
-  const int kind = MAP_PRIVATE | MAP_ANONYMOUS;
-  return addr == NULL && len >= HUGE_SIZE && (flags & kind) == kind && (flags & MAP_FIXED) == 0 &&
-         (prot & PROT_WRITE) != 0;
+  return addr == NULL && len >= HUGE_SIZE && len <= SIZE_MAX - HUGE_SIZE && (flags & MAP_TYPE) == MAP_PRIVATE &&
+         (flags & MAP_ANONYMOUS) != 0 && (flags & MAP_FIXED) == 0 && (prot & PROT_WRITE) != 0;
 }
 
 static void *lay_out(size_t len, int prot, int flags) {
   mmap_fn real = next_mmap();
-  /* One huge page more than asked, then both ends trimmed: the start is 2 MiB-aligned. */
+  /* One huge page more than asked, then both ends trimmed: the start is 2 MiB-aligned. A trim
+   * that fails leaves that slack mapped, which costs address space and nothing else. */
   char *raw = real(NULL, len + HUGE_SIZE, prot, flags, -1, 0);
   if (raw == MAP_FAILED) return MAP_FAILED;
   const uintptr_t start = ((uintptr_t)raw + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1);
-  if (start > (uintptr_t)raw) munmap(raw, start - (uintptr_t)raw);
+  int trimmed = 1;
+  if (start > (uintptr_t)raw && munmap(raw, start - (uintptr_t)raw) != 0) trimmed = 0;
   const uintptr_t end = start + len, raw_end = (uintptr_t)raw + len + HUGE_SIZE;
-  if (raw_end > end) munmap((void *)end, raw_end - end);
+  if (raw_end > end && munmap((void *)end, raw_end - end) != 0) trimmed = 0;
   char *p = (char *)start;
   (void)madvise(p, len, MADV_HUGEPAGE);
   if (madvise(p, len, MADV_POPULATE_WRITE) != 0) {
@@ -62,14 +63,20 @@ static void *lay_out(size_t len, int prot, int flags) {
   }
   const char *debug = getenv("SWAPIO_FIO_CEILING_DEBUG");
   if (debug != NULL && *debug != '\0' && *debug != '0') {
-    fprintf(stderr, "swapio_fio_ceiling: %zu bytes at %p: 2 MiB-aligned, huge pages advised and collapsed, faulted in\n", len, (void *)p);
+    fprintf(stderr, "swapio_fio_ceiling: %zu bytes at %p: 2 MiB-aligned, huge pages advised and collapsed, faulted in%s\n",
+            len, (void *)p, trimmed ? "" : " (a trim of the slack failed: it stays mapped)");
   }
   return p;
 }
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset) {
+  mmap_fn real = next_mmap();
+  if (real == NULL) {  /* no mmap after this library: nothing to call */
+    errno = ENOSYS;
+    return MAP_FAILED;
+  }
   if (wanted(addr, len, prot, flags)) return lay_out(len, prot, flags);
-  return next_mmap()(addr, len, prot, flags, fd, offset);
+  return real(addr, len, prot, flags, fd, offset);
 }
 
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t offset) {

@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   app.add_option("--folder", o.folders, "folder on the device under test, repeatable; env SWAPIO_PERF_DIR (a:b) wins");
   app.add_option("--fio", o.fio.front(), "the fio command")->capture_default_str();
   app.add_option("--ceiling", ceiling,
-                 "a command that runs fio with physically contiguous buffers (words split at spaces); "
-                 "env SWAPIO_FIO_CEILING wins");
+                 "a command that runs fio with physically contiguous buffers (words split at spaces), or auto: fio "
+                 "with this suite's swapio_fio_ceiling preloaded; env SWAPIO_FIO_CEILING wins (empty: no ceiling)");
   bool no_fio = false;
   app.add_flag("--no-fio", no_fio, "do not measure plain fio (floors vs fio are then skipped)");
   app.add_option("--engines", engines, "also measure swapio with these engines, comma-separated (uring,aio,psync)");
@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
   try {
     if (const char* p = env("SWAPIO_PERF_PROFILE")) profile_path = p;
     if (const char* d = env("SWAPIO_PERF_DIR")) o.folders = split(d, ':');
-    if (const char* c = env("SWAPIO_FIO_CEILING")) ceiling = c;
+    // Set, even to nothing, the environment wins: empty measures no ceiling.
+    if (const char* c = std::getenv("SWAPIO_FIO_CEILING")) ceiling = c;
+    if (ceiling == "auto") ceiling = std::string("env LD_PRELOAD=") + SWAPIO_FIO_CEILING_LIBRARY + " fio --iomem=mmap";
     if (profile_path.empty()) throw swapio::ConfigError("no profile: give --profile or SWAPIO_PERF_PROFILE");
     o.ceiling = split(ceiling, ' ');
     for (const std::string& e : split(engines, ',')) o.extra_engines.push_back(swapio::parse_engine(e));

@@ -26,6 +26,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A string field, or "" where it is missing or not a string (null: not measured).
+std::string text_of(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string percent(double fraction) {
   char b[32];
   std::snprintf(b, sizeof b, fraction >= 0.1 ? "%.0f%%" : "%.1f%%", fraction * 100);
@@ -348,12 +354,13 @@ class Phase {
             {"notes", f.notes},
             {"validated", o_.validate && f.validated},
             {"validation", f.checks},
-            {"memory_layout", memory_layout()}};
+            {"memory_layout", memory_layout(f.direct)}};
   }
 
   // Every process's I/O memory layout, the least contiguous of them, and a warning for each
-  // process below kLowContiguity.
-  nlohmann::json memory_layout() const {
+  // process below kLowContiguity. With buffered I/O the kernel copies through the page cache, so
+  // the tensor's layout costs nothing: no warning.
+  nlohmann::json memory_layout(bool direct) const {
     nlohmann::json processes = nlohmann::json::array(), warnings = nlohmann::json::array();
     std::optional<double> least;
     for (const Proc& p : procs_) {
@@ -362,11 +369,12 @@ class Phase {
       if (const auto c = m.find("contiguous_2m"); c != m.end() && c->is_number()) {
         least = std::min(least.value_or(1.0), c->get<double>());
       }
-      if (const std::string w = layout_warning(p.index, m); !w.empty()) warnings.push_back(w);
+      if (const std::string w = layout_warning(p.index, m); !w.empty() && direct) warnings.push_back(w);
       processes.push_back(std::move(m));
     }
     return {{"contiguous_2m", least ? nlohmann::json(*least) : nlohmann::json()},
             {"low_below", kLowContiguity},
+            {"direct", direct},
             {"processes", processes},
             {"warnings", warnings}};
   }
@@ -387,7 +395,7 @@ class Phase {
 std::string layout_warning(unsigned process, const nlohmann::json& memory) {
   const auto c = memory.find("contiguous_2m");
   if (c == memory.end() || !c->is_number() || c->get<double>() >= kLowContiguity) return "";
-  const bool physical = memory.value("source", "") == "pagemap";
+  const bool physical = text_of(memory, "source") == "pagemap";
   std::string why = physical ? "pagemap" : "smaps: huge pages only, physical addresses need root";
   if (const auto w = memory.find("worst_segments_per_mib"); physical && w != memory.end() && w->is_number()) {
     why += ", up to " + std::to_string(w->get<std::size_t>()) + " segments per MiB";
@@ -402,20 +410,23 @@ std::string layout_line(const nlohmann::json& layout) {
   const auto& procs = layout.at("processes");
   const auto least = layout.at("contiguous_2m");
   if (!least.is_number()) {
-    const std::string what = procs.empty() ? "unknown" : procs.at(0).value("memory", "unknown");
+    const std::string what = procs.empty() || text_of(procs.at(0), "memory").empty() ? "unknown" : text_of(procs.at(0), "memory");
     return what.starts_with("staging ring") ? "swapio's " + what + ": its own huge pages, not measured"
                                             : what + ": layout not readable (/proc/self/pagemap, smaps)";
   }
   bool physical = true;
   std::size_t worst = 0;
   for (const auto& p : procs) {
-    physical = physical && p.value("source", "") == "pagemap";
+    if (!p.contains("contiguous_2m") || !p.at("contiguous_2m").is_number()) continue;  // not measured
+    physical = physical && text_of(p, "source") == "pagemap";
     if (const auto w = p.find("worst_segments_per_mib"); w != p.end() && w->is_number()) worst = std::max(worst, w->get<std::size_t>());
   }
-  return std::string(physical ? "" : "at least ") + percent(least.get<double>()) +
+  const bool buffered = layout.contains("direct") && layout.at("direct") == false;
+  return std::string(physical ? "" : "about ") + percent(least.get<double>()) +
          " physically contiguous in >= 2 MiB pieces" + (procs.size() > 1 ? " (the least of the processes)" : "") +
          (physical ? "; at most " + std::to_string(worst) + " segment" + (worst == 1 ? "" : "s") + " per MiB (pagemap)"
-                   : " (smaps: huge pages; physical addresses need root)");
+                   : " (smaps: huge pages; physical addresses need root)") +
+         (buffered ? "; buffered I/O copies through the page cache, so it does not matter here" : "");
 }
 
 nlohmann::json run_phase(const BenchOptions& o, bool write, const std::vector<std::string>& paths) {

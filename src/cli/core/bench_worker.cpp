@@ -60,7 +60,7 @@ nlohmann::json memory_layout(TensorSpan tensor, const Config& config) {
   return {{"memory", "tensor"},
           {"source", l.source},
           {"contiguous_2m", l.contiguous_2m},
-          {"huge_pages", l.huge_pages},
+          {"huge_pages", l.huge_pages ? nlohmann::json(*l.huge_pages) : nlohmann::json()},
           {"worst_segments_per_mib", l.source == "pagemap" ? nlohmann::json(l.worst_segments_per_mib) : nlohmann::json()}};
 }
 

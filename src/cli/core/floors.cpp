@@ -61,27 +61,8 @@ struct Program {
   std::string ioengine;               // fio: libaio or io_uring
 };
 
-// `swapio bench` as a user would run the workload: its knobs from the table, engine overridden.
-std::vector<std::string> swapio_args(const FloorOptions& o, const Workload& w, Engine engine, bool write,
-                                     const std::vector<std::string>& folders, unsigned processes) {
-  Config config = w.config;
-  config.engine = engine;
-  std::vector<std::string> a = {o.swapio, "bench", "--json", "--threads", std::to_string(processes)};
-  const std::vector<std::string> knobs = knob_argv(config);
-  a.insert(a.end(), knobs.begin(), knobs.end());
-  if (w.handle) a.emplace_back("--handle");
-  if (write) {
-    a.insert(a.end(), {"--write-file", kSwapioFile, "--write-size", std::to_string(w.size)});
-  } else {
-    a.insert(a.end(), {"--read-file", std::string(kSwapioFile) + ".0"});
-  }
-  if (!w.device.empty() && write == w.write) a.insert(a.end(), {"--gpu", "--device", w.device});
-  for (const std::string& f : folders) a.insert(a.end(), {"--folder", f});
-  return a;
-}
-
 Measurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine) {
-  const Finished f = run_program(swapio_args(o, w, engine, w.write, o.folders, w.processes));
+  const Finished f = run_program(swapio_bench_args(o, w, engine, w.write, o.folders, w.processes));
   if (f.status != 0) program_failed("swapio bench", w.name, f);
   try {
     const auto j = nlohmann::json::parse(f.out);
@@ -158,7 +139,7 @@ Measurement run_fio(const FloorOptions& o, const Workload& w, const Program& p, 
 // Reads need the files: swapio's are written once per folder by swapio itself; fio lays its own out.
 void prepare_reads(const FloorOptions& o, const Workload& w) {
   for (const std::string& folder : o.folders) {
-    const Finished f = run_program(swapio_args(o, w, Engine::automatic, true, {folder}, 1));
+    const Finished f = run_program(swapio_bench_args(o, w, Engine::automatic, true, {folder}, 1));
     if (f.status != 0) program_failed("swapio bench (preparing reads in " + folder + ")", w.name, f);
   }
 }
@@ -203,6 +184,28 @@ void remove_files(const std::vector<std::string>& folders) noexcept {
 }
 
 }  // namespace
+
+// `swapio bench` as a user would run the workload: its knobs from the table, engine overridden.
+std::vector<std::string> swapio_bench_args(const FloorOptions& o, const Workload& w, Engine engine, bool write,
+                                     const std::vector<std::string>& folders, unsigned processes) {
+  Config config = w.config;
+  config.engine = engine;
+  std::vector<std::string> a = {o.swapio, "bench", "--json", "--threads", std::to_string(processes)};
+  const std::vector<std::string> knobs = knob_argv(config);
+  a.insert(a.end(), knobs.begin(), knobs.end());
+  if (w.handle) a.emplace_back("--handle");
+  if (write == w.write) {  // the measured op (not the write that lays out a read's file)
+    a.insert(a.end(), {"--loops", std::to_string(w.loops), "--warmup-loops", std::to_string(w.warmup_loops)});
+  }
+  if (write) {
+    a.insert(a.end(), {"--write-file", kSwapioFile, "--write-size", std::to_string(w.size)});
+  } else {
+    a.insert(a.end(), {"--read-file", std::string(kSwapioFile) + ".0"});
+  }
+  if (!w.device.empty() && write == w.write) a.insert(a.end(), {"--gpu", "--device", w.device});
+  for (const std::string& f : folders) a.insert(a.end(), {"--folder", f});
+  return a;
+}
 
 const Series& WorkloadResult::series(const std::string& program) const {
   for (const auto& [label, s] : programs) {
@@ -336,6 +339,10 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
          " process" + (w.processes == 1 ? "" : "es") + ", block " + format_bytes(w.config.block_size) + ", queue depth " +
          std::to_string(w.config.queue_depth) + ", " + (w.handle ? "handle" : "basic") + ", io_parallel " +
          std::to_string(w.config.intra_op_parallelism) +
+         (w.loops == 1 && w.warmup_loops == 0
+              ? std::string()
+              : ", swapio " + std::to_string(w.loops) + " timed loop" + (w.loops == 1 ? "" : "s") + " after " +
+                    std::to_string(w.warmup_loops) + " warm-up" + (w.warmup_loops == 1 ? "" : "s") + " per round") +
          (!r.direct ? "\n" : *r.direct ? ", O_DIRECT (every program)\n" : ", buffered (every program: " + r.direct_note + ")\n");
     char line[512];
     std::snprintf(line, sizeof line, "  %-18s %-44s %8s %10s %12s\n", "program", "GiB/s per round", "median", "CPU s/GiB",
@@ -422,6 +429,8 @@ nlohmann::json results_to_json(const Profile& profile, const std::vector<Workloa
                      {"op", w.write ? "write" : "read"},
                      {"size", w.size},
                      {"processes", w.processes},
+                     {"loops", w.loops},
+                     {"warmup_loops", w.warmup_loops},
                      {"handle", w.handle},
                      {"programs", programs},
                      {"fio_best_gib_per_s", r.fio_best ? nlohmann::json(*r.fio_best) : nlohmann::json()},

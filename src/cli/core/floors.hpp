@@ -68,6 +68,12 @@ struct WorkloadResult {
   const Series& series(const std::string& program) const;
 };
 
+// The `swapio bench` command line that measures a workload as users run it: its knobs, the
+// engine given, its loops when `write` is the workload's own op (not the write that lays out a
+// read's file), processes spread over `folders`.
+std::vector<std::string> swapio_bench_args(const FloorOptions& o, const Workload& w, Engine engine, bool write,
+                                           const std::vector<std::string>& folders, unsigned processes);
+
 // Throws ConfigError for bad options. A program that fails or reports no figures fails its
 // workload (WorkloadResult::error, its stderr in it; the next workload runs); an interrupt
 // (catch_interrupts) fails the workload it cut short and leaves the rest not run. Either way

@@ -57,8 +57,8 @@ std::string string_value(const nlohmann::json& v, const std::string& where) {
 Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.is_object()) throw ConfigError(at + ": expected an object");
   const std::string named = j.contains("name") && j.at("name").is_string() ? at + " (" + j.at("name").get<std::string>() + ")" : at;
-  std::set<std::string> allowed = {"name", "op", "size", "processes", "handle", "device", "floor_gib_per_s", "floor_vs_fio",
-                                   "floor_vs_ceiling", "floor_round_vs_ceiling"};
+  std::set<std::string> allowed = {"name", "op", "size", "processes", "handle", "device", "loops", "warmup_loops",
+                                   "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling", "floor_round_vs_ceiling"};
   for (const Knob& k : knobs()) allowed.emplace(k.key);
   check_keys(j, allowed, named);
   Workload w;
@@ -79,6 +79,8 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
     throw ConfigError(where + ": " + (w.config.atomic_replace ? "atomic_replace" : "sync") + " applies to writes, not to a read");
   }
   if (j.contains("processes")) w.processes = count_value(j.at("processes"), where + ".processes", 1, 256);
+  if (j.contains("loops")) w.loops = count_value(j.at("loops"), where + ".loops", 1, 1000);
+  if (j.contains("warmup_loops")) w.warmup_loops = count_value(j.at("warmup_loops"), where + ".warmup_loops", 0, 1000);
   if (j.contains("handle")) {
     if (!j.at("handle").is_boolean()) throw ConfigError(where + ".handle: expected true or false");
     w.handle = j.at("handle").get<bool>();

@@ -10,6 +10,7 @@
 //         "block_size": "1M", "queue_depth": 32, "io_parallel": 1, "engine": "auto",
 //                                       // any knob of the knob table by its key (swapio/knobs.hpp)
 //         "device": "cuda:0",           // the tensor in GPU memory (or "emulated"); default host
+//         "loops": 3, "warmup_loops": 1,  // swapio's timed loops per round, after untimed ones (1, 0)
 //         "floor_gib_per_s": 2.0,       // absolute, GiB/s = 2^30 bytes/s
 //         "floor_vs_fio": 1.0,          // x the faster plain fio engine, same run, same folder
 //         "floor_vs_ceiling": 0.9,      // x fio with contiguous buffers, where that tool is given
@@ -35,6 +36,8 @@ struct Workload {
   bool write = false;
   std::uint64_t size = 0;            // bytes per process
   unsigned processes = 1;
+  unsigned loops = 1;         // swapio bench's timed loops per round (its figure covers them all)
+  unsigned warmup_loops = 0;  // untimed loops before them
   bool handle = true;
   Config config;                     // the knobs (defaults where the profile gives none)
   std::string device;                // tensor in device memory: cuda, cuda:N or emulated ("": host)

@@ -71,7 +71,9 @@ std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& resul
       } else if (!c.pass) {
         ++failures;
         cases += "      <failure message=\"" +
-                 xml_escape(fmt("%.2f GiB/s", c.measured) + " is below the floor of " + fmt("%.2f GiB/s", c.floor)) +
+                 xml_escape(fmt("%.2f GiB/s", c.measured) +
+                            (c.round > 0 ? " in round " + std::to_string(c.round) + " (against " + c.reference + ")" : std::string()) +
+                            " is below the floor of " + fmt("%.2f GiB/s", c.floor)) +
                  "\"/>\n";
       }
       cases += "      <system-out>" + xml_escape(fmt("measured %.3f GiB/s", c.measured) + fmt(", floor %.3f GiB/s", c.floor)) +
@@ -137,7 +139,8 @@ void add_qualify_options(CLI::App& app, QualifyOptions& o) {
                  "folder under the current directory, removed afterwards");
   app.add_option("--json", o.json, "write the report as JSON here");
   app.add_option("--junit", o.junit, "write a JUnit XML file here (one test case per floor)");
-  app.add_option("--ceiling", o.ceiling, "a command that runs fio with physically contiguous buffers, for floor_vs_ceiling");
+  app.add_option("--ceiling", o.ceiling,
+                 "a command that runs fio with physically contiguous buffers, for floor_vs_ceiling and floor_round_vs_ceiling");
   app.add_option("--rounds", o.rounds, "interleaved rounds instead of the profile's")->check(CLI::Range(1u, 1000u));
 }
 
@@ -203,7 +206,7 @@ int run_qualify(const QualifyOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty) std::fprintf(stderr, "\r\033[K");
 
-  std::printf("\n%-20s %-5s %-8s %-7s %10s %10s  %-30s %s\n", "workload", "op", "I/O", "memory", "GiB/s", "floor", "rule",
+  std::printf("\n%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", "workload", "op", "I/O", "memory", "GiB/s", "floor", "rule",
               "result");
   std::size_t checks = 0, failed = 0, skipped = 0;
   std::size_t errors = 0;
@@ -221,7 +224,7 @@ int run_qualify(const QualifyOptions& o) {
       const char* io = !r.direct ? "-" : *r.direct ? "direct" : "buffered";
       // The least contiguous I/O memory swapio's processes had (fraction in >= 2 MiB pieces).
       const std::string memory = r.contiguous_2m ? fmt("%.0f%%", *r.contiguous_2m * 100) : "-";
-      std::printf("%-20s %-5s %-8s %-7s %10.2f %10s  %-30s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+      std::printf("%-20s %-5s %-8s %-7s %10.2f %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
                   io, memory.c_str(), c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
                   rule.c_str(), verdict);
     }
