@@ -183,8 +183,10 @@ int run_bench(const BenchOptions& o) {
       nlohmann::json ph = run_phase(o, step.write, step.paths);
       if (!o.json) print_phase(o, ph);
       // With --json, stdout is the document: people see the warnings on stderr.
-      for (const auto& w : ph.at("memory_layout").at("warnings")) {
-        if (o.json) std::fprintf(stderr, "swapio bench: warning: %s\n", w.get<std::string>().c_str());
+      if (o.json) {
+        for (const auto& w : ph.at("memory_layout").at("warnings")) {
+          std::fprintf(stderr, "swapio bench: warning: %s\n", w.get<std::string>().c_str());
+        }
       }
       report["phases"].push_back(std::move(ph));
     } catch (const std::exception& e) {

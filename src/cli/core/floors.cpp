@@ -145,25 +145,17 @@ void prepare_reads(const FloorOptions& o, const Workload& w) {
 }
 
 // The slowest round against its pair: swapio's run and the ceiling's run of the same round (the
-// ceiling engine with the better median), where the device's drift is shared. Skipped without a
-// ceiling.
-FloorCheck round_check(const WorkloadResult& res, const std::vector<Program>& programs, double factor) {
-  FloorCheck c{"round vs ceiling", factor, 0, 0, 0, "", false, false, res.error};
-  const Series& swapio = res.programs.front().second;
-  const Series* ceiling = nullptr;
-  for (std::size_t k = 0; k < programs.size(); ++k) {
-    const Series& s = res.programs[k].second;
-    if (programs[k].kind != Program::Kind::ceiling || s.gib_per_s.empty()) continue;
-    if (ceiling == nullptr || s.median_gib_per_s > ceiling->median_gib_per_s) {
-      ceiling = &s;
-      c.reference = res.programs[k].first;
-    }
-  }
+// ceiling engine with the better median, `reference`), where the device's drift is shared.
+// Skipped without a ceiling.
+FloorCheck round_check(const WorkloadResult& res, const std::pair<std::string, Series>* reference, double factor) {
+  FloorCheck c{"round vs ceiling", factor, 0, 0, 0, reference ? reference->first : "", false, false, res.error};
   if (!res.error.empty()) return c;
-  if (ceiling == nullptr) {
+  if (reference == nullptr) {
     c.skipped = true;
     return c;
   }
+  const Series& swapio = res.programs.front().second;
+  const Series* ceiling = &reference->second;
   double worst = 0;
   for (std::size_t r = 0; r < std::min(swapio.gib_per_s.size(), ceiling->gib_per_s.size()); ++r) {
     const double ratio = ceiling->gib_per_s[r] > 0 ? swapio.gib_per_s[r] / ceiling->gib_per_s[r] : 1.0;
@@ -274,7 +266,6 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
             series[k].cpu_per_gib.push_back(m.cpu_per_gib);
             if (p.kind == Program::Kind::swapio) series[k].contiguous_2m.push_back(m.contiguous_2m);
             if (k == 0) {
-              if (m.contiguous_2m) res.contiguous_2m = std::min(res.contiguous_2m.value_or(1.0), *m.contiguous_2m);
               for (const std::string& warning : m.warnings) {
                 if (std::find(res.memory_warnings.begin(), res.memory_warnings.end(), warning) == res.memory_warnings.end()) {
                   res.memory_warnings.push_back(warning);
@@ -295,33 +286,43 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
         if (interrupt_signal() != 0) stopped = res.error;
       }
     }
+    // The ceiling engine with the better median: the ceiling of the median floor, and the pair
+    // of the per-round one.
+    std::optional<std::size_t> best_ceiling;
     for (std::size_t k = 0; k < programs.size(); ++k) {
       series[k].median_gib_per_s = median(series[k].gib_per_s);
       series[k].median_cpu_per_gib = median(series[k].cpu_per_gib);
       res.programs.emplace_back(programs[k].label, series[k]);
-      if (!res.error.empty() || series[k].gib_per_s.empty()) continue;
-      if (programs[k].kind == Program::Kind::fio) res.fio_best = std::max(res.fio_best.value_or(0.0), series[k].median_gib_per_s);
-      if (programs[k].kind == Program::Kind::ceiling) {
-        res.ceiling_best = std::max(res.ceiling_best.value_or(0.0), series[k].median_gib_per_s);
+      if (series[k].gib_per_s.empty()) continue;
+      if (programs[k].kind == Program::Kind::ceiling &&
+          (!best_ceiling || series[k].median_gib_per_s > series[*best_ceiling].median_gib_per_s)) {
+        best_ceiling = k;
+      }
+      if (res.error.empty() && programs[k].kind == Program::Kind::fio) {
+        res.fio_best = std::max(res.fio_best.value_or(0.0), series[k].median_gib_per_s);
       }
     }
+    if (best_ceiling && res.error.empty()) res.ceiling_best = series[*best_ceiling].median_gib_per_s;
+    for (const std::optional<double>& c : series.front().contiguous_2m) {
+      if (c) res.contiguous_2m = std::min(res.contiguous_2m.value_or(1.0), *c);
+    }
     const double measured = res.programs.front().second.median_gib_per_s;
-    res.pass = res.error.empty();
     const auto check = [&](const char* kind, double factor, std::optional<double> base) {
       FloorCheck c{kind, factor, 0, measured, 0, "", false, res.error.empty() && !base.has_value(), res.error};
       if (base && res.error.empty()) {
         c.floor = factor * *base;
         c.pass = measured >= c.floor;
-        res.pass = res.pass && c.pass;
       }
       res.checks.push_back(c);
     };
     if (w.floor_gib_per_s) check("absolute", *w.floor_gib_per_s, 1.0);
     if (w.floor_vs_fio) check("vs fio", *w.floor_vs_fio, res.fio_best);
     if (w.floor_vs_ceiling) check("vs ceiling", *w.floor_vs_ceiling, res.ceiling_best);
-    if (w.floor_round_vs_ceiling) res.checks.push_back(round_check(res, programs, *w.floor_round_vs_ceiling));
-    res.pass = res.pass && std::all_of(res.checks.begin(), res.checks.end(), [](const FloorCheck& c) {
-      return !c.error.empty() || c.skipped || c.pass;
+    if (w.floor_round_vs_ceiling) {
+      res.checks.push_back(round_check(res, best_ceiling ? &res.programs[*best_ceiling] : nullptr, *w.floor_round_vs_ceiling));
+    }
+    res.pass = res.error.empty() && std::all_of(res.checks.begin(), res.checks.end(), [](const FloorCheck& c) {
+      return c.skipped || c.pass;
     });
     results.push_back(std::move(res));
     remove_files(o.folders);
