@@ -4,10 +4,13 @@
 #include <fstream>
 #include <string>
 
+#include "support.hpp"
 #include "swapio/buffer.hpp"
 
 namespace swapio {
 namespace {
+
+using test::thp_allowed;
 
 std::uint64_t locked_kib() {
   std::ifstream status("/proc/self/status");
@@ -21,13 +24,6 @@ std::uint64_t locked_kib() {
     status.ignore(1 << 12, '\n');
   }
   return 0;
-}
-
-bool thp_allowed() {
-  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string s;
-  std::getline(f, s);
-  return s.find("[never]") == std::string::npos && !s.empty();
 }
 
 TEST(HostBuffer, IsTwoMiBAlignedAndWritable) {
