@@ -12,14 +12,9 @@
 #include <shared_mutex>
 #include <utility>
 
+#include "swapio/detail/huge_mapping.hpp"
 #include "swapio/error.hpp"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
 
 namespace swapio {
 namespace {
@@ -69,37 +64,16 @@ std::string_view to_string(MemoryKind k) noexcept {
   return "?";
 }
 
+static_assert(HostBuffer::kAlignment == detail::kHugePage, "HostBuffer memory is map_huge's");
+
 HostBuffer::HostBuffer(std::size_t size, MemoryKind kind) : size_(size), kind_(kind) {
   if (size == 0) return;
   const std::size_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
-  // Over-map by one alignment unit, then trim both ends to a 2 MiB boundary.
-  const std::size_t over = rounded + kAlignment;
-  void* raw = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) throw_io_error(errno, "mmap host buffer", "", 0, over);
-  auto base = reinterpret_cast<std::uintptr_t>(raw);
-  const std::uintptr_t aligned = (base + kAlignment - 1) / kAlignment * kAlignment;
-  if (aligned > base) ::munmap(raw, aligned - base);
-  const std::uintptr_t end = base + over;
-  if (end > aligned + rounded) ::munmap(reinterpret_cast<void*>(aligned + rounded), end - aligned - rounded);
-  data_ = reinterpret_cast<std::byte*>(aligned);
+  const detail::HugeMapping m = detail::map_huge(rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ::mmap);
+  if (m.data == nullptr) throw_io_error(m.error, "mmap host buffer", "", 0, rounded + detail::kHugePage);
+  data_ = static_cast<std::byte*>(m.data);
   mapped_ = rounded;
-
-  // Advice that the kernel may refuse (THP "never", no THP): then the buffer is only slower.
-  huge_advised_ = ::madvise(data_, mapped_, MADV_HUGEPAGE) == 0;
-  // Prefault now so that the I/O path never takes a fault and pages are physically placed.
-  if (::madvise(data_, mapped_, MADV_POPULATE_WRITE) != 0) {
-    const long page = ::sysconf(_SC_PAGESIZE);
-    for (std::size_t off = 0; off < mapped_; off += static_cast<std::size_t>(page)) {
-      reinterpret_cast<volatile char*>(data_)[off] = 0;
-    }
-  }
-  // Where a fault got small pages (THP "never" or "defer", memory too fragmented for the fault
-  // to compact), collapse them into huge pages now: MADV_COLLAPSE (Linux 6.1) compacts
-  // synchronously and ignores the THP sysfs mode. Ranges already huge cost nothing; a refusal
-  // (older kernel, no memory) leaves the buffer as it is, and physical_layout() reports that.
-  for (int attempt = 0; attempt < 3 && mapped_ >= kAlignment; ++attempt) {
-    if (::madvise(data_, mapped_, MADV_COLLAPSE) == 0 || errno != EAGAIN) break;  // EAGAIN: a page was busy
-  }
+  huge_advised_ = m.huge_advised;
   if (kind == MemoryKind::pinned) {
     if (::mlock(data_, mapped_) != 0) {
       const int err = errno;
