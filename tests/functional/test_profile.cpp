@@ -10,6 +10,7 @@
 #include "floors.hpp"
 #include "knob_options.hpp"
 #include "profile.hpp"
+#include "report_text.hpp"
 #include "support.hpp"
 #include "swapio/error.hpp"
 
@@ -127,6 +128,35 @@ TEST(BenchReport, ALowIOMemoryLayoutIsWarnedAbout) {
   const nlohmann::json staged = {{"contiguous_2m", nullptr},
                                  {"processes", {{{"memory", "staging ring (--staging always)"}, {"source", nullptr}}}}};
   EXPECT_NE(cli::layout_line(staged).find("swapio's staging ring"), std::string::npos) << cli::layout_line(staged);
+}
+
+// A report is written whole or not at all: one that does not fit leaves the earlier report as it
+// was, an error with the errno, and no temporary; one written through a link replaces the file
+// the link names.
+TEST(Reports, AFailedWriteKeepsTheEarlierReport) {
+  TempDir dir;
+  ScratchMount small(dir.path(), "small", "tmpfs", "size=1m");
+  if (!small.ok()) GTEST_SKIP() << small.why_not();
+  const std::string path = small.path() + "/report.json";
+  cli::write_report(path, "earlier\n");
+  try {
+    cli::write_report(path, std::string(4u << 20, 'x'));  // more than the filesystem holds
+    ADD_FAILURE() << "a 4 MiB report fitted in a 1 MiB filesystem";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.errnum(), ENOSPC) << e.what();
+  }
+  std::ifstream in(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "earlier\n");
+  std::size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(small.path())) entries += entry.path() != path ? 1 : 0;
+  EXPECT_EQ(entries, 0u) << "a temporary was left beside the report";
+
+  const std::string link = dir.path() + "/link.json";
+  std::filesystem::create_symlink(path, link);
+  cli::write_report(link, "through the link\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  std::ifstream again(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(again), {}), "through the link\n");
 }
 
 TEST(Profile, FilesThatAreNotJsonOrMissingAreNamed) {

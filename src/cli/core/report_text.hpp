@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "swapio/detail/temp_file.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -20,12 +21,15 @@ inline std::string fmt(const char* format, double v) {
   return buf;
 }
 
-// Writes a report file whole or not at all: to a temporary beside it, renamed over it, so that a
-// failure (a full disk) never leaves an earlier report emptied or cut short. A failure is a
+// Writes a report file whole or not at all, the way atomic_replace writes a tensor's file: to
+// the library's temporary beside it (detail::create_temp_beside), renamed over it (through a
+// symbolic link, the file it names), so that a failure (a full disk) never leaves an earlier
+// report emptied or cut short; the temporary goes on every failure. A failure is a
 // swapio::Error with the call's errno (exit status 1: it comes after a measurement).
 inline void write_report(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".swapio-" + std::to_string(::getpid()) + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const std::string target = detail::replacement_target(path);
+  detail::TempFile temp = detail::create_temp_beside(target);
+  const int fd = ::open(temp.path().c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) throw_io_error(errno, "write report", path);
   std::size_t done = 0;
   int err = 0;
@@ -34,12 +38,16 @@ inline void write_report(const std::string& path, const std::string& text) {
     if (n > 0) done += static_cast<std::size_t>(n);
     else if (n < 0 && errno != EINTR) err = errno;
   }
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(temp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(temp.c_str());
-    throw_io_error(err, "write report", path);
+  if (err == 0) {
+    try {
+      temp.commit(fd, target);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
   }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) throw_io_error(err, "write report", path);
 }
 
 }  // namespace swapio::cli
