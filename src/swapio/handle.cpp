@@ -218,6 +218,16 @@ OpResult Handle::wait(OpId id) {
   return op->result();
 }
 
+bool Handle::done(OpId id) const {
+  std::lock_guard lock(impl_->pending_mutex);
+  const auto& pending = impl_->pending;
+  auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
+  if (it == pending.end()) {
+    throw std::invalid_argument("op " + std::to_string(id) + " is not pending in this handle (unknown or already reported)");
+  }
+  return it->second->finished();
+}
+
 const Config& Handle::config() const noexcept { return impl_->config; }
 const std::string& Handle::engine() const noexcept { return impl_->engine_name; }
 const std::string& Handle::engine_note() const noexcept { return impl_->engine_note; }

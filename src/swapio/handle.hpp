@@ -85,6 +85,9 @@ class Handle {
   // Blocks until op `id` has finished; returns its result or throws its error. Throws
   // std::invalid_argument for an id that is unknown or already reported.
   OpResult wait(OpId id);
+  // Whether op `id` has finished (successfully or not), without waiting: wait(id) would return
+  // at once. Throws std::invalid_argument for an id that is unknown or already reported.
+  bool done(OpId id) const;
 
   const Config& config() const noexcept;
   // The engine the workers run ("uring", "aio" or "psync") and why, when auto fell back.

@@ -192,6 +192,29 @@ TEST_F(DeviceTest, HeldCopiesStallTheRingInsteadOfReusingIt) {
       << "a ring position was reused before its copy to the device had run";
 }
 
+// done(id) answers without waiting: false while the op's copies are held, true once it has
+// ended; an id that was reported is unknown to it.
+TEST_F(DeviceTest, DoneTellsWhetherAnOpHasEndedWithoutWaiting) {
+  auto dev = make_emulated_device();
+  constexpr std::uint64_t kSize = 1024 * 1024;
+  const std::string path = dir_.file("done.swp");
+  Handle handle(small_ring());
+  DeviceBuffer src(dev, kSize);
+  upload_pattern(*dev, src.span(), 0);
+  dev->hold();
+  const auto id = handle.async_pwrite(src.span(), path);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(handle.done(id)) << "an op whose copies are held cannot have ended";
+  dev->release();
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!handle.done(id) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(handle.done(id));
+  EXPECT_EQ(handle.wait(id).bytes, kSize);
+  EXPECT_THROW((void)handle.done(id), std::invalid_argument);
+  EXPECT_THROW((void)handle.done(id + 100), std::invalid_argument);
+  EXPECT_EQ(first_pattern_mismatch(read_plain(path), 0, kSeed), -1);
+}
+
 // Pinned memory is the ring per worker thread, whatever the tensor's size, and is released
 // with the handle.
 TEST_F(DeviceTest, PinnedStagingIsBoundedByTheRing) {

@@ -228,6 +228,11 @@ void OpRun::wait() noexcept {
   cv_.wait(lock, [&] { return done_; });
 }
 
+bool OpRun::finished() noexcept {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
 std::exception_ptr OpRun::take_error() noexcept {
   std::lock_guard lock(mutex_);
   return std::move(error_);

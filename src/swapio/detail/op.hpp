@@ -71,6 +71,8 @@ class OpRun {
   void complete_empty(const std::string& engine, const std::string& engine_note) noexcept;
 
   void wait() noexcept;
+  // Whether the op has ended (successfully or not): wait() would return at once.
+  bool finished() noexcept;
   // After wait(): the error (moved out, so that the exception object dies in the caller's thread
   // whichever thread drops the op last), or the result.
   std::exception_ptr take_error() noexcept;

@@ -1,0 +1,214 @@
+"""swapio: move tensors between memory and files on NVMe as fast as the device allows.
+
+    import swapio, torch
+    t = swapio.empty_pinned((1024, 1024), torch.float32)   # page-locked, huge-page memory
+    with swapio.Handle(queue_depth=64, intra_op_parallelism=2) as h:
+        h.write(t, "/nvme/x.swp")                           # -> OpResult
+        f = h.read_async(t, "/nvme/x.swp")                  # -> Future
+        print(f.result().gib_per_s)
+
+Memory is taken by its Python protocols: CPU torch tensors (any dtype; contiguous), objects
+with the buffer protocol (numpy arrays, bytearray, memoryview, mmap) and swapio's device
+memory (``swapio.open_device("emulated").empty(n)``). Memory swapio did not allocate is
+copied through swapio's own staging buffers, as in C++. Every call that blocks releases the
+GIL. Errors: swapio.Error (an OSError), swapio.ConfigError (a ValueError),
+swapio.ValidationError. DeepSpeed's async_io op, call for call: swapio.deepspeed.
+"""
+
+import os as _os
+from math import prod as _prod
+
+from ._errors import ConfigError, Error, ValidationError
+from . import _swapio
+from ._swapio import Config, Device, DeviceMemory, Future, OpResult, PinnedMemory
+
+__version__ = _swapio.__version__
+
+__all__ = [
+    "Config", "ConfigError", "Device", "DeviceMemory", "Error", "Future", "Handle", "OpResult",
+    "PinnedMemory", "ValidationError", "cuda_built", "empty_pinned", "knob_names", "open_device",
+    "read_file", "write_file",
+]
+
+
+def _make_config(config, knobs):
+    if config is None:
+        return Config(**knobs)
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a swapio.Config, not {type(config).__name__}")
+    return config.replace(**knobs) if knobs else config
+
+
+def _offset(offset):
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}")
+    if offset < 0:
+        raise ConfigError(f"offset {offset} is negative")
+    return offset
+
+
+def _path(path):
+    return _os.fspath(path)
+
+
+class Handle:
+    """A persistent engine: ``intra_op_parallelism`` worker threads, each with its own ring.
+
+    ``Handle(config=None, **knobs)``: a swapio.Config, and/or knobs by name (see
+    ``help(swapio.Config)``). A context manager: leaving the block waits for the ops in
+    flight and stops the threads. Safe to call from several Python threads at once.
+
+    read/write move ``nbytes(tensor)`` bytes between the memory and
+    ``[offset, offset + nbytes)`` of the file, and return an OpResult. A read needs the range
+    inside the file; a write creates the file if needed (never truncating it). With
+    ``validate=True`` the bytes are checked against an independent read of the file
+    (swapio.ValidationError names the first differing offset). read_async/write_async return
+    a Future; the memory is kept alive until the op is reported (by the future or wait()).
+    """
+
+    def __init__(self, config=None, **knobs):
+        self._h = _swapio._Handle(_make_config(config, knobs))
+
+    def read(self, tensor, path, offset=0, validate=False):
+        """File -> memory, synchronously. Returns an OpResult."""
+        return self._h.transfer(False, tensor, _path(path), _offset(offset), validate)
+
+    def write(self, tensor, path, offset=0, validate=False):
+        """Memory -> file, synchronously. Returns an OpResult."""
+        return self._h.transfer(True, tensor, _path(path), _offset(offset), validate)
+
+    def read_async(self, tensor, path, offset=0, validate=False):
+        """File -> memory, asynchronously. Returns a Future (result() gives the OpResult)."""
+        return self._h.submit(False, tensor, _path(path), _offset(offset), validate)
+
+    def write_async(self, tensor, path, offset=0, validate=False):
+        """Memory -> file, asynchronously. Returns a Future (result() gives the OpResult)."""
+        return self._h.submit(True, tensor, _path(path), _offset(offset), validate)
+
+    def wait(self):
+        """Waits for every async op not yet reported; returns how many it reported and raises
+        the first failure among them (in submission order) once all have ended."""
+        return self._h.wait()
+
+    def close(self):
+        """Waits for the ops in flight (raising the first failure), then stops the threads."""
+        self._h.close()
+
+    @property
+    def closed(self):
+        return self._h.closed
+
+    @property
+    def in_flight(self):
+        """Async ops submitted and not yet reported."""
+        return self._h.in_flight
+
+    @property
+    def config(self):
+        return self._h.config
+
+    @property
+    def engine(self):
+        """The backend the workers run: 'uring', 'aio' or 'psync'."""
+        return self._h.engine
+
+    @property
+    def engine_note(self):
+        """Why engine='auto' fell back, and kernel features refused ('' when none)."""
+        return self._h.engine_note
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except Exception:  # the exception already leaving the block is the one to see
+                pass
+        return False
+
+    def __repr__(self):
+        if self.closed:
+            return "<swapio.Handle closed>"
+        return f"<swapio.Handle engine={self.engine} in_flight={self.in_flight} {self.config!r}>"
+
+
+def read_file(tensor, path, offset=0, validate=False, config=None, **knobs):
+    """The basic API: a one-shot read that sets up (file, rings, threads) and tears down per
+    call, as DeepSpeed's aio_read. Returns an OpResult."""
+    return _swapio.transfer(False, tensor, _path(path), _make_config(config, knobs), _offset(offset), validate)
+
+
+def write_file(tensor, path, offset=0, validate=False, config=None, **knobs):
+    """The basic API: a one-shot write (see read_file). Returns an OpResult."""
+    return _swapio.transfer(True, tensor, _path(path), _make_config(config, knobs), _offset(offset), validate)
+
+
+def nbytes(tensor):
+    """The bytes an op on this memory moves (raises as an op would for memory it refuses)."""
+    return _swapio.nbytes(tensor)
+
+
+def _resolve_dtype(dtype):
+    """('torch', torch.dtype, itemsize) or ('numpy', numpy.dtype, itemsize)."""
+    if dtype is None:
+        try:
+            import torch
+        except ImportError:
+            import numpy
+            return "numpy", numpy.dtype("uint8"), 1
+        return "torch", torch.uint8, 1
+    if type(dtype).__module__ == "torch":
+        import torch
+        return "torch", dtype, torch.empty((), dtype=dtype).element_size()
+    import numpy
+    dt = numpy.dtype(dtype)
+    return "numpy", dt, dt.itemsize
+
+
+def empty_pinned(shape, dtype=None):
+    """A tensor on swapio's page-locked, 2 MiB-aligned, huge-page host memory: the memory
+    swapio moves without staging (DMA in large physical pieces).
+
+    ``shape``: an int (elements; bytes for the default dtype) or a tuple. ``dtype``: a torch
+    dtype (-> torch tensor), a numpy dtype (-> numpy array), or None (torch.uint8, or
+    numpy.uint8 where torch is not installed). The memory is freed when the last tensor or
+    view on it is. Raises swapio.Error where page-locking is refused (RLIMIT_MEMLOCK).
+    """
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    if any((not isinstance(d, int)) or isinstance(d, bool) or d < 0 for d in dims):
+        raise ConfigError(f"shape must be whole numbers >= 0, not {shape!r}")
+    kind, dt, itemsize = _resolve_dtype(dtype)
+    count = _prod(dims)
+    if kind == "torch":
+        import torch
+        if count == 0:
+            return torch.empty(dims, dtype=dt)
+        mem = PinnedMemory(count * itemsize)
+        return torch.frombuffer(mem, dtype=dt, count=count).reshape(dims)
+    import numpy
+    if count == 0:
+        return numpy.empty(dims, dtype=dt)
+    mem = PinnedMemory(count * itemsize)
+    return numpy.frombuffer(mem, dtype=dt, count=count).reshape(dims)
+
+
+def open_device(spec):
+    """A device by spec: "emulated" (the host emulation of a GPU, whose memory the host
+    cannot touch directly: the same staged pipeline, for tests), "cuda" or "cuda:N".
+    ``device.empty(nbytes)`` gives DeviceMemory to pass to the same calls as host memory.
+    Raises swapio.ConfigError for an unknown spec or where no such device is visible."""
+    return _swapio.open_device(spec)
+
+
+def cuda_built():
+    """Whether this build can drive CUDA devices."""
+    return _swapio.cuda_built()
+
+
+def knob_names():
+    """The names swapio.Config takes."""
+    return list(_swapio.knob_names())
