@@ -152,7 +152,13 @@ void apply_knobs(Config& c, const py::dict& knobs) {
                    (k->kind == KnobKind::size ? "an int or a size such as '1M'" : "an int") + ", not " +
                    std::string(py::repr(value)));
     }
-    k->set(c, text);
+    try {
+      k->set(c, text);
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      if (what.rfind(std::string(k->name), 0) == 0) throw;
+      raise_config(std::string(k->name) + ": " + what);
+    }
   }
   c.validate();
 }

@@ -1,7 +1,8 @@
 # Installs the build into a temporary prefix, then uses it as an outside project would: the
 # command runs, a consumer builds through find_package(swapio) and through pkg-config, and both
-# move bytes correctly.
-#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK=... -DCXX=... -P check_install.cmake
+# move bytes correctly; where the build has the Python package (PYTHON, the interpreter, and
+# PYTHON_DIR, its folder relative to the prefix), the installed package is imported and used with torch.
+#   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK=... -DCXX=... [-DPYTHON=... -DPYTHON_DIR=...] -P check_install.cmake
 foreach(v BUILD_DIR SOURCE_DIR WORK CXX)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "check_install: ${v} is not set")
@@ -47,4 +48,16 @@ run("compiling the consumer with pkg-config's flags" ${CXX} -O2 "${SOURCE_DIR}/t
     -o "${WORK}/consumer-pc" ${flags})
 run("the consumer built with pkg-config" "${WORK}/consumer-pc" "${WORK}/through-pkg-config.bin")
 message(STATUS "pkg-config: ${out}")
+
+# The Python package, from the prefix's site-packages, with torch.
+if(PYTHON)
+  if(NOT EXISTS "${prefix}/${PYTHON_DIR}/swapio/__init__.py" OR NOT EXISTS "${prefix}/${PYTHON_DIR}/swapio/deepspeed.py")
+    message(FATAL_ERROR "check_install: the Python package was not installed in ${PYTHON_DIR}")
+  endif()
+  set(ENV{PYTHONPATH} "${prefix}/${PYTHON_DIR}")
+  set(ENV{PYTHONDONTWRITEBYTECODE} 1)
+  run("importing the installed Python package" ${PYTHON} "${SOURCE_DIR}/tests/install/use_python_package.py"
+      "${prefix}" "${WORK}/through-python.bin")
+  message(STATUS "python: ${out}")
+endif()
 file(REMOVE_RECURSE "${WORK}")
