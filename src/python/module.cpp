@@ -236,21 +236,17 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
     return f;
   }
 
-  // Waits for op f (once, whichever thread asks first; the others wait for that one), then lets
-  // its memory go. Called with the GIL held; releases it while waiting.
-  void resolve_op(const std::shared_ptr<FutureState>& f) {
-    bool mine = false;
-    {
-      py::gil_scoped_release unlocked;
-      std::unique_lock lock(f->mutex);
-      if (f->stage == FutureState::Stage::pending) {
-        f->stage = FutureState::Stage::claimed;
-        mine = true;
-      } else {
-        f->cv.wait(lock, [&] { return f->stage == FutureState::Stage::done; });
-      }
-    }
-    if (!mine) return;
+  // Claims op f for the caller: true for exactly one caller, which must then finish(f).
+  static bool claim(const std::shared_ptr<FutureState>& f) {
+    std::lock_guard lock(f->mutex);
+    if (f->stage != FutureState::Stage::pending) return false;
+    f->stage = FutureState::Stage::claimed;
+    return true;
+  }
+
+  // Waits for a claimed op in the engine, records its outcome, then lets its memory go. Called
+  // with the GIL held; releases it while waiting.
+  void finish(const std::shared_ptr<FutureState>& f) {
     std::shared_ptr<Handle> h;
     {
       std::lock_guard lock(mutex_);
@@ -281,6 +277,22 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
     std::erase(pending_, f);
   }
 
+  // Waits until op f is done, whoever reports it.
+  static void await_done(const std::shared_ptr<FutureState>& f) {
+    py::gil_scoped_release unlocked;
+    std::unique_lock lock(f->mutex);
+    f->cv.wait(lock, [&] { return f->stage == FutureState::Stage::done; });
+  }
+
+  // A future's result(): reports op f here unless another call already does.
+  void resolve_op(const std::shared_ptr<FutureState>& f) {
+    if (claim(f)) {
+      finish(f);
+    } else {
+      await_done(f);
+    }
+  }
+
   bool done(const std::shared_ptr<FutureState>& f) {
     {
       std::lock_guard lock(f->mutex);
@@ -291,25 +303,27 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
     return h->done(f->id);
   }
 
-  // Every op submitted so far: waits for all, then raises the first failure (in submission order).
+  // Every op submitted so far: waits for all, then raises the first failure (in submission order)
+  // among those this call reported. Each op is reported by exactly one call (wait() here, in
+  // another thread, or a future's result()); returns how many this one reported.
   std::size_t wait_all() {
     std::vector<std::shared_ptr<FutureState>> ops;
     {
       std::lock_guard lock(mutex_);
       ops = pending_;
     }
+    std::vector<bool> mine(ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) mine[i] = claim(ops[i]);
     std::exception_ptr first;
     std::size_t completed = 0;
-    for (auto& f : ops) {
-      bool reported_here = false;
-      {
-        std::lock_guard lock(f->mutex);
-        reported_here = f->stage == FutureState::Stage::pending;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (!mine[i]) {
+        await_done(ops[i]);
+        continue;
       }
-      resolve_op(f);
-      if (!reported_here) continue;  // another thread (a future's result()) reported it
+      finish(ops[i]);
       ++completed;
-      if (f->error && !first) first = f->error;
+      if (ops[i]->error && !first) first = ops[i]->error;
     }
     if (first) std::rethrow_exception(first);
     return completed;

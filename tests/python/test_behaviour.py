@@ -278,3 +278,20 @@ def test_help_shows_docstrings():
     assert "OSError" in swapio.Error.__doc__
     assert swapio.Handle.read_async.__doc__ and swapio.Future.result.__doc__
     assert swapio.__version__
+
+
+def test_concurrent_waits_report_each_op_exactly_once(folder):
+    path = os.path.join(folder, "waits.swp")
+    write_plain(path, pattern(4 << 20))
+    with swapio.Handle(intra_op_parallelism=2) as h:
+        for _ in range(20):
+            for i in range(16):
+                h.read_async(bytearray(1 << 18), path, offset=i << 18)
+            counts = []
+            ts = [threading.Thread(target=lambda: counts.append(h.wait())) for _ in range(3)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            assert sum(counts) == 16, counts
+            assert h.in_flight == 0
