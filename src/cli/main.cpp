@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "bench.hpp"
 #include "bench_options.hpp"
+#include "ds_io.hpp"
 #include "qualify.hpp"
 #include "subprocess.hpp"
 #include "tune.hpp"
@@ -40,6 +42,14 @@ int run_command(const char* name, Step&& step) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "__worker") == 0) return swapio::cli::worker_main(argv[2]);
+  // Run as `ds_io` (a link to this binary, as DeepSpeed's command is named): `swapio ds_io ...`.
+  std::vector<char*> words(argv, argv + argc);
+  static char ds_io_word[] = "ds_io";
+  if (const char* slash = std::strrchr(argv[0], '/'); std::strcmp(slash ? slash + 1 : argv[0], "ds_io") == 0) {
+    words.insert(words.begin() + 1, ds_io_word);
+    argc = static_cast<int>(words.size());
+    argv = words.data();
+  }
 
   CLI::App app{"swapio: move tensors between memory and NVMe files as fast as the device allows"};
   app.require_subcommand(1);
@@ -81,20 +91,38 @@ int main(int argc, char** argv) {
       "  swapio tune --folder /nvme0\n"
       "  swapio tune --folder /nvme0 --space space.json --prefix /tmp/nvme0-tune\n"
       "Exit status: 0 done, 1 I/O failed, 2 bad arguments.");
+  auto* ds_io = app.add_subcommand(
+      "ds_io",
+      "DeepSpeed's current harness (ds_io), argument for argument, on swapio bench's engine, processes and "
+      "validation: the same files (_aio_read_<bytes>.pt.<process>_0, created when missing), the same defaults "
+      "(3 loops after 1 warm-up, depth 32, 1M blocks, overlapped) and the same Task/E2E summary lines.");
+  swapio::cli::DsIoArgs dargs;
+  swapio::cli::add_ds_io_options(*ds_io, dargs);
+  ds_io->footer(
+      "Examples:\n"
+      "  swapio ds_io --folder /nvme --io_size 400M --block_size 1M --queue_depth 32 --read --io_parallel 2 "
+      "--multi_process 1 --loops 3 --warmup_loops 1\n"
+      "  ln -s $(command -v swapio) ds_io && ./ds_io --folder /nvme --io_size 1G\n"
+      "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = bench->parsed() ? "bench " : qualify->parsed() ? "qualify " : tune->parsed() ? "tune " : "";
+    const char* sub = bench->parsed()     ? "bench "
+                      : qualify->parsed() ? "qualify "
+                      : tune->parsed()    ? "tune "
+                      : ds_io->parsed()   ? "ds_io "
+                                          : "";
     if (*sub == '\0' && argc > 1 && argv[1][0] != '-') {  // a word that is no subcommand
-      std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify or tune (see swapio --help)\n", argv[1]);
+      std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify, tune or ds_io (see swapio --help)\n", argv[1]);
       return 2;
     }
     std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
     return 2;
   }
   if (tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(topts); });
+  if (ds_io->parsed()) return run_command("ds_io", [&] { return swapio::cli::run_ds_io(dargs); });
   if (qualify->parsed()) return run_command("qualify", [&] { return swapio::cli::run_qualify(qopts); });
   if (const int bad = run_command("bench", [&] {
         swapio::cli::finish_bench_options(opts, args);

@@ -126,7 +126,10 @@ void apply_knobs(Config& c, const py::dict& knobs) {
     const Knob* k = find_knob(name);
     if (k == nullptr || (name != k->name && name != k->key)) {
       std::string names;
-      for (const Knob& knob : swapio::knobs()) names += (names.empty() ? "" : ", ") + std::string(knob.name);
+      for (const Knob& knob : swapio::knobs()) {
+        if (!names.empty()) names += ", ";
+        names += knob.name;
+      }
       raise_config("unknown knob '" + name + "' (knobs: " + names + ")");
     }
     std::string text;

@@ -235,9 +235,12 @@ std::string BenchOptions::path_for(bool write, unsigned process) const {
   if (!folders.empty()) {
     path = (std::filesystem::path(folders[process % folders.size()]) / std::filesystem::path(base).filename()).string();
   }
-  if (write) return path + "." + std::to_string(process);
-  // A read set: "{i}" in the file's name is the process's number (x.{i}: what a write set wrote).
+  // "{i}" in the file's name is the process's number (x.{i}: what a write set wrote); a write
+  // file without it is NAME.i.
   const std::string index = std::to_string(process);
+  if (write && path.find("{i}", path.size() - std::filesystem::path(path).filename().string().size()) == std::string::npos) {
+    return path + "." + index;
+  }
   const std::size_t name_at = path.size() - std::filesystem::path(path).filename().string().size();
   for (std::size_t at = path.find("{i}", name_at); at != std::string::npos; at = path.find("{i}", at + index.size())) {
     path.replace(at, 3, index);
@@ -263,7 +266,8 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
                  "process's number: --read-file x.{i} reads the set --write-file x wrote (process i: x.i, in "
                  "folder i mod n)");
   app.add_option("--write-file,--write_file", o.write_file,
-                 "file to write: process i writes <FILE>.<i>, replacing any earlier one");
+                 "file to write: process i writes <FILE>.<i> (or FILE with {i} replaced by i), replacing any "
+                 "earlier one");
   app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
   app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->check(kDecimal)->capture_default_str();
   app.add_flag("--validate", o.validate,
@@ -289,6 +293,9 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
                  "with --gpu, instead of --folder: FOLDER:N entries; process i uses entry i mod n, its folder "
                  "and GPU N");
   add_knob_options(app, a.knobs);
+  app.add_flag("--use-accelerator-pin-memory,--use_accelerator_pin_memory", a.accelerator_pin_memory,
+               "accepted for DeepSpeed's command lines: the tensor is swapio's own page-aligned, huge-page memory "
+               "either way");
   app.add_option("--folder", o.folders, "folder for the files, repeatable: process i uses folder i mod n");
   app.add_flag("--json", o.json, "print one JSON document with every figure and the configuration");
   app.add_flag("--quick", o.quick, "a short demo: each process writes a 256 MiB temporary file here, reads it back, "
@@ -358,8 +365,8 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   } else if (o.config.sync || o.config.atomic_replace) {
     throw ConfigError(std::string(o.config.atomic_replace ? "--atomic-replace" : "--sync") + " needs --write-file");
   }
-  if (o.write_file.find("{i}") != std::string::npos) {
-    throw ConfigError("--write-file " + o.write_file + ": {i} is for --read-file (process i always writes NAME.i)");
+  if (std::filesystem::path(o.write_file).parent_path().string().find("{i}") != std::string::npos) {
+    throw ConfigError("--write-file " + o.write_file + ": {i} may stand only in the file's name, not in its folder");
   }
   if (!o.read_file.empty()) {
     if (std::filesystem::path(o.read_file).parent_path().string().find("{i}") != std::string::npos) {

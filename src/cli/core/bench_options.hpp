@@ -47,6 +47,7 @@ struct BenchArgs {
   std::string device;                    // empty: not given
   std::vector<std::string> mapping;      // FOLDER:N entries
   KnobArgs knobs;
+  bool accelerator_pin_memory = false;  // accepted, DeepSpeed's spelling; changes nothing
 };
 void add_bench_options(CLI::App& app, BenchOptions& opts, BenchArgs& args);
 

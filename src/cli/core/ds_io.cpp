@@ -1,0 +1,221 @@
+#include "ds_io.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "bench.hpp"
+#include "bench_options.hpp"
+#include "swapio/basic.hpp"
+#include "swapio/buffer.hpp"
+#include "swapio/error.hpp"
+#include "swapio/validate.hpp"
+
+namespace swapio::cli {
+namespace {
+
+std::uint64_t size_of(const char* flag, const std::string& text) {
+  try {
+    return parse_size(text);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string(flag) + ": " + e.what());
+  }
+}
+
+// ds_io's create_filename: <folder>/_aio_<read|write>_<bytes>.pt.<tid>, where the handle engine's
+// tid is "<process>_<loop>" (loop 0: every loop uses one file).
+std::string file_name(bool read, std::uint64_t bytes, bool handle) {
+  return std::string("_aio_") + (read ? "read" : "write") + "_" + std::to_string(bytes) + ".pt." +
+         (handle ? "{i}_0" : "{i}");
+}
+
+}  // namespace
+
+void add_ds_io_options(CLI::App& app, DsIoArgs& a) {
+  app.add_option("--folder", a.folder, "folder to use for I/O (every process uses it)");
+  app.add_option("--folder_to_device_mapping", a.mapping,
+                 "FOLDER:N entries instead of --folder: one process per entry, using its folder (and, with --gpu, "
+                 "GPU N)");
+  app.add_option("--io_size", a.io_size, "bytes each process reads or writes (K/M/G suffixes, powers of 1024)")->required();
+  app.add_option("--fast_io_size", a.fast_io_size, "accepted for torch_fastio's command lines (that engine is not supported)")
+      ->capture_default_str();
+  app.add_flag("--read", a.read, "read (creating missing read files of --io_size first); default: write");
+  app.add_option("--multi_process", a.multi_process, "processes doing I/O in parallel")->capture_default_str();
+  app.add_option("--block_size", a.block_size, "bytes per request (K/M/G suffixes)")->capture_default_str();
+  app.add_option("--queue_depth", a.queue_depth, "requests in flight")->capture_default_str();
+  app.add_flag("--single_submit", a.single_submit, "submit requests one at a time (default: queue_depth at once)");
+  app.add_flag("--sequential_requests", a.sequential_requests,
+               "submit a window only when the previous one completed (default: overlap submission and completion)");
+  app.add_flag("--validate", a.validate, "check the bytes after the loops (outside the timings)");
+  app.add_option("--engine", a.engine, "aio_handle (a persistent handle) or aio_basic (set up per call)")
+      ->capture_default_str();
+  app.add_option("--loops", a.loops, "timed repetitions")->capture_default_str();
+  app.add_option("--warmup_loops", a.warmup_loops, "untimed repetitions before them")->capture_default_str();
+  app.add_flag("--include_warmup_time", a.include_warmup_time, "count the warm-up loops in the figures");
+  app.add_option("--io_parallel", a.io_parallel, "threads per op, each taking one slice [default: 1]");
+  app.add_flag("--gpu", a.gpu, "the tensor in GPU memory, staged through pinned host chunks");
+  app.add_option("--device", a.device,
+                 "swapio's: with --gpu, cuda, cuda:N or emulated (the host emulation of a GPU) [default: cuda]");
+  app.add_flag("--use_gds", a.use_gds, "GPUDirect Storage: not supported (refused)");
+  app.add_flag("--slow_bounce_buffer", a.slow_bounce_buffer,
+               "accepted; swapio's staging ring is pinned once per handle, never on the critical path");
+  app.add_flag("--use_accelerator_pin_memory", a.use_accelerator_pin_memory,
+               "accepted; the tensor is swapio's own page-aligned, huge-page memory either way");
+  app.add_flag("--different_file_each_iteration", a.different_file_each_iteration,
+               "a different file per loop: not supported yet (refused)");
+  app.add_flag("--torch_legacy_save", a.torch_legacy_save, "accepted for torch_io's command lines (not supported)");
+  app.add_flag("--json", a.json, "swapio's: one JSON document with every figure (bench's)");
+}
+
+DsIoPlan plan_ds_io(const DsIoArgs& a) {
+  if (!a.folder.empty() && !a.mapping.empty()) {
+    throw ConfigError("--folder and --folder_to_device_mapping cannot be specified together");
+  }
+  if (a.folder.empty() && a.mapping.empty()) {
+    throw ConfigError("at least one of --folder or --folder_to_device_mapping must be specified");
+  }
+  if (!a.folder.empty() && !std::filesystem::is_directory(a.folder)) {
+    throw ConfigError("--folder " + a.folder + ": not a folder");
+  }
+  if (a.engine == "torch_io" || a.engine == "torch_fastio") {
+    throw ConfigError("--engine " + a.engine + " is not supported: swapio moves the bytes with its own engines "
+                      "(use aio_handle or aio_basic)");
+  }
+  if (a.engine != "aio_handle" && a.engine != "aio_basic") {
+    throw ConfigError("--engine " + a.engine + " is invalid: use aio_handle or aio_basic");
+  }
+  if (a.use_gds) {
+    throw ConfigError("--use_gds: swapio has no GPUDirect Storage path yet (without it, --gpu stages through "
+                      "pinned host memory)");
+  }
+  if (a.different_file_each_iteration) {
+    throw ConfigError("--different_file_each_iteration is not supported yet: every loop uses one file per process");
+  }
+  if (!a.device.empty() && !a.gpu) throw ConfigError("--device " + a.device + " needs --gpu");
+  if (a.multi_process == 0) throw ConfigError("--multi_process 0: at least 1 process");
+  (void)size_of("--fast_io_size", a.fast_io_size);
+
+  DsIoPlan plan;
+  plan.io_size = size_of("--io_size", a.io_size);
+  if (plan.io_size == 0) throw ConfigError("--io_size 0: nothing to move");
+  const bool handle = a.engine == "aio_handle";
+  std::vector<std::string> folders;
+  std::vector<std::string>& b = plan.bench_args;
+  if (!a.folder.empty()) {
+    folders.assign(a.multi_process, a.folder);
+    b.insert(b.end(), {"--folder", a.folder, "--threads", std::to_string(a.multi_process)});
+  } else {
+    // One process per entry, as ds_io does (--multi_process does not apply).
+    for (const std::string& entry : a.mapping) {
+      const std::size_t colon = entry.rfind(':');
+      if (colon == std::string::npos || colon == 0) {
+        throw ConfigError("--folder_to_device_mapping " + entry + ": missing delimiter (:) between FOLDER and N");
+      }
+      const std::string folder = entry.substr(0, colon);
+      if (!std::filesystem::is_directory(folder)) {
+        throw ConfigError("--folder_to_device_mapping " + entry + ": " + folder + " is not a folder");
+      }
+      folders.push_back(folder);
+    }
+    if (a.gpu) {
+      b.emplace_back("--folder-to-device-mapping");
+      b.insert(b.end(), a.mapping.begin(), a.mapping.end());
+    } else {
+      for (const std::string& f : folders) b.insert(b.end(), {"--folder", f});
+    }
+    b.insert(b.end(), {"--threads", std::to_string(a.mapping.size())});
+  }
+  const std::string name = file_name(a.read, plan.io_size, handle);
+  if (a.read) {
+    b.insert(b.end(), {"--read-file", name});
+    for (std::size_t i = 0; i < folders.size(); ++i) {
+      std::string file = name;
+      file.replace(file.find("{i}"), 3, std::to_string(i));
+      plan.read_files.push_back((std::filesystem::path(folders[i]) / file).string());
+    }
+  } else {
+    b.insert(b.end(), {"--write-file", name, "--write-size", std::to_string(plan.io_size)});
+  }
+  b.insert(b.end(), {"--block-size", a.block_size, "--queue-depth", a.queue_depth});
+  if (a.single_submit) b.emplace_back("--single-submit");
+  b.emplace_back(a.sequential_requests ? "--sequential-requests" : "--overlap-events");
+  if (a.validate) b.emplace_back("--validate");
+  if (handle) b.emplace_back("--handle");
+  if (!a.io_parallel.empty()) b.insert(b.end(), {"--io-parallel", a.io_parallel});
+  if (a.include_warmup_time) {
+    // The warm-up loops count: they are timed loops.
+    std::uint64_t loops = 0, warmup = 0;
+    try {
+      loops = parse_count(a.loops);
+      warmup = parse_count(a.warmup_loops);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("--loops/--warmup_loops: ") + e.what());
+    }
+    b.insert(b.end(), {"--loops", std::to_string(loops + warmup), "--warmup-loops", "0"});
+  } else {
+    b.insert(b.end(), {"--loops", a.loops, "--warmup-loops", a.warmup_loops});
+  }
+  if (a.gpu) {
+    b.emplace_back("--gpu");
+    if (!a.device.empty()) b.insert(b.end(), {"--device", a.device});
+  }
+  if (a.json) b.emplace_back("--json");
+  return plan;
+}
+
+int run_ds_io(const DsIoArgs& a) {
+  const DsIoPlan plan = plan_ds_io(a);
+  // The bench line, parsed and checked as `swapio bench` would be, before any file is made.
+  CLI::App app;
+  BenchOptions opts;
+  BenchArgs args;
+  add_bench_options(app, opts, args);
+  std::vector<std::string> words{"swapio ds_io"};
+  words.insert(words.end(), plan.bench_args.begin(), plan.bench_args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    throw ConfigError(e.what());
+  }
+
+  // ds_io creates the read files it does not find. A file of another size is someone's data:
+  // refused, never overwritten.
+  std::vector<std::string> missing;
+  for (const std::string& f : plan.read_files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) {
+      if (std::find(missing.begin(), missing.end(), f) == missing.end()) missing.push_back(f);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != plan.io_size) {
+      throw ConfigError("--read: " + f + " exists and is not a file of --io_size " + std::to_string(plan.io_size) +
+                        " bytes (" + std::to_string(st.st_size) + "): remove it or give its size");
+    }
+  }
+  if (!missing.empty()) {
+    check_writable_folder("--read", std::filesystem::path(missing.front()).parent_path().string());
+    std::vector<SpaceNeed> needs;
+    for (const std::string& f : missing) needs.push_back({std::filesystem::path(f).parent_path().string(), plan.io_size});
+    check_room(needs, "creating the read files", "give a smaller --io_size");
+    FILE* say = a.json ? stderr : stdout;
+    HostBuffer buffer(plan.io_size);
+    Config config;
+    config.atomic_replace = true;  // written whole beside the name, then renamed: never a partial file
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      fill_pattern(buffer.span(), i + 1, 0);
+      std::fprintf(say, "[Start] Create %s of %llu bytes (swapio's pattern)\n", missing[i].c_str(),
+                   static_cast<unsigned long long>(plan.io_size));
+      std::fflush(say);
+      (void)write_file(std::span<const std::byte>(buffer.span()), missing[i], config);
+      std::fprintf(say, "[Done] Create read file of %llu bytes\n", static_cast<unsigned long long>(plan.io_size));
+    }
+    std::fflush(say);
+  }
+  finish_bench_options(opts, args);
+  return run_bench(opts);
+}
+
+}  // namespace swapio::cli
