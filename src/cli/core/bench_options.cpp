@@ -344,6 +344,9 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   if (o.read_file.empty() && o.write_file.empty()) {
     throw ConfigError("nothing to do: give --read-file, --write-file (with --write-size), or --quick");
   }
+  if (std::filesystem::path(o.write_file).parent_path().string().find("{i}") != std::string::npos) {
+    throw ConfigError("--write-file " + o.write_file + ": {i} may stand only in the file's name, not in its folder");
+  }
   for (const std::string& f : o.folders) {
     if (!o.write_file.empty()) {
       check_writable_folder("--folder", f);
@@ -364,9 +367,6 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     throw ConfigError("--write-size needs --write-file");
   } else if (o.config.sync || o.config.atomic_replace) {
     throw ConfigError(std::string(o.config.atomic_replace ? "--atomic-replace" : "--sync") + " needs --write-file");
-  }
-  if (std::filesystem::path(o.write_file).parent_path().string().find("{i}") != std::string::npos) {
-    throw ConfigError("--write-file " + o.write_file + ": {i} may stand only in the file's name, not in its folder");
   }
   if (!o.read_file.empty()) {
     if (std::filesystem::path(o.read_file).parent_path().string().find("{i}") != std::string::npos) {
