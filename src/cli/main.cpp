@@ -1,6 +1,7 @@
 // swapio: the command. `swapio bench` runs DeepSpeed's async I/O harness natively; `swapio qualify`
 // checks a node's storage against a profile's floors.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -9,12 +10,26 @@
 #include "bench.hpp"
 #include "bench_options.hpp"
 #include "ds_io.hpp"
+#include "facts.hpp"
+#include "man_page.hpp"
 #include "qualify.hpp"
 #include "subprocess.hpp"
 #include "tune.hpp"
 #include "swapio/error.hpp"
 
 namespace {
+
+bool g_json = false;  // --json was given: bad input is also a JSON document on stdout
+
+// With --json, a refused command line is a JSON document too, so that a program reading stdout
+// learns why there is no report.
+void json_error(const std::string& message) {
+  if (!g_json) return;
+  nlohmann::json doc = {{"schema_version", swapio::cli::kReportSchemaVersion},
+                        {"error", {{"kind", "bad-arguments"}, {"message", message}, {"exit_status", 2}}},
+                        {"swapio", swapio::cli::build_json()}};
+  std::printf("%s\n", doc.dump(2).c_str());
+}
 
 // Runs a subcommand's step: bad input (ConfigError) is exit status 2, an interrupt 128 + the
 // signal, any other failure 1, each reported in one line.
@@ -31,6 +46,7 @@ int run_command(const char* name, Step&& step) {
     return 128 + swapio::cli::interrupt_signal();
   } catch (const swapio::ConfigError& e) {
     std::fprintf(stderr, "swapio %s: %s\n", name, e.what());
+    json_error(e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "swapio %s: %s\n", name, e.what());
@@ -51,8 +67,12 @@ int main(int argc, char** argv) {
     argv = words.data();
   }
 
+  for (int i = 1; i < argc; ++i) g_json = g_json || std::strcmp(argv[i], "--json") == 0;
   CLI::App app{"swapio: move tensors between memory and NVMe files as fast as the device allows"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
+  app.footer("Exit status: 0 done, 1 a run or a check failed, 2 bad arguments, 128+N interrupted by signal N.\n"
+             "See swapio(1), and swapio VERB --help.");
   auto* bench = app.add_subcommand(
       "bench",
       "Read and/or write files with worker processes behind barriers and report Task and E2E latency and speed, "
@@ -66,7 +86,7 @@ int main(int argc, char** argv) {
       "  swapio bench --quick\n"
       "  swapio bench --write-file /nvme/x --write-size 1G --handle --io-parallel 2 --threads 2 --validate\n"
       "  swapio bench --read-file /nvme/x.0 --handle --threads 2 --validate --json\n"
-      "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments.");
+      "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
   auto* qualify = app.add_subcommand(
       "qualify",
       "Is this node's storage fit for tensor swapping? Runs a profile's workloads through swapio bench beside "
@@ -78,7 +98,8 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  swapio qualify\n"
       "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
-      "Exit status: 0 every floor met, 1 a floor missed or a measurement failed, 2 bad arguments.");
+      "Exit status: 0 every floor met, 1 a floor missed or a measurement failed, 2 bad arguments, 128+N interrupted "
+      "by signal N.");
   auto* tune = app.add_subcommand(
       "tune",
       "Find a folder's best settings: screens every configuration of the space with short runs, keeps the better "
@@ -90,7 +111,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  swapio tune --folder /nvme0\n"
       "  swapio tune --folder /nvme0 --space space.json --prefix /tmp/nvme0-tune\n"
-      "Exit status: 0 done, 1 I/O failed, 2 bad arguments.");
+      "Exit status: 0 done, 1 I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
   auto* ds_io = app.add_subcommand(
       "ds_io",
       "DeepSpeed's current harness (ds_io), argument for argument, on swapio bench's engine, processes and "
@@ -104,9 +125,14 @@ int main(int argc, char** argv) {
       "--multi_process 1 --loops 3 --warmup_loops 1\n"
       "  ln -s $(command -v swapio) ds_io && ./ds_io --folder /nvme --io_size 1G\n"
       "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
+  for (CLI::App* sub : {bench, qualify, tune, ds_io}) {
+    sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
+  }
+  // The manual page, made from this very command line: `swapio __man FILE` (the build runs it).
+  if (argc == 3 && std::strcmp(argv[1], "__man") == 0) return swapio::cli::write_man_page(app, argv[2]);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     const char* sub = bench->parsed()     ? "bench "
@@ -119,6 +145,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
+    json_error(e.what());
     return 2;
   }
   if (tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(topts); });

@@ -71,6 +71,9 @@ std::uint64_t parse_size(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec == std::errc::result_out_of_range) throw bad("too large");
   std::string_view suffix(end, static_cast<std::size_t>(s.data() + s.size() - end));
+  if (!suffix.empty() && (suffix.front() == '.' || suffix.front() == ',')) {
+    throw bad("fractions are not accepted (a whole number of bytes, K, M, G or T: 1536K, not 1.5M)");
+  }
   // The suffix in any case: B, K, KB, KiB, ... T, TB, TiB (all powers of 1024).
   std::string unit;
   for (char c : suffix) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

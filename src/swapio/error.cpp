@@ -59,6 +59,7 @@ std::string format_bytes(std::uint64_t bytes) {
     ++unit;
   }
   if (whole < 1024) return std::to_string(whole) + " " + kUnits[unit];  // exact: "4 KiB", "1 MiB", "511 B"
+  // Not round: the exact count, and the rounded figure beside it ("4095 B (4.00 KiB)").
   double v = static_cast<double>(bytes);
   unit = 0;
   while (unit < 4 && v >= 1024.0) {
@@ -67,7 +68,7 @@ std::string format_bytes(std::uint64_t bytes) {
   }
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[unit]);
-  return buf;
+  return std::to_string(bytes) + " B (" + buf + ")";
 }
 
 }  // namespace swapio

@@ -59,7 +59,8 @@ class ValidationError : public std::runtime_error {
                                  std::uint64_t offset = 0, std::uint64_t length = 0,
                                  std::string_view detail = {});
 
-// Formats a byte count for people: "1 MiB", "4097 B", "1.5 GiB".
+// Formats a byte count for people, exactly: "1 MiB", "3 KiB", "511 B", and where it is not a
+// whole number of a unit, the count with the rounded figure: "4095 B (4.00 KiB)".
 std::string format_bytes(std::uint64_t bytes);
 
 }  // namespace swapio

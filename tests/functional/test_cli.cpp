@@ -379,6 +379,9 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
       {{"bench", "--read-file", fifo}, "not a regular file"},
       {{"bench", "--write-file", fifo, "--write-size", "1M"}, "exists and is not a regular file"},
       {{"bench", "--read-file", dir_.file("empty")}, "the file is empty"},
+      {{"bench", "--write-file", dir_.file("folder") + "/", "--write-size", "1M"}, "names a folder, not a file"},
+      {{"bench", "--write-file", dir_.file("folder") + "/.", "--write-size", "1M"}, "names a folder, not a file"},
+      {{"bench", "--write-file", w, "--write-size", "1.5M"}, "fractions are not accepted"},
       {{"bench", "--read-file", dir_.file("same.0"), "--write-file", dir_.file("same"), "--write-size", "1M"},
        "name the same file"},
       {{"bench", "--read-file", existing, "--sync"}, "--sync needs --write-file"},
@@ -1494,6 +1497,85 @@ TEST_F(Cli, DsIoBadLinesGetOneLineAndStatusTwo) {
   EXPECT_EQ(files(), (std::vector<std::string>{"nvme"}));
   EXPECT_EQ(std::filesystem::file_size(dir_.file("nvme/_aio_read_2097152.pt.0_0")), 1000u) << "someone's file was overwritten";
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.file("nvme")), std::filesystem::directory_iterator()), 1);
+}
+
+// --version: the version, the revision, the build type and what the build has; for every verb.
+TEST_F(Cli, VersionSaysWhatTheBuildIs) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--version"}, {"bench", "--version"}, {"qualify", "--version"}, {"tune", "--version"}, {"ds_io", "--version"}}) {
+    const Outcome o = run(args);
+    EXPECT_EQ(o.status, 0) << args[0] << "\n" << o.err;
+    EXPECT_TRUE(std::regex_search(o.out, std::regex("^swapio [0-9]+\\.[0-9]+\\.[0-9]+ \\(git [^,]+, [^)]+\\)\n")))
+        << o.out;
+    for (const char* feature : {"io_uring (liburing ", "aio", "psync", "CUDA: ", "Python package: ", "MPI: "}) {
+      EXPECT_NE(o.out.find(feature), std::string::npos) << feature << " missing in\n" << o.out;
+    }
+  }
+}
+
+// Every --help names the exit statuses.
+TEST_F(Cli, EveryHelpNamesTheExitStatuses) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"bench", "--help"}, {"qualify", "--help"}, {"tune", "--help"}, {"ds_io", "--help"}}) {
+    const Outcome o = run(args);
+    EXPECT_EQ(o.status, 0) << args[0];
+    for (const char* status : {"Exit status: 0 ", "1 ", "2 bad arguments", "128+N interrupted by signal N"}) {
+      EXPECT_NE(o.out.find(status), std::string::npos) << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": "
+                                                         << status << " missing";
+    }
+  }
+}
+
+// swapio(1) is built beside the command and renders, naming every verb and the exit statuses.
+TEST_F(Cli, TheManualPageRenders) {
+  const std::string page = (std::filesystem::path(SWAPIO_CLI_PATH).parent_path() / "swapio.1").string();
+  ASSERT_TRUE(std::filesystem::exists(page)) << page;
+  if (::system("command -v man >/dev/null 2>&1") != 0) GTEST_SKIP() << "man (man-db) is not installed";
+  const std::string out = dir_.file("man.txt"), err = dir_.file("man.err");
+  const std::string cmd = "MANWIDTH=100 man -l -P cat '" + page + "' > '" + out + "' 2> '" + err + "'";
+  ASSERT_EQ(::system(cmd.c_str()), 0) << slurp(err);
+  const std::string text = slurp(out);
+  EXPECT_EQ(slurp(err), "") << "troff warnings";
+  for (const char* s : {"SWAPIO(1)", "NAME", "SYNOPSIS", "SWAPIO BENCH", "SWAPIO QUALIFY", "SWAPIO TUNE", "SWAPIO DS_IO",
+                        "--write-file", "--io_size", "EXIT STATUS", "128+N"}) {
+    EXPECT_NE(text.find(s), std::string::npos) << s << " is not in the rendered page";
+  }
+}
+
+// --json reports carry the schema version and the run's facts; --json with bad input is a JSON
+// error document on stdout as well as one line on stderr.
+TEST_F(Cli, JsonReportsCarryTheirSchemaAndFacts) {
+  Outcome o = run({"bench", "--write-file", "x", "--write-size", "4095", "--json"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j.at("schema_version"), 1);
+  const nlohmann::json& f = j.at("facts");
+  EXPECT_FALSE(f.at("host").get<std::string>().empty());
+  EXPECT_EQ(f.at("kernel").get<std::string>().rfind("Linux ", 0), 0u) << f.at("kernel");
+  EXPECT_TRUE(std::regex_match(f.at("time").get<std::string>(), std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z")));
+  EXPECT_FALSE(f.at("swapio").at("version").get<std::string>().empty());
+  ASSERT_EQ(f.at("folders").size(), 1u);
+  EXPECT_FALSE(f.at("folders")[0].at("filesystem").get<std::string>().empty()) << f.dump();
+  // A 4095-byte file moves wholly through the buffered edges: not O_DIRECT; one request: p50 is max.
+  const nlohmann::json& ph = j.at("phases")[0];
+  EXPECT_EQ(ph.at("direct"), false) << ph.dump();
+  EXPECT_EQ(ph.at("latency_us").at("requests"), 1);
+  EXPECT_EQ(ph.at("latency_us").at("p50"), ph.at("latency_us").at("max"));
+  o = run({"bench", "--write-file", "x", "--write-size", "4095"});
+  EXPECT_NE(o.out.find("4095 B (4.00 KiB) per process"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("O_DIRECT no"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("(1 request, "), std::string::npos) << o.out;
+
+  o = run({"bench", "--write-file", "y", "--write-size", "1.5M", "--json"});
+  EXPECT_EQ(o.status, 2);
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  const nlohmann::json e = nlohmann::json::parse(o.out);
+  EXPECT_EQ(e.at("schema_version"), 1);
+  EXPECT_EQ(e.at("error").at("exit_status"), 2);
+  EXPECT_NE(e.at("error").at("message").get<std::string>().find("fractions are not accepted"), std::string::npos);
+  o = run({"bench", "--no-such-flag", "--json"});
+  EXPECT_EQ(o.status, 2);
+  EXPECT_EQ(nlohmann::json::parse(o.out).at("error").at("kind"), "bad-arguments");
 }
 
 }  // namespace

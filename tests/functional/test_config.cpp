@@ -115,6 +115,18 @@ TEST(ParseSize, RejectsWhatIsNotAWholeSize) {
   }
 }
 
+TEST(ParseSize, SaysFractionsAreNotAccepted) {
+  for (const char* bad : {"1.5M", "0.5G", "2,5K", "1."}) {
+    try {
+      parse_size(bad);
+      ADD_FAILURE() << "'" << bad << "' was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("fractions are not accepted"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("unknown suffix"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ParseEnums, NamesTheBadValue) {
   EXPECT_EQ(parse_engine("uring"), Engine::uring);
   EXPECT_EQ(parse_engine("psync"), Engine::psync);
@@ -134,9 +146,12 @@ TEST(ParseEnums, NamesTheBadValue) {
 }
 
 TEST(FormatBytes, ReadsLikeAPerson) {
-  EXPECT_EQ(format_bytes(4097), "4.00 KiB");
+  EXPECT_EQ(format_bytes(4097), "4097 B (4.00 KiB)");
+  EXPECT_EQ(format_bytes(4095), "4095 B (4.00 KiB)");
   EXPECT_EQ(format_bytes(1u << 20), "1 MiB");
+  EXPECT_EQ(format_bytes(3u << 10), "3 KiB");
   EXPECT_EQ(format_bytes(511), "511 B");
+  EXPECT_EQ(format_bytes((1ull << 30) + 1), "1073741825 B (1.00 GiB)");
 }
 
 // The knob table: every knob reads back what it writes, is found by each of its spellings, and

@@ -103,6 +103,23 @@ TEST(Handle, SafeToCallFromSeveralThreads) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], "") << "thread " << t;
 }
 
+// O_DIRECT is reported where bytes moved with it: a range wholly inside the buffered edges went
+// through the page cache, whatever the file was opened with.
+TEST(Handle, ARangeInTheEdgesAloneIsNotReportedDirect) {
+  TempDir dir;
+  if (!supports_direct(dir.path())) GTEST_SKIP() << dir.path() << " refuses O_DIRECT";
+  Handle handle;
+  HostBuffer buf(2 * kMiB);
+  fill_pattern(buf.span(), 0, 5);
+  const OpResult small = handle.pwrite(std::span<const std::byte>(buf.data(), 4095), dir.file("small"));
+  EXPECT_FALSE(small.direct);
+  EXPECT_NE(small.direct_note.find("buffered edges"), std::string::npos) << small.direct_note;
+  const OpResult big = handle.pwrite(std::span<const std::byte>(buf.data(), kMiB + 4095), dir.file("big"));
+  EXPECT_TRUE(big.direct);
+  const OpResult back = handle.pread(std::span<std::byte>(buf.data(), 4095), dir.file("small"));
+  EXPECT_FALSE(back.direct);
+}
+
 TEST(Handle, BadArgumentsThrowAtSubmission) {
   TempDir dir;
   Handle h(small_blocks(1));

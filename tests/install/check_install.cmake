@@ -21,7 +21,7 @@ function(run what)
 endfunction()
 
 run("cmake --install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
-foreach(f bin/swapio include/swapio/swapio.hpp include/swapio/handle.hpp)
+foreach(f bin/swapio include/swapio/swapio.hpp include/swapio/handle.hpp share/man/man1/swapio.1)
   if(NOT EXISTS "${prefix}/${f}")
     message(FATAL_ERROR "check_install: ${f} was not installed")
   endif()

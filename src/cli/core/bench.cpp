@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "bench_phase.hpp"
+#include "facts.hpp"
+#include "swapio/file.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -55,9 +57,10 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
   std::printf("Task %s Speed = %.2f GB/sec\n", Op, agg.at("task_gib_per_s").get<double>());
   std::printf("E2E %s Latency = %.4f sec\n", Op, agg.at("e2e_latency_s").get<double>());
   std::printf("E2E %s Speed = %.2f GB/sec\n", Op, agg.at("e2e_gib_per_s").get<double>());
-  std::printf("  request latency: p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us (%llu requests, %llu resumed)\n",
+  const auto requests = lat.at("requests").get<std::uint64_t>();
+  std::printf("  request latency: p50 %.0f us, p99 %.0f us, p99.9 %.0f us, max %.0f us (%llu request%s, %llu resumed)\n",
               lat.at("p50").get<double>(), lat.at("p99").get<double>(), lat.at("p99.9").get<double>(),
-              lat.at("max").get<double>(), static_cast<unsigned long long>(lat.at("requests").get<std::uint64_t>()),
+              lat.at("max").get<double>(), static_cast<unsigned long long>(requests), requests == 1 ? "" : "s",
               static_cast<unsigned long long>(ph.at("resubmits").get<std::uint64_t>()));
   std::printf("  submit %.4f s, reap %.4f s (summed over threads); CPU %.3f s per GiB\n",
               ph.at("submit_seconds").get<double>(), ph.at("reap_seconds").get<double>(),
@@ -172,7 +175,17 @@ int run_bench(const BenchOptions& o) {
     if (!o.write_file.empty()) steps.push_back({true, write_paths});
   }
 
-  nlohmann::json report = {{"swapio_bench", 1}, {"config", o.to_json()}, {"phases", nlohmann::json::array()}};
+  nlohmann::json report = {{"swapio_bench", 1}, {"schema_version", kReportSchemaVersion}, {"config", o.to_json()},
+                           {"phases", nlohmann::json::array()}};
+  if (o.json) {
+    std::vector<std::string> folders = o.folders;
+    if (folders.empty()) {
+      for (const std::string& f : {o.read_file, o.write_file}) {
+        if (!f.empty()) folders.push_back(folder_of(f));
+      }
+    }
+    report["facts"] = run_facts(folders);
+  }
   if (!o.json) {
     std::printf("swapio bench: %u process%s; GiB/s = 2^30 bytes/s (\"GB\" in the Task/E2E lines is 2^30 bytes too)\n",
                 o.threads, o.threads == 1 ? "" : "es");

@@ -344,6 +344,11 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
   if (o.read_file.empty() && o.write_file.empty()) {
     throw ConfigError("nothing to do: give --read-file, --write-file (with --write-size), or --quick");
   }
+  if (const std::string name = std::filesystem::path(o.write_file).filename().string();
+      !o.write_file.empty() && (name.empty() || name == "." || name == "..")) {
+    throw ConfigError("--write-file " + o.write_file + ": names a folder, not a file (process i writes FILE.i: give "
+                      "FILE, with --folder for the folder)");
+  }
   if (std::filesystem::path(o.write_file).parent_path().string().find("{i}") != std::string::npos) {
     throw ConfigError("--write-file " + o.write_file + ": {i} may stand only in the file's name, not in its folder");
   }

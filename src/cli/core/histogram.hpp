@@ -22,10 +22,12 @@ class Histogram {
     if (o.max_ > max_) max_ = o.max_;
   }
   std::uint64_t count() const noexcept { return count_; }
-  // Nearest-rank percentile in microseconds (the bucket's geometric middle; the true max for 1.0).
+  // Nearest-rank percentile in microseconds: the bucket's geometric middle, and the true max where
+  // the rank is the largest request's (q = 1, or a single request).
   double percentile_us(double q) const {
     if (count_ == 0) return 0;
     const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count_)));
+    if (rank >= count_) return static_cast<double>(max_) / 1e3;  // the largest request (one request: every percentile)
     std::uint64_t seen = 0;
     for (const auto& [b, n] : buckets_) {
       seen += n;

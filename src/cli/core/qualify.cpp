@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "facts.hpp"
 #include "bench_options.hpp"
 #include "floors.hpp"
 #include "report_text.hpp"
@@ -86,11 +87,16 @@ std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& resul
          "  </testsuite>\n</testsuites>\n";
 }
 
-bool fio_available() {
+// fio's version ("fio-3.33"), or "" where it does not run.
+std::string fio_version() {
   try {
-    return run_program({"fio", "--version"}).status == 0;
+    const Finished f = run_program({"fio", "--version"});
+    if (f.status != 0) return "";
+    std::string v = f.out;
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    return v.empty() ? "fio" : v;
   } catch (const Error&) {
-    return false;
+    return "";
   }
 }
 
@@ -171,7 +177,8 @@ int run_qualify(const QualifyOptions& o) {
       throw ConfigError("workload " + w.name + " needs GPU " + w.device + ", but " + why);
     }
   }
-  if (fo.plain_fio && !fio_available()) {
+  const std::string fio = fo.plain_fio || !o.ceiling.empty() ? fio_version() : "";
+  if (fo.plain_fio && fio.empty()) {
     throw ConfigError("fio is not installed, and profile " + profile.name +
                       " compares with it (floor_vs_fio): install fio, or give a profile with absolute floors");
   }
@@ -252,6 +259,9 @@ int run_qualify(const QualifyOptions& o) {
     j["interrupted"] = interrupt_signal() != 0;
     j["folders"] = o.folders;
     j["seconds"] = seconds;
+    j["facts"] = run_facts(o.folders.empty() ? std::vector<std::string>{"."} : o.folders);
+    j["facts"]["fio"] = fio.empty() ? nlohmann::json(nullptr) : nlohmann::json(fio);
+    j["schema_version"] = kReportSchemaVersion;
     write_report(o.json, j.dump(2) + "\n");
   }
   if (!o.junit.empty()) write_report(o.junit, junit_xml(profile, results, seconds));

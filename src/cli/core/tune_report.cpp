@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 
+#include "facts.hpp"
 #include "knob_options.hpp"
 #include "report_text.hpp"
 #include "swapio/error.hpp"
@@ -132,7 +133,9 @@ void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOut
                 out.seconds, out.stopped.c_str());
     write_report(o.prefix + ".csv", csv);
     write_report(o.prefix + ".svg", heat_map_svg(out.space, out.trials));
-    const nlohmann::json report = {{"folder", o.folder},          {"configurations", out.space.size()},
+    const nlohmann::json report = {{"schema_version", kReportSchemaVersion},
+                                   {"facts", run_facts({o.folder})},
+                                   {"folder", o.folder},          {"configurations", out.space.size()},
                                    {"runs", jruns},               {"run_count", out.trials.size()},
                                    {"seconds", out.seconds},      {"complete", false},
                                    {"stopped", out.stopped},      {"best", nullptr}};
@@ -155,7 +158,9 @@ void write_tune_reports(const TuneOptions& o, const TuneSpace& sp, const TuneOut
   write_report(o.prefix + ".csv", csv);
   write_report(o.prefix + "-aio.json", aio.dump(2) + "\n");
   write_report(o.prefix + ".svg", heat_map_svg(out.space, out.trials));
-  const nlohmann::json report = {{"folder", o.folder},
+  const nlohmann::json report = {{"schema_version", kReportSchemaVersion},
+                                 {"facts", run_facts({o.folder})},
+                                 {"folder", o.folder},
                                  {"configurations", out.space.size()},
                                  {"runs", jruns},
                                  {"run_count", out.trials.size()},

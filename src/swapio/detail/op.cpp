@@ -28,8 +28,16 @@ OpResult merge_figures(const PreparedOp& op, std::vector<SliceStats>& slices, co
   r.engine = engine;
   r.engine_note = engine_note;
   if (op.tensor.device() != nullptr) r.device = op.tensor.device()->name();
-  r.direct = op.file.direct();
+  // O_DIRECT counts only where some bytes moved with it: a range that lies wholly in the buffered
+  // edges (a 4095-byte file) went through the page cache. An empty op reports how the file was
+  // opened.
+  std::uint64_t direct_bytes = 0;
+  for (const SliceStats& s : slices) direct_bytes += s.direct_bytes;
+  r.direct = op.file.direct() && (direct_bytes > 0 || op.length() == 0);
   r.direct_note = op.file.direct_note();
+  if (op.file.direct() && !r.direct) {
+    r.direct_note = "the whole range lies in the buffered edges (shorter than, or not reaching, a direct-I/O aligned block)";
+  }
   r.preallocated = op.preallocated;
   r.threads = static_cast<unsigned>(op.slices.size());
   std::size_t lat = 0;

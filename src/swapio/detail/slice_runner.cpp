@@ -89,6 +89,7 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
   in.stage_memory = device == nullptr && stage_host_memory(config_.staging, file, buf, length);
   const Plan plan = make_plan(in);
   stats.staged = plan.staged;
+  stats.direct_bytes = file.direct() ? plan.body_length() : 0;
   stats.latencies_ns.reserve(plan.requests() + 2);
 
   // The staging ring: the configured chunks, copied by this thread's stream on the device, or

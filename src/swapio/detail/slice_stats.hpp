@@ -14,6 +14,7 @@ struct SliceStats {
   std::uint64_t submit_ns = 0;
   std::uint64_t reap_ns = 0;
   bool staged = false;
+  std::uint64_t direct_bytes = 0;  // bytes of the body, moved with O_DIRECT (the buffered edges excluded)
   std::vector<std::uint64_t> latencies_ns;
 };
 
