@@ -1578,5 +1578,28 @@ TEST_F(Cli, JsonReportsCarryTheirSchemaAndFacts) {
   EXPECT_EQ(nlohmann::json::parse(o.out).at("error").at("kind"), "bad-arguments");
 }
 
+// A run that fails after some loops keeps the figures of the loops every worker finished.
+TEST_F(Cli, AFailedRunKeepsTheLoopsThatFinished) {
+  const std::vector<std::string> args = {"bench", "--write-file", "kf", "--write-size", "8M", "--threads", "2",
+                                         "--loops", "100000", "--json"};
+  const Outcome o = run_and_act(dir_, args, 2, [](pid_t, const std::vector<pid_t>& kids) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(kids[1], SIGKILL);
+  });
+  EXPECT_EQ(o.status, 1) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  EXPECT_NE(j.at("error").get<std::string>().find("killed by signal 9"), std::string::npos) << j.at("error");
+  ASSERT_EQ(j.at("phases").size(), 1u) << o.out.substr(0, 2000);
+  const nlohmann::json& ph = j.at("phases")[0];
+  EXPECT_EQ(ph.at("complete"), false);
+  const auto finished = ph.at("loops_finished").get<std::size_t>();
+  EXPECT_GT(finished, 0u);
+  EXPECT_LT(finished, 100000u);
+  EXPECT_EQ(ph.at("loops").size(), finished);
+  EXPECT_EQ(ph.at("aggregate").at("bytes").get<std::uint64_t>(), finished * 2 * (8u << 20));
+  EXPECT_GT(ph.at("aggregate").at("task_gib_per_s").get<double>(), 0);
+  EXPECT_TRUE(files().empty()) << "a failed write run left its files";
+}
+
 }  // namespace
 }  // namespace swapio::test

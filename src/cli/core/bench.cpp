@@ -202,6 +202,26 @@ int run_bench(const BenchOptions& o) {
         }
       }
       report["phases"].push_back(std::move(ph));
+    } catch (const WorkerFailure& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "swapio bench: %s\n", e.what());
+      if (!e.finished.is_null()) {
+        if (!o.json) {
+          std::printf("%s: the %llu timed loop(s) that finished before the failure:\n", step.write ? "write" : "read",
+                      static_cast<unsigned long long>(e.finished.at("loops_finished").get<std::uint64_t>()));
+          for (const auto& l : e.finished.at("loops")) {
+            std::printf("  loop %llu: task %.4f s, %.2f GiB/s; e2e %.4f s, %.2f GiB/s\n",
+                        static_cast<unsigned long long>(l.at("loop").get<std::uint64_t>()),
+                        l.at("task_latency_s").get<double>(), l.at("task_gib_per_s").get<double>(),
+                        l.at("e2e_latency_s").get<double>(), l.at("e2e_gib_per_s").get<double>());
+          }
+        }
+        report["phases"].push_back(e.finished);
+      }
+      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(step.paths, existed);
+      report["error"] = e.what();
+      status = interrupt_signal() != 0 ? 128 + interrupt_signal() : 1;
+      break;
     } catch (const std::exception& e) {
       std::fflush(stdout);
       std::fprintf(stderr, "swapio bench: %s\n", e.what());

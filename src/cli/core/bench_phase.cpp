@@ -73,13 +73,28 @@ class Phase {
     collect("ready");
     for (Proc& p : procs_) p.memory = p.last.value("memory", nlohmann::json());
     const unsigned total = o_.warmup_loops + o_.loops;
-    std::vector<double> e2e(total);
-    for (unsigned loop = 0; loop < total; ++loop) {
-      progress(loop, total);
-      const auto t0 = Clock::now();
-      release();
-      collect("loop");
-      e2e[loop] = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::vector<double> e2e;
+    try {
+      for (unsigned loop = 0; loop < total; ++loop) {
+        progress(loop, total);
+        const auto t0 = Clock::now();
+        release();
+        collect("loop");
+        e2e.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+    } catch (WorkerFailure& e) {
+      // The loops every worker finished keep their figures.
+      if (e2e.size() > o_.warmup_loops) {
+        try {
+          e.finished = summarize(e2e);
+          e.finished["complete"] = false;
+          e.finished["loops_finished"] = e2e.size() - o_.warmup_loops;
+          e.finished["error"] = e.what();
+        } catch (const std::exception&) {
+          e.finished = nullptr;  // a worker's figures were incomplete: nothing to keep
+        }
+      }
+      throw;
     }
     progress(total, total);
     release();
@@ -328,6 +343,7 @@ class Phase {
     std::string engine;
     for (const auto& e : f.engines) engine += (engine.empty() ? "" : ",") + e;
     return {{"op", write_ ? "write" : "read"},
+            {"complete", true},
             {"processes", processes},
             {"bytes_per_process", loop_event(procs_[0], o_.warmup_loops).at("bytes")},
             {"loops", loops},

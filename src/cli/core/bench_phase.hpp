@@ -17,6 +17,9 @@ namespace swapio::cli {
 
 struct WorkerFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
+  // The figures of the timed loops every worker finished before the failure (a phase report
+  // with "complete": false), or null when none finished.
+  nlohmann::json finished;
 };
 
 // I/O memory less contiguous than this (fraction in >= 2 MiB physical pieces) is warned about.
