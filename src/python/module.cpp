@@ -103,9 +103,11 @@ Memory resolve(const py::object& obj, bool writable, const char* what = "tensor"
   }
   auto held = std::make_unique<HeldBuffer>();
   if (PyObject_GetBuffer(obj.ptr(), &held->view, PyBUF_C_CONTIGUOUS) != 0) {
+    // Nothing was exported (view.obj is null: releasing it is a no-op).
     py::error_already_set e;
-    held.release();  // nothing was exported: no release
-    raise_config(std::string(what) + " (" + type_name(obj) + ") is not C-contiguous: " + e.what());
+    const bool contiguity = e.matches(PyExc_BufferError) || e.matches(PyExc_ValueError);
+    raise_config(std::string(what) + " (" + type_name(obj) + ") " +
+                 (contiguity ? "is not C-contiguous: " : "cannot lend its memory: ") + e.what());
   }
   if (writable && held->view.readonly) {
     raise_config(std::string(what) + " (" + type_name(obj) + ") is read-only: a read needs writable memory");
@@ -219,18 +221,20 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
   OpResult transfer(bool write, const py::object& tensor, const std::string& path, std::uint64_t offset,
                     bool validate) {
     Memory m = resolve(tensor, !write);
-    auto h = handle();
     py::gil_scoped_release unlocked;
+    // The last reference to the engine may be this one (a concurrent close()): it goes before the
+    // GIL is taken back, so that its threads are joined without it.
+    const std::shared_ptr<Handle> h = handle();
     return h->transfer(direction_of(write), m.span, path, offset, validate);
   }
 
   std::shared_ptr<FutureState> submit(bool write, const py::object& tensor, const std::string& path,
                                       std::uint64_t offset, bool validate) {
     Memory m = resolve(tensor, !write);
-    auto h = handle();
     auto f = std::make_shared<FutureState>();
     {
       py::gil_scoped_release unlocked;
+      const std::shared_ptr<Handle> h = handle();
       f->id = h->async_transfer(direction_of(write), m.span, path, offset, validate);
     }
     std::lock_guard lock(mutex_);
@@ -250,13 +254,13 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
   // Waits for a claimed op in the engine, records its outcome, then lets its memory go. Called
   // with the GIL held; releases it while waiting.
   void finish(const std::shared_ptr<FutureState>& f) {
-    std::shared_ptr<Handle> h;
-    {
-      std::lock_guard lock(mutex_);
-      h = handle_;
-    }
     {
       py::gil_scoped_release unlocked;
+      std::shared_ptr<Handle> h;
+      {
+        std::lock_guard lock(mutex_);
+        h = handle_;
+      }
       std::optional<OpResult> result;
       std::exception_ptr error;
       try {
@@ -265,6 +269,7 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
       } catch (...) {
         error = std::current_exception();
       }
+      h.reset();  // without the GIL, should it be the last reference
       std::lock_guard lock(f->mutex);
       f->result = std::move(result);
       f->error = error;
@@ -337,15 +342,25 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
     return pending_.size();
   }
 
+  // Waits for the ops in flight, stops the threads (also when an op failed), then raises the
+  // first failure.
   void close() {
-    wait_all();
-    std::shared_ptr<Handle> h;
-    {
-      std::lock_guard lock(mutex_);
-      h = std::move(handle_);
+    std::exception_ptr failed;
+    try {
+      wait_all();
+    } catch (...) {
+      failed = std::current_exception();
     }
-    py::gil_scoped_release unlocked;
-    h.reset();
+    {
+      py::gil_scoped_release unlocked;
+      std::shared_ptr<Handle> h;
+      {
+        std::lock_guard lock(mutex_);
+        h = std::move(handle_);
+      }
+      h.reset();
+    }
+    if (failed) std::rethrow_exception(failed);
   }
 
   bool closed() const {
@@ -494,10 +509,19 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
                (void)f.result();
              } catch (py::error_already_set& e) {
                return e.value();
-             } catch (...) {
+             } catch (const Error&) {
                translate(std::current_exception());
-               py::error_already_set e;
-               return e.value();
+               return py::error_already_set().value();
+             } catch (const ValidationError&) {
+               translate(std::current_exception());
+               return py::error_already_set().value();
+             } catch (const ConfigError&) {
+               translate(std::current_exception());
+               return py::error_already_set().value();
+             } catch (const std::invalid_argument& e) {
+               return py::module_::import("builtins").attr("ValueError")(e.what());
+             } catch (const std::exception& e) {
+               return py::module_::import("builtins").attr("RuntimeError")(e.what());
              }
              return py::none();
            },
@@ -531,9 +555,9 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
              unsigned loops) {
             // The same op through the C++ Handle with no Python in the loop: the perf suite's reference.
             Memory mem = resolve(tensor, !write);
-            auto h = self.handle();
             std::vector<double> seconds;
             py::gil_scoped_release unlocked;
+            const std::shared_ptr<Handle> h = self.handle();
             for (unsigned i = 0; i < loops; ++i) {
               const auto t0 = std::chrono::steady_clock::now();
               (void)h->transfer(direction_of(write), mem.span, path, offset, false);

@@ -295,3 +295,13 @@ def test_concurrent_waits_report_each_op_exactly_once(folder):
                 t.join()
             assert sum(counts) == 16, counts
             assert h.in_flight == 0
+
+
+def test_offsets_take_any_integer(folder):
+    path = os.path.join(folder, "index.swp")
+    write_plain(path, pattern(10000))
+    buf = bytearray(100)
+    swapio.read_file(buf, path, offset=np.int64(5000))
+    assert bytes(buf) == pattern(10000)[5000:5100]
+    with pytest.raises(swapio.ConfigError, match="whole number"):
+        swapio.read_file(buf, path, offset=1.0)

@@ -68,6 +68,13 @@ def test_sync_calls_return_one_and_async_calls_zero_then_wait_counts(folder):
     for d in dst:
         assert bytes(d.numpy()) == data
 
+    # A synchronous parallel op waits for everything in flight and counts it, as DeepSpeed's.
+    assert h.async_pread(dst[0], paths[0]) == 0
+    assert h.async_pread(dst[1], paths[1]) == 0
+    assert h.sync_pread(dst[2], paths[2]) == 3
+    assert h.pread(dst[3], paths[0], False, False) == 1
+    assert h.wait() == 0
+
     out = os.path.join(folder, "async.swp")
     assert h.async_pwrite(src, out) == 0
     assert h.pwrite(src, out + ".2", False, True) == 0
@@ -228,6 +235,8 @@ def test_install_routes_asyncio_builder_to_swapio(stand_in_deepspeed, folder):
     assert deepspeed.ops.aio is ds
     import deepspeed.ops
     assert deepspeed.ops.aio is ds
+    from deepspeed.ops.aio import AsyncIOBuilder as again  # DeepSpeed's own imports keep working
+    assert again is AsyncIOBuilder
     # ZeRO-Infinity's use, through the loaded op.
     h = op.aio_handle(1048576, 128, False, False, 1)
     data = pattern(1 << 20, seed=19)
@@ -239,6 +248,9 @@ def test_install_routes_asyncio_builder_to_swapio(stand_in_deepspeed, folder):
     with pytest.raises(RuntimeError, match="stand-in"):
         AsyncIOBuilder().load()
     assert AsyncIOBuilder().is_compatible() is False
+    assert not hasattr(ds, "AsyncIOBuilder")
+    import deepspeed.ops.aio as restored
+    assert restored is not ds and restored.AsyncIOBuilder is AsyncIOBuilder
 
 
 def test_install_without_deepspeed_says_so(monkeypatch):

@@ -15,6 +15,7 @@ GIL. Errors: swapio.Error (an OSError), swapio.ConfigError (a ValueError),
 swapio.ValidationError. DeepSpeed's async_io op, call for call: swapio.deepspeed.
 """
 
+import operator as _operator
 import os as _os
 from math import prod as _prod
 
@@ -40,8 +41,12 @@ def _make_config(config, knobs):
 
 
 def _offset(offset):
-    if isinstance(offset, bool) or not isinstance(offset, int):
+    if isinstance(offset, bool):
         raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}")
+    try:
+        offset = _operator.index(offset)  # int, numpy integers
+    except TypeError:
+        raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}") from None
     if offset < 0:
         raise ConfigError(f"offset {offset} is negative")
     return offset

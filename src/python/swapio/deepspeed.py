@@ -19,6 +19,7 @@ tensors work too (copied through swapio's staging memory).
 """
 
 import bisect as _bisect
+import operator as _operator
 import os as _os
 import sys as _sys
 import threading as _threading
@@ -75,7 +76,11 @@ class _LockedRegistry:
         self._entries = {}  # start -> (end, tensor)
 
     def new(self, num_elem, example):
-        if isinstance(num_elem, bool) or not isinstance(num_elem, int) or num_elem < 0:
+        try:
+            num_elem = _operator.index(num_elem)
+        except TypeError:
+            num_elem = -1
+        if isinstance(num_elem, bool) or num_elem < 0:
             raise _swapio.ConfigError(f"num_elem must be a whole number >= 0, not {num_elem!r}")
         dtype = getattr(example, "dtype", None)
         if dtype is None:
@@ -131,8 +136,14 @@ def free_cpu_locked_tensor(tensor):
 
 def is_pinned(tensor):
     """Whether the tensor (or view) lies inside memory new_cpu_locked_tensor locked, through
-    any handle."""
-    return _registry.contains(tensor)
+    any handle, or is page-locked by torch itself (tensor.is_pinned())."""
+    if _registry.contains(tensor):
+        return True
+    torch_pinned = getattr(tensor, "is_pinned", None)
+    try:
+        return bool(torch_pinned()) if callable(torch_pinned) else False
+    except RuntimeError:  # torch without an accelerator runtime cannot tell
+        return False
 
 
 class pin_handle:
@@ -206,32 +217,35 @@ class aio_handle:
 
     def _parallel(self, write, buffer, filename, validate, run_async, file_offset):
         h = self._handle
+        (h.write_async if write else h.read_async)(buffer, _target(filename), file_offset, validate)
         if run_async:
-            (h.write_async if write else h.read_async)(buffer, _target(filename), file_offset, validate)
             return 0
-        (h.write if write else h.read)(buffer, _target(filename), file_offset, validate)
-        return 1
+        # As DeepSpeed's: a synchronous parallel op waits for everything pending, and returns how
+        # many ops that completed (1 when nothing else was in flight).
+        return h.wait()
 
     def pread(self, *args, **kwargs):
-        """pread(buffer, filename, validate, async, file_offset=0): parallel read. Returns 1, or
-        0 when async (the next wait() counts it)."""
+        """pread(buffer, filename, validate, async, file_offset=0): parallel read. Returns 0 when
+        async (the next wait() counts it), else waits for every op in flight and returns how many
+        completed (1 when it was alone)."""
         buffer, filename, validate, run_async, file_offset = _bind(
             "pread", ("buffer", "filename", "validate", "async", "file_offset"), {"file_offset": 0}, args, kwargs)
         return self._parallel(False, buffer, filename, validate, run_async, file_offset)
 
     def pwrite(self, *args, **kwargs):
-        """pwrite(buffer, filename, validate, async, file_offset=0): parallel write. Returns 1, or
-        0 when async (the next wait() counts it)."""
+        """pwrite(buffer, filename, validate, async, file_offset=0): parallel write. Returns 0 when
+        async (the next wait() counts it), else waits for every op in flight and returns how many
+        completed (1 when it was alone)."""
         buffer, filename, validate, run_async, file_offset = _bind(
             "pwrite", ("buffer", "filename", "validate", "async", "file_offset"), {"file_offset": 0}, args, kwargs)
         return self._parallel(True, buffer, filename, validate, run_async, file_offset)
 
     def sync_pread(self, buffer, filename, file_offset=0):
-        """Synchronous parallel read. Returns 1."""
+        """Synchronous parallel read: waits for every op in flight; returns how many completed."""
         return self._parallel(False, buffer, filename, False, False, file_offset)
 
     def sync_pwrite(self, buffer, filename, file_offset=0):
-        """Synchronous parallel write. Returns 1."""
+        """Synchronous parallel write: waits for every op in flight; returns how many completed."""
         return self._parallel(True, buffer, filename, False, False, file_offset)
 
     def async_pread(self, buffer, filename, file_offset=0):
@@ -311,7 +325,16 @@ def install():
         cls.is_compatible = is_compatible
     import deepspeed.ops as ops
     if "aio" not in _saved:
-        _saved["aio"] = (_sys.modules.get("deepspeed.ops.aio"), ops.__dict__.get("aio"))
+        try:
+            import deepspeed.ops.aio as original
+        except ImportError:
+            original = None
+        _saved["aio"] = (_sys.modules.get("deepspeed.ops.aio"), ops.__dict__.get("aio"), [])
+        # What DeepSpeed imports from its aio package (AsyncIOBuilder, ...) stays importable.
+        for name in dir(original) if original is not None else []:
+            if not name.startswith("_") and not hasattr(this, name):
+                setattr(this, name, getattr(original, name))
+                _saved["aio"][2].append(name)
     _sys.modules["deepspeed.ops.aio"] = this
     ops.aio = this
     return this
@@ -327,7 +350,9 @@ def uninstall():
             elif k in cls.__dict__:
                 delattr(cls, k)
     if "aio" in _saved:
-        module, attr = _saved.pop("aio")
+        module, attr, borrowed = _saved.pop("aio")
+        for name in borrowed:
+            delattr(_sys.modules[__name__], name)
         import deepspeed.ops as ops
         if module is None:
             _sys.modules.pop("deepspeed.ops.aio", None)
