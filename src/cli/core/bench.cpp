@@ -159,10 +159,13 @@ int run_bench(const BenchOptions& o) {
     std::vector<std::string> paths;
   };
   std::vector<Step> steps;
-  std::vector<std::string> write_paths;
-  for (unsigned i = 0; i < o.threads; ++i) write_paths.push_back(o.path_for(true, i));
+  std::vector<std::string> write_paths, written;  // per process (the workers' name); every file
+  for (unsigned i = 0; i < o.threads; ++i) {
+    write_paths.push_back(o.path_for(true, i));
+    for (const std::string& f : o.files_for(true, i)) written.push_back(f);
+  }
   std::vector<bool> existed;  // before the run (through links): a failed run removes only what it created
-  for (const std::string& p : write_paths) existed.push_back(::access(p.c_str(), F_OK) == 0);
+  for (const std::string& p : written) existed.push_back(::access(p.c_str(), F_OK) == 0);
   if (o.quick) {
     steps.push_back({true, write_paths});
     steps.push_back({false, write_paths});  // each process reads back its own file
@@ -218,7 +221,7 @@ int run_bench(const BenchOptions& o) {
         }
         report["phases"].push_back(e.finished);
       }
-      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(step.paths, existed);
+      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(written, existed);
       report["error"] = e.what();
       status = interrupt_signal() != 0 ? 128 + interrupt_signal() : 1;
       break;
@@ -227,7 +230,7 @@ int run_bench(const BenchOptions& o) {
       std::fprintf(stderr, "swapio bench: %s\n", e.what());
       // A replacing run never touched the files in place: each holds its old content or a whole
       // new one. In place, what the run created goes and what existed is named.
-      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(step.paths, existed);
+      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(written, existed);
       report["error"] = e.what();
       status = interrupt_signal() != 0 ? 128 + interrupt_signal() : 1;
       break;

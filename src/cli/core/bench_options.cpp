@@ -44,12 +44,13 @@ void check_readable_file(const std::string& path) {
 // Each <write-file>.<i> that exists already must be a regular file we may replace.
 void check_write_targets(const BenchOptions& o) {
   for (unsigned i = 0; i < o.threads; ++i) {
-    const std::string path = o.path_for(true, i);
+    for (const std::string& path : o.files_for(true, i)) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) continue;  // new: fine
     if (!S_ISREG(st.st_mode)) throw ConfigError("--write-file: " + path + " exists and is not a regular file");
     if (::access(path.c_str(), W_OK) != 0) {
       throw ConfigError("--write-file: " + path + " exists and is not writable: " + std::strerror(errno));
+    }
     }
   }
 }
@@ -61,10 +62,10 @@ void check_direct_alignment(const BenchOptions& o) {
   std::vector<std::string> paths;
   for (unsigned i = 0; i < o.threads; ++i) {
     if (!o.write_file.empty()) {
-      const std::string w = o.path_for(true, i);
+      const std::string w = o.files_for(true, i).front();
       paths.push_back(::access(w.c_str(), F_OK) == 0 ? w : folder_of(w));
     }
-    if (!o.read_file.empty()) paths.push_back(o.path_for(false, i));
+    if (!o.read_file.empty()) paths.push_back(o.files_for(false, i).front());
   }
   for (const std::string& p : paths) {
     std::uint32_t align = 0;
@@ -93,16 +94,17 @@ void check_free_space(const BenchOptions& o) {
   };
   std::map<dev_t, Filesystem> filesystems;
   for (unsigned i = 0; i < o.threads; ++i) {
-    const std::string path = o.path_for(true, i);
-    const std::string folder = folder_of(path);
-    struct stat dir {};
-    if (::stat(folder.c_str(), &dir) != 0) continue;  // unknown: let the write report it
-    Filesystem& fs = filesystems[dir.st_dev];
-    if (fs.probe.empty()) fs.probe = folder;
-    fs.folders.insert(folder);
-    ++fs.writers;
-    struct stat st {};
-    if (!o.config.atomic_replace && ::stat(path.c_str(), &st) == 0) fs.replaced += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    for (const std::string& path : o.files_for(true, i)) {  // a file per loop: each needs its room
+      const std::string folder = folder_of(path);
+      struct stat dir {};
+      if (::stat(folder.c_str(), &dir) != 0) continue;  // unknown: let the write report it
+      Filesystem& fs = filesystems[dir.st_dev];
+      if (fs.probe.empty()) fs.probe = folder;
+      fs.folders.insert(folder);
+      ++fs.writers;
+      struct stat st {};
+      if (!o.config.atomic_replace && ::stat(path.c_str(), &st) == 0) fs.replaced += static_cast<std::uint64_t>(st.st_blocks) * 512;
+    }
   }
   for (const auto& [dev, fs] : filesystems) {
     struct statvfs vfs {};
@@ -112,7 +114,7 @@ void check_free_space(const BenchOptions& o) {
       std::string names;
       for (const std::string& f : fs.folders) names += (names.empty() ? "" : ", ") + f;
       throw ConfigError("--write-size " + format_bytes(o.write_size) + " x " + std::to_string(fs.writers) +
-                        " process(es) does not fit in " + names + ": " + format_bytes(avail) + " free" +
+                        " file(s) does not fit in " + names + ": " + format_bytes(avail) + " free" +
                         (fs.folders.size() > 1 ? " on their one filesystem" : ""));
     }
   }
@@ -248,6 +250,26 @@ std::string BenchOptions::path_for(bool write, unsigned process) const {
   return path;
 }
 
+std::string loop_path(const std::string& path, unsigned loop) {
+  const std::size_t name_at = path.size() - std::filesystem::path(path).filename().string().size();
+  std::string out = path;
+  const std::string n = std::to_string(loop);
+  for (std::size_t at = out.find("{l}", name_at); at != std::string::npos; at = out.find("{l}", at + n.size())) {
+    out.replace(at, 3, n);
+  }
+  return out;
+}
+
+std::vector<std::string> BenchOptions::files_for(bool write, unsigned process) const {
+  const std::string path = path_for(write, process);
+  if (path.find("{l}", path.size() - std::filesystem::path(path).filename().string().size()) == std::string::npos) {
+    return {path};
+  }
+  std::vector<std::string> files;
+  for (unsigned loop = 0; loop < warmup_loops + loops; ++loop) files.push_back(loop_path(path, loop));
+  return files;
+}
+
 // Counts are whole decimal numbers, as the knobs' (parse_count): no "010" read as octal, no "0x20".
 const CLI::Validator kDecimal(
     [](std::string& v) -> std::string {
@@ -264,10 +286,10 @@ void add_bench_options(CLI::App& app, BenchOptions& o, BenchArgs& a) {
   app.add_option("--read-file,--read_file", o.read_file,
                  "file every process reads (with --folder: its name in each folder); {i} in the name is the "
                  "process's number: --read-file x.{i} reads the set --write-file x wrote (process i: x.i, in "
-                 "folder i mod n)");
+                 "folder i mod n); {l}: a different file per loop, {l} the loop's number");
   app.add_option("--write-file,--write_file", o.write_file,
                  "file to write: process i writes <FILE>.<i> (or FILE with {i} replaced by i), replacing any "
-                 "earlier one");
+                 "earlier one; {l} in the name: a different file per loop, {l} the loop's number");
   app.add_option("--write-size,--write_size", a.write_size, "bytes each process writes (K/M/G suffixes, powers of 1024)");
   app.add_option("--threads", o.threads, "worker processes, started together behind a barrier")->check(kDecimal)->capture_default_str();
   app.add_flag("--validate", o.validate,
@@ -349,6 +371,14 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     throw ConfigError("--write-file " + o.write_file + ": names a folder, not a file (process i writes FILE.i: give "
                       "FILE, with --folder for the folder)");
   }
+  for (const std::string* f : {&o.read_file, &o.write_file}) {
+    if (std::filesystem::path(*f).parent_path().string().find("{l}") != std::string::npos) {
+      throw ConfigError(*f + ": {l} may stand only in the file's name, not in its folder");
+    }
+  }
+  if (o.config.atomic_replace && o.write_file.find("{l}") != std::string::npos) {
+    throw ConfigError("--atomic-replace and a file per loop ({l} in --write-file) cannot be combined");
+  }
   if (std::filesystem::path(o.write_file).parent_path().string().find("{i}") != std::string::npos) {
     throw ConfigError("--write-file " + o.write_file + ": {i} may stand only in the file's name, not in its folder");
   }
@@ -379,7 +409,9 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     }
     const bool per_process = o.read_file.find("{i}") != std::string::npos;
     const unsigned distinct = per_process ? o.threads : static_cast<unsigned>(std::min<std::size_t>(o.threads, std::max<std::size_t>(o.folders.size(), 1)));
-    for (unsigned i = 0; i < distinct; ++i) check_readable_file(o.path_for(false, i));
+    for (unsigned i = 0; i < distinct; ++i) {
+      for (const std::string& f : o.files_for(false, i)) check_readable_file(f);
+    }
     if (!o.write_file.empty()) {
       for (unsigned i = 0; i < o.threads; ++i) {
         std::error_code ec;

@@ -31,8 +31,11 @@ struct BenchOptions {
   unsigned stall_timeout = 600;         // seconds without any worker progress before giving up (0: never)
   Config config;
 
-  // The file process i reads or writes for one direction.
+  // The file process i reads or writes for one direction ({l} in its name, when there, stands for
+  // the loop: a different file per loop).
   std::string path_for(bool write, unsigned process) const;
+  // Every file process i reads or writes: one per loop (warm-ups included) where the name has {l}.
+  std::vector<std::string> files_for(bool write, unsigned process) const;
   // The device process i uses ("" without --gpu).
   std::string device_for(unsigned process) const;
 
@@ -40,6 +43,9 @@ struct BenchOptions {
   // (config_from_json reads its knobs back) and what --json reports.
   nlohmann::json to_json() const;
 };
+
+// The file of loop `loop`: {l} in path's name replaced by the loop's number.
+std::string loop_path(const std::string& path, unsigned loop);
 
 // Registers the bench options on app (its strings are parsed into opts after app.parse()).
 struct BenchArgs {

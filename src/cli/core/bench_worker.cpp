@@ -107,7 +107,8 @@ int worker_main(const std::string& spec_text) {
     const std::string device_spec = spec.value("device", "");
 
     std::uint64_t size = o.at("write_size");
-    if (!write) size = File::open(path, Access::read, DirectMode::off).size();
+    if (!write) size = File::open(loop_path(path, 0), Access::read, DirectMode::off).size();
+    const bool per_loop = loop_path(path, 0) != path;  // a different file per loop
     // The tensor: host memory, or device memory filled through a bounded host piece.
     HostBuffer buf;
     std::shared_ptr<Device> device;
@@ -138,14 +139,16 @@ int worker_main(const std::string& spec_text) {
     for (unsigned loop = 0; loop < warmup + loops; ++loop) {
       const double cpu0 = process_cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
-      const OpResult r = handle ? handle->transfer(direction, tensor, path) : transfer(direction, tensor, path, config);
+      const std::string file = loop_path(path, loop);
+      const OpResult r = handle ? handle->transfer(direction, tensor, file) : transfer(direction, tensor, file, config);
       const double call_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double cpu = process_cpu_seconds() - cpu0;
       // The loops overwrite in place, as the harness's do. A longer file an earlier run left is
       // cut to this run's size once the first write is whole, never before its I/O (with
       // --atomic-replace each loop replaces the file whole instead).
-      if (write && loop == 0 && !config.atomic_replace && ::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
-        throw_io_error(errno, "truncate", path);
+      if (write && (loop == 0 || per_loop) && !config.atomic_replace &&
+          ::truncate(file.c_str(), static_cast<off_t>(size)) != 0) {
+        throw_io_error(errno, "truncate", file);
       }
       Histogram h;
       for (std::uint64_t ns : r.latencies_ns) h.add(ns);
@@ -169,7 +172,13 @@ int worker_main(const std::string& spec_text) {
       barrier();
     }
     // After the timed loops, as the harness's post-task does: outside Task and E2E figures.
-    const std::string checked = check ? validate(direction, tensor, path) : "";
+    // A file per loop: every file written holds the tensor; a read's tensor holds the last file.
+    std::string checked;
+    if (check && write) {
+      for (unsigned loop = 0; loop < (per_loop ? warmup + loops : 1); ++loop) checked = validate(direction, tensor, loop_path(path, loop));
+    } else if (check) {
+      checked = validate(direction, tensor, loop_path(path, warmup + loops - 1));
+    }
     report({{"event", "done"}, {"validated", check}, {"validation", checked}});
     return 0;
   } catch (const std::exception& e) {

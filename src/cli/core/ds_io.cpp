@@ -24,10 +24,10 @@ std::uint64_t size_of(const char* flag, const std::string& text) {
 }
 
 // ds_io's create_filename: <folder>/_aio_<read|write>_<bytes>.pt.<tid>, where the handle engine's
-// tid is "<process>_<loop>" (loop 0: every loop uses one file).
-std::string file_name(bool read, std::uint64_t bytes, bool handle) {
+// tid is "<process>_<loop>" (loop 0 unless --different_file_each_iteration: every loop one file).
+std::string file_name(bool read, std::uint64_t bytes, bool handle, bool per_loop) {
   return std::string("_aio_") + (read ? "read" : "write") + "_" + std::to_string(bytes) + ".pt." +
-         (handle ? "{i}_0" : "{i}");
+         (handle ? (per_loop ? "{i}_{l}" : "{i}_0") : "{i}");
 }
 
 }  // namespace
@@ -63,7 +63,7 @@ void add_ds_io_options(CLI::App& app, DsIoArgs& a) {
   app.add_flag("--use_accelerator_pin_memory", a.use_accelerator_pin_memory,
                "accepted; the tensor is swapio's own page-aligned, huge-page memory either way");
   app.add_flag("--different_file_each_iteration", a.different_file_each_iteration,
-               "a different file per loop: not supported yet (refused)");
+               "a different file per loop (_aio_<op>_<bytes>.pt.<process>_<loop>; the handle engine only, as ds_io)");
   app.add_flag("--torch_legacy_save", a.torch_legacy_save, "accepted for torch_io's command lines (not supported)");
   app.add_flag("--json", a.json, "swapio's: one JSON document with every figure (bench's)");
 }
@@ -88,9 +88,6 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
   if (a.use_gds) {
     throw ConfigError("--use_gds: swapio has no GPUDirect Storage path yet (without it, --gpu stages through "
                       "pinned host memory)");
-  }
-  if (a.different_file_each_iteration) {
-    throw ConfigError("--different_file_each_iteration is not supported yet: every loop uses one file per process");
   }
   if (!a.device.empty() && !a.gpu) throw ConfigError("--device " + a.device + " needs --gpu");
   if (a.multi_process == 0) throw ConfigError("--multi_process 0: at least 1 process");
@@ -126,13 +123,26 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
     }
     b.insert(b.end(), {"--threads", std::to_string(a.mapping.size())});
   }
-  const std::string name = file_name(a.read, plan.io_size, handle);
+  // As ds_io's: a file per loop with the handle engine (the basic one always uses one).
+  const bool per_loop = a.different_file_each_iteration && handle;
+  const std::string name = file_name(a.read, plan.io_size, handle, per_loop);
   if (a.read) {
     b.insert(b.end(), {"--read-file", name});
+    std::uint64_t total = 1;
+    if (per_loop) {
+      try {
+        total = parse_count(a.loops) + parse_count(a.warmup_loops);
+      } catch (const ConfigError& e) {
+        throw ConfigError(std::string("--loops/--warmup_loops: ") + e.what());
+      }
+      if (total > 10000) throw ConfigError("--different_file_each_iteration: at most 10000 loops (a file each)");
+    }
     for (std::size_t i = 0; i < folders.size(); ++i) {
       std::string file = name;
       file.replace(file.find("{i}"), 3, std::to_string(i));
-      plan.read_files.push_back((std::filesystem::path(folders[i]) / file).string());
+      for (std::uint64_t l = 0; l < total; ++l) {
+        plan.read_files.push_back(loop_path((std::filesystem::path(folders[i]) / file).string(), static_cast<unsigned>(l)));
+      }
     }
   } else {
     b.insert(b.end(), {"--write-file", name, "--write-size", std::to_string(plan.io_size)});
