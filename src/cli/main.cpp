@@ -19,6 +19,11 @@
 
 namespace {
 
+// Every --help ends with the exit statuses: the verb's own 0 and 1, then what all verbs share.
+std::string exit_statuses(const char* own) {
+  return std::string("Exit status: ") + own + ", 2 bad arguments, 128+N interrupted by signal N.";
+}
+
 bool g_json = false;  // --json was given: bad input is also a JSON document on stdout
 
 // With --json, a refused command line is a JSON document too, so that a program reading stdout
@@ -71,8 +76,7 @@ int main(int argc, char** argv) {
   CLI::App app{"swapio: move tensors between memory and NVMe files as fast as the device allows"};
   app.require_subcommand(1);
   app.set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
-  app.footer("Exit status: 0 done, 1 a run or a check failed, 2 bad arguments, 128+N interrupted by signal N.\n"
-             "See swapio(1), and swapio VERB --help.");
+  app.footer(exit_statuses("0 done, 1 a run or a check failed") + "\nSee swapio(1), and swapio VERB --help.");
   auto* bench = app.add_subcommand(
       "bench",
       "Read and/or write files with worker processes behind barriers and report Task and E2E latency and speed, "
@@ -86,7 +90,7 @@ int main(int argc, char** argv) {
       "  swapio bench --quick\n"
       "  swapio bench --write-file /nvme/x --write-size 1G --handle --io-parallel 2 --threads 2 --validate\n"
       "  swapio bench --read-file /nvme/x.0 --handle --threads 2 --validate --json\n"
-      "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
+      + exit_statuses("0 done, 1 a worker or the I/O failed"));
   auto* qualify = app.add_subcommand(
       "qualify",
       "Is this node's storage fit for tensor swapping? Runs a profile's workloads through swapio bench beside "
@@ -98,8 +102,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  swapio qualify\n"
       "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
-      "Exit status: 0 every floor met, 1 a floor missed or a measurement failed, 2 bad arguments, 128+N interrupted "
-      "by signal N.");
+      + exit_statuses("0 every floor met, 1 a floor missed or a measurement failed"));
   auto* tune = app.add_subcommand(
       "tune",
       "Find a folder's best settings: screens every configuration of the space with short runs, keeps the better "
@@ -111,7 +114,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  swapio tune --folder /nvme0\n"
       "  swapio tune --folder /nvme0 --space space.json --prefix /tmp/nvme0-tune\n"
-      "Exit status: 0 done, 1 I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
+      + exit_statuses("0 done, 1 I/O failed"));
   auto* ds_io = app.add_subcommand(
       "ds_io",
       "DeepSpeed's current harness (ds_io), argument for argument, on swapio bench's engine, processes and "
@@ -124,7 +127,7 @@ int main(int argc, char** argv) {
       "  swapio ds_io --folder /nvme --io_size 400M --block_size 1M --queue_depth 32 --read --io_parallel 2 "
       "--multi_process 1 --loops 3 --warmup_loops 1\n"
       "  ln -s $(command -v swapio) ds_io && ./ds_io --folder /nvme --io_size 1G\n"
-      "Exit status: 0 done, 1 a worker or the I/O failed, 2 bad arguments, 128+N interrupted by signal N.");
+      + exit_statuses("0 done, 1 a worker or the I/O failed"));
   for (CLI::App* sub : {bench, qualify, tune, ds_io}) {
     sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
   }

@@ -120,13 +120,19 @@ Memory resolve(const py::object& obj, bool writable, const char* what = "tensor"
 
 Direction direction_of(bool write) { return write ? Direction::write : Direction::read; }
 
+// The knob Python calls `name`: its Config member's name or its JSON key (not its flags).
+const Knob* knob_named(const std::string& name) {
+  const Knob* k = find_knob(name);
+  return k != nullptr && (name == k->name || name == k->key) ? k : nullptr;
+}
+
 // Config from keyword arguments named as the knob table names them (Config's members, or their
 // JSON keys): sizes and counts as int (sizes also as "1M"), flags as bool, choices as str.
 void apply_knobs(Config& c, const py::dict& knobs) {
   for (auto [key, value] : knobs) {
     const std::string name = py::str(key);
-    const Knob* k = find_knob(name);
-    if (k == nullptr || (name != k->name && name != k->key)) {
+    const Knob* k = knob_named(name);
+    if (k == nullptr) {
       std::string names;
       for (const Knob& knob : swapio::knobs()) {
         if (!names.empty()) names += ", ";
@@ -408,6 +414,16 @@ void translate(std::exception_ptr p) {
   }
 }
 
+// The host memory a DeviceMemory copies to (writable) or from: exactly its size.
+Memory host_peer(const DeviceMemory& d, const py::object& obj, bool writable) {
+  Memory m = resolve(obj, writable, writable ? "dest" : "src");
+  if (m.span.on_device() || m.span.size() != d.buffer.size()) {
+    raise_config(std::string(writable ? "copy_to takes writable" : "copy_from takes") + " host memory of exactly " +
+                 std::to_string(d.buffer.size()) + " bytes");
+  }
+  return m;
+}
+
 py::dict latency_dict(const OpResult& r) {
   const LatencySummary l = r.latency();
   return py::dict("count"_a = l.count, "mean_us"_a = l.mean_us, "p50_us"_a = l.p50_us, "p99_us"_a = l.p99_us,
@@ -459,8 +475,8 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
       .def("to_dict", &config_dict, "Every knob's value, by name.")
       .def("__getattr__",
            [](const Config& c, const std::string& name) -> py::object {
-             const Knob* k = find_knob(name);
-             if (k == nullptr || (name != k->name && name != k->key)) {
+             const Knob* k = knob_named(name);
+             if (k == nullptr) {
                throw py::attribute_error("swapio.Config has no knob '" + name + "'");
              }
              return knob_value(c, *k);
@@ -509,19 +525,15 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
                (void)f.result();
              } catch (py::error_already_set& e) {
                return e.value();
-             } catch (const Error&) {
-               translate(std::current_exception());
+             } catch (...) {
+               try {
+                 translate(std::current_exception());  // swapio's errors: their Python classes
+               } catch (const std::invalid_argument& e) {
+                 PyErr_SetString(PyExc_ValueError, e.what());
+               } catch (const std::exception& e) {
+                 PyErr_SetString(PyExc_RuntimeError, e.what());
+               }
                return py::error_already_set().value();
-             } catch (const ValidationError&) {
-               translate(std::current_exception());
-               return py::error_already_set().value();
-             } catch (const ConfigError&) {
-               translate(std::current_exception());
-               return py::error_already_set().value();
-             } catch (const std::invalid_argument& e) {
-               return py::module_::import("builtins").attr("ValueError")(e.what());
-             } catch (const std::exception& e) {
-               return py::module_::import("builtins").attr("RuntimeError")(e.what());
              }
              return py::none();
            },
@@ -632,10 +644,7 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
       .def(
           "copy_from",
           [](DeviceMemory& d, const py::object& src) {
-            Memory s = resolve(src, false, "src");
-            if (s.span.on_device() || s.span.size() != d.buffer.size()) {
-              raise_config("copy_from takes host memory of exactly " + std::to_string(d.buffer.size()) + " bytes");
-            }
+            const Memory s = host_peer(d, src, false);
             py::gil_scoped_release unlocked;
             d.buffer.device().copy_to_device(d.buffer.span(), s.span.data());
           },
@@ -643,10 +652,7 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
       .def(
           "copy_to",
           [](DeviceMemory& d, const py::object& dest) {
-            Memory t = resolve(dest, true, "dest");
-            if (t.span.on_device() || t.span.size() != d.buffer.size()) {
-              raise_config("copy_to takes writable host memory of exactly " + std::to_string(d.buffer.size()) + " bytes");
-            }
+            const Memory t = host_peer(d, dest, true);
             py::gil_scoped_release unlocked;
             d.buffer.device().copy_to_host(t.span.data(), d.buffer.span());
           },

@@ -249,8 +249,25 @@ TEST(Leftovers, SeeWhatACommandLeaves) {
   EXPECT_TRUE(WIFSIGNALED(status));
 }
 
+struct BadCase {
+  std::vector<std::string> args;
+  std::string message;
+};
+
 class Cli : public ::testing::Test {
  protected:
+  // Each row: one clear line on stderr naming the problem, exit status 2, nothing on stdout.
+  void expect_refused(const std::vector<BadCase>& cases) {
+    for (const BadCase& c : cases) {
+      std::string shown;
+      for (const auto& a : c.args) shown += a + " ";
+      const Outcome o = run(c.args);
+      EXPECT_EQ(o.status, 2) << shown << "\n" << o.err;
+      EXPECT_NE(o.err.find(c.message), std::string::npos) << shown << "\nstderr: " << o.err;
+      EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << shown << "\nstderr: " << o.err;
+      EXPECT_EQ(o.out, "") << shown;
+    }
+  }
   Outcome run(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(120)) {
     return run_prefixed({}, args, limit);
   }
@@ -289,11 +306,6 @@ TEST_F(Cli, HelpExplainsEveryKnob) {
     EXPECT_NE(o.out.find(knob), std::string::npos) << knob << " is not in --help";
   }
 }
-
-struct BadCase {
-  std::vector<std::string> args;
-  std::string message;
-};
 
 // The table of bad input: each row one clear line on stderr, exit status 2, nothing on stdout,
 // no crash, no hang (each run is bounded), and no file created or truncated.
@@ -387,15 +399,7 @@ TEST_F(Cli, BadArgumentsGetOneLineAndStatusTwo) {
       {{"bench", "--read-file", existing, "--sync"}, "--sync needs --write-file"},
       {{"bench", "--read-file", existing, "--atomic-replace"}, "--atomic-replace needs --write-file"},
   };
-  for (const BadCase& c : cases) {
-    std::string shown;
-    for (const auto& a : c.args) shown += a + " ";
-    const Outcome o = run(c.args);
-    EXPECT_EQ(o.status, 2) << shown << "\n" << o.err;
-    EXPECT_NE(o.err.find(c.message), std::string::npos) << shown << "\nstderr: " << o.err;
-    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << shown << "\nstderr: " << o.err;
-    EXPECT_EQ(o.out, "") << shown;
-  }
+  expect_refused(cases);
   if (::geteuid() != 0) {  // root writes anywhere
     const Outcome o = run({"bench", "--write-file", dir_.file("ro/w"), "--write-size", "1M"});
     EXPECT_EQ(o.status, 2);
@@ -1492,15 +1496,7 @@ TEST_F(Cli, DsIoBadLinesGetOneLineAndStatusTwo) {
       {{"ds_io", "--folder", "nvme", "--io_size", "1M", "--multi_process", "0"}, "--multi_process 0"},
       {{"ds_io", "--folder", "nvme", "--io_size", "2M", "--read"}, "exists and is not a file of --io_size"},
   };
-  for (const BadCase& c : cases) {
-    std::string shown;
-    for (const auto& a : c.args) shown += a + " ";
-    const Outcome o = run(c.args);
-    EXPECT_EQ(o.status, 2) << shown << "\n" << o.err;
-    EXPECT_NE(o.err.find(c.message), std::string::npos) << shown << "\nstderr: " << o.err;
-    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << shown << "\nstderr: " << o.err;
-    EXPECT_EQ(o.out, "") << shown;
-  }
+  expect_refused(cases);
   EXPECT_EQ(files(), (std::vector<std::string>{"nvme"}));
   EXPECT_EQ(std::filesystem::file_size(dir_.file("nvme/_aio_read_2097152.pt.0_0")), 1000u) << "someone's file was overwritten";
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_.file("nvme")), std::filesystem::directory_iterator()), 1);

@@ -22,6 +22,24 @@ namespace {
 constexpr unsigned kMaxProcesses = 1024;
 constexpr unsigned kMaxLoops = 1000000;
 
+// Where the file's name starts in path ({i} and {l} stand only there, never in its folder).
+std::size_t name_start(const std::string& path) {
+  return path.size() - std::filesystem::path(path).filename().string().size();
+}
+
+bool name_has(const std::string& path, const char* token) { return path.find(token, name_start(path)) != std::string::npos; }
+
+// path with every `token` in its file's name replaced by `value`.
+std::string replace_in_name(std::string path, const char* token, const std::string& value) {
+  const std::size_t len = std::strlen(token);
+  for (std::size_t at = path.find(token, name_start(path)); at != std::string::npos; at = path.find(token, at + value.size())) {
+    path.replace(at, len, value);
+  }
+  return path;
+}
+
+}  // namespace
+
 std::uint64_t size_arg(const char* name, const std::string& text) {
   try {
     return parse_size(text);
@@ -29,6 +47,8 @@ std::uint64_t size_arg(const char* name, const std::string& text) {
     throw ConfigError(std::string(name) + ": " + e.what());
   }
 }
+
+namespace {
 
 void check_readable_file(const std::string& path) {
   struct stat st {};
@@ -240,31 +260,15 @@ std::string BenchOptions::path_for(bool write, unsigned process) const {
   // "{i}" in the file's name is the process's number (x.{i}: what a write set wrote); a write
   // file without it is NAME.i.
   const std::string index = std::to_string(process);
-  if (write && path.find("{i}", path.size() - std::filesystem::path(path).filename().string().size()) == std::string::npos) {
-    return path + "." + index;
-  }
-  const std::size_t name_at = path.size() - std::filesystem::path(path).filename().string().size();
-  for (std::size_t at = path.find("{i}", name_at); at != std::string::npos; at = path.find("{i}", at + index.size())) {
-    path.replace(at, 3, index);
-  }
-  return path;
+  if (write && !name_has(path, "{i}")) return path + "." + index;
+  return replace_in_name(path, "{i}", index);
 }
 
-std::string loop_path(const std::string& path, unsigned loop) {
-  const std::size_t name_at = path.size() - std::filesystem::path(path).filename().string().size();
-  std::string out = path;
-  const std::string n = std::to_string(loop);
-  for (std::size_t at = out.find("{l}", name_at); at != std::string::npos; at = out.find("{l}", at + n.size())) {
-    out.replace(at, 3, n);
-  }
-  return out;
-}
+std::string loop_path(const std::string& path, unsigned loop) { return replace_in_name(path, "{l}", std::to_string(loop)); }
 
 std::vector<std::string> BenchOptions::files_for(bool write, unsigned process) const {
   const std::string path = path_for(write, process);
-  if (path.find("{l}", path.size() - std::filesystem::path(path).filename().string().size()) == std::string::npos) {
-    return {path};
-  }
+  if (!name_has(path, "{l}")) return {path};
   std::vector<std::string> files;
   for (unsigned loop = 0; loop < warmup_loops + loops; ++loop) files.push_back(loop_path(path, loop));
   return files;
@@ -371,16 +375,15 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     throw ConfigError("--write-file " + o.write_file + ": names a folder, not a file (process i writes FILE.i: give "
                       "FILE, with --folder for the folder)");
   }
-  for (const std::string* f : {&o.read_file, &o.write_file}) {
-    if (std::filesystem::path(*f).parent_path().string().find("{l}") != std::string::npos) {
-      throw ConfigError(*f + ": {l} may stand only in the file's name, not in its folder");
+  for (const auto& [flag, file] : {std::pair{"--read-file ", &o.read_file}, std::pair{"--write-file ", &o.write_file}}) {
+    for (const char* token : {"{i}", "{l}"}) {
+      if (file->substr(0, name_start(*file)).find(token) != std::string::npos) {
+        throw ConfigError(flag + *file + ": " + token + " may stand only in the file's name, not in its folder");
+      }
     }
   }
-  if (o.config.atomic_replace && o.write_file.find("{l}") != std::string::npos) {
+  if (o.config.atomic_replace && name_has(o.write_file, "{l}")) {
     throw ConfigError("--atomic-replace and a file per loop ({l} in --write-file) cannot be combined");
-  }
-  if (std::filesystem::path(o.write_file).parent_path().string().find("{i}") != std::string::npos) {
-    throw ConfigError("--write-file " + o.write_file + ": {i} may stand only in the file's name, not in its folder");
   }
   for (const std::string& f : o.folders) {
     if (!o.write_file.empty()) {
@@ -404,9 +407,6 @@ void finish_bench_options(BenchOptions& o, const BenchArgs& a) {
     throw ConfigError(std::string(o.config.atomic_replace ? "--atomic-replace" : "--sync") + " needs --write-file");
   }
   if (!o.read_file.empty()) {
-    if (std::filesystem::path(o.read_file).parent_path().string().find("{i}") != std::string::npos) {
-      throw ConfigError("--read-file " + o.read_file + ": {i} may stand only in the file's name, not in its folder");
-    }
     const bool per_process = o.read_file.find("{i}") != std::string::npos;
     const unsigned distinct = per_process ? o.threads : static_cast<unsigned>(std::min<std::size_t>(o.threads, std::max<std::size_t>(o.folders.size(), 1)));
     for (unsigned i = 0; i < distinct; ++i) {

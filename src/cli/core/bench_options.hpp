@@ -44,6 +44,9 @@ struct BenchOptions {
   nlohmann::json to_json() const;
 };
 
+// A size argument (K/M/G/T suffixes); ConfigError "<name>: ..." otherwise.
+std::uint64_t size_arg(const char* name, const std::string& text);
+
 // The file of loop `loop`: {l} in path's name replaced by the loop's number.
 std::string loop_path(const std::string& path, unsigned loop);
 

@@ -15,14 +15,6 @@
 namespace swapio::cli {
 namespace {
 
-std::uint64_t size_of(const char* flag, const std::string& text) {
-  try {
-    return parse_size(text);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string(flag) + ": " + e.what());
-  }
-}
-
 // ds_io's create_filename: <folder>/_aio_<read|write>_<bytes>.pt.<tid>, where the handle engine's
 // tid is "<process>_<loop>" (loop 0 unless --different_file_each_iteration: every loop one file).
 std::string file_name(bool read, std::uint64_t bytes, bool handle, bool per_loop) {
@@ -91,10 +83,10 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
   }
   if (!a.device.empty() && !a.gpu) throw ConfigError("--device " + a.device + " needs --gpu");
   if (a.multi_process == 0) throw ConfigError("--multi_process 0: at least 1 process");
-  (void)size_of("--fast_io_size", a.fast_io_size);
+  (void)size_arg("--fast_io_size", a.fast_io_size);
 
   DsIoPlan plan;
-  plan.io_size = size_of("--io_size", a.io_size);
+  plan.io_size = size_arg("--io_size", a.io_size);
   if (plan.io_size == 0) throw ConfigError("--io_size 0: nothing to move");
   const bool handle = a.engine == "aio_handle";
   std::vector<std::string> folders;
@@ -206,9 +198,12 @@ int run_ds_io(const DsIoArgs& a) {
     }
   }
   if (!missing.empty()) {
-    check_writable_folder("--read", std::filesystem::path(missing.front()).parent_path().string());
     std::vector<SpaceNeed> needs;
-    for (const std::string& f : missing) needs.push_back({std::filesystem::path(f).parent_path().string(), plan.io_size});
+    for (const std::string& f : missing) {
+      const std::string folder = std::filesystem::path(f).parent_path().string();
+      if (needs.empty() || needs.back().folder != folder) check_writable_folder("--read", folder);
+      needs.push_back({folder, plan.io_size});
+    }
     check_room(needs, "creating the read files", "give a smaller --io_size");
     FILE* say = a.json ? stderr : stdout;
     HostBuffer buffer(plan.io_size);

@@ -161,9 +161,10 @@ class pin_handle:
 
 # ---- the handle ---------------------------------------------------------------------------
 
-class aio_handle:
+class aio_handle(pin_handle):
     """DeepSpeed's aio_handle: block_size bytes per request, queue_depth requests in flight
-    per thread, intra_op_parallelism threads each taking one slice of every parallel op."""
+    per thread, intra_op_parallelism threads each taking one slice of every parallel op. The
+    locked-tensor calls are pin_handle's (one registry for the process)."""
 
     def __init__(self, block_size=1048576, queue_depth=128, single_submit=False, overlap_events=False,
                  intra_op_parallelism=1):
@@ -262,14 +263,6 @@ class aio_handle:
         first failure among them once all have ended."""
         return self._handle.wait()
 
-    def new_cpu_locked_tensor(self, num_elem, example_tenosr=None, *, example_tensor=None):
-        return new_cpu_locked_tensor(num_elem, example_tenosr, example_tensor=example_tensor)
-
-    def free_cpu_locked_tensor(self, tensor):
-        return free_cpu_locked_tensor(tensor)
-
-    def is_pinned(self, tensor):
-        return is_pinned(tensor)
 
 
 # ---- the basic API ------------------------------------------------------------------------
