@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,7 @@ struct HeldBuffer {
 struct Keep {
   py::object object;
   std::unique_ptr<HeldBuffer> buffer;
+  std::shared_ptr<Device> device;  // the device of caller-owned device memory
 };
 
 // Device memory allocated by swapio for Python (the emulated device, or a CUDA device opened by
@@ -66,6 +68,24 @@ struct Memory {
   Keep keep;
 };
 
+// Caller-owned device memory: its device found by the drivers (wrap_device_pointer), which must
+// be device `index` when the tensor names one.
+Memory device_memory(Memory m, std::uintptr_t ptr, std::size_t bytes, std::uintptr_t stream, int index, const char* what) {
+  WrappedDeviceMemory w;
+  try {
+    w = wrap_device_pointer(reinterpret_cast<const void*>(ptr), bytes, reinterpret_cast<void*>(stream));
+  } catch (const ConfigError& e) {
+    raise_config(std::string(what) + ": " + e.what());
+  }
+  if (index >= 0 && w.device->ordinal() != index) {
+    raise_config(std::string(what) + " says it is on device " + std::to_string(index) + " but its memory is " +
+                 w.device->name() + "'s");
+  }
+  m.keep.device = w.device;
+  m.span = TensorSpan(w.span);
+  return m;
+}
+
 Memory resolve(const py::object& obj, bool writable, const char* what = "tensor") {
   Memory m;
   m.keep.object = obj;
@@ -77,11 +97,11 @@ Memory resolve(const py::object& obj, bool writable, const char* what = "tensor"
   if (py::hasattr(obj, "data_ptr") && py::hasattr(obj, "element_size") && py::hasattr(obj, "numel") &&
       py::hasattr(obj, "is_contiguous")) {
     // A torch tensor, by its Python protocol (libtorch is not linked).
-    const std::string device_type = py::str(obj.attr("device").attr("type"));
-    if (device_type != "cpu") {
-      raise_config(std::string(what) + " is on device '" + std::string(py::str(obj.attr("device"))) +
-                   "': swapio's Python frontend moves CPU tensors and swapio device memory; copy the tensor "
-                   "to the CPU (tensor.cpu()) or into swapio.empty_pinned memory");
+    const py::object device = obj.attr("device");
+    const std::string device_type = py::str(device.attr("type"));
+    if (device_type != "cpu" && device_type != "cuda") {
+      raise_config(std::string(what) + " is on device '" + std::string(py::str(device)) +
+                   "': swapio moves CPU and CUDA tensors; copy it to one of them");
     }
     if (!obj.attr("is_contiguous")().cast<bool>()) {
       raise_config(std::string(what) + " is not contiguous (a strided view): pass tensor.contiguous()");
@@ -90,12 +110,51 @@ Memory resolve(const py::object& obj, bool writable, const char* what = "tensor"
     const auto elem = obj.attr("element_size")().cast<std::uint64_t>();
     const auto ptr = obj.attr("data_ptr")().cast<std::uintptr_t>();
     const std::size_t bytes = numel * elem;
+    if (device_type == "cuda" && bytes != 0) {
+      // Ordered after torch's current stream of the tensor's device (0: the legacy default).
+      const py::object torch_cuda = py::module_::import("torch").attr("cuda");
+      const py::object index_obj = device.attr("index");
+      const int index = index_obj.is_none() ? torch_cuda.attr("current_device")().cast<int>() : index_obj.cast<int>();
+      const auto stream = torch_cuda.attr("current_stream")(device).attr("cuda_stream").cast<std::uintptr_t>();
+      return device_memory(std::move(m), ptr, bytes, stream, index, what);
+    }
     m.span = TensorSpan(std::span<std::byte>(reinterpret_cast<std::byte*>(ptr), bytes));
     return m;
   }
   if (py::hasattr(obj, "__cuda_array_interface__")) {
-    raise_config(std::string(what) + " (" + type_name(obj) +
-                 ") is CUDA device memory: swapio's Python frontend moves CPU memory and swapio device memory");
+    // CuPy, Numba and others: the CUDA Array Interface (version 3: its stream, when named).
+    const py::dict cai = obj.attr("__cuda_array_interface__");
+    const py::tuple data = cai["data"];
+    const auto ptr = data[0].cast<std::uintptr_t>();
+    if (writable && data[1].cast<bool>()) {
+      raise_config(std::string(what) + " (" + type_name(obj) + ") is read-only: a read needs writable memory");
+    }
+    const std::string typestr = py::str(cai["typestr"]);
+    std::uint64_t itemsize = 0;
+    if (typestr.size() >= 3) itemsize = std::strtoull(typestr.c_str() + 2, nullptr, 10);
+    if (itemsize == 0) raise_config(std::string(what) + ": __cuda_array_interface__ typestr '" + typestr + "' is not understood");
+    std::uint64_t numel = 1;
+    std::vector<std::uint64_t> shape;
+    for (const auto& d : py::tuple(cai["shape"])) shape.push_back(d.cast<std::uint64_t>());
+    for (std::uint64_t d : shape) numel *= d;
+    if (cai.contains("strides") && !cai["strides"].is_none() && numel > 1) {
+      std::uint64_t expect = itemsize;
+      const py::tuple strides = cai["strides"];
+      for (std::size_t k = shape.size(); k-- > 0;) {
+        if (shape[k] != 1 && strides[k].cast<std::uint64_t>() != expect) {
+          raise_config(std::string(what) + " (" + type_name(obj) + ") is not C-contiguous: pass a contiguous copy");
+        }
+        expect *= shape[k];
+      }
+    }
+    std::uintptr_t stream = 0;  // 1 and absent (None): the legacy default stream
+    if (cai.contains("stream") && !cai["stream"].is_none()) {
+      stream = cai["stream"].cast<std::uintptr_t>();
+      if (stream == 1) stream = 0;
+      if (stream == 2) raise_config(std::string(what) + ": the per-thread default stream (2) is not supported");
+    }
+    if (numel * itemsize == 0) return m;
+    return device_memory(std::move(m), ptr, numel * itemsize, stream, -1, what);
   }
   if (!PyObject_CheckBuffer(obj.ptr())) {
     throw py::type_error(std::string(what) + " must be a torch tensor, an object with the buffer protocol "
@@ -635,12 +694,19 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
             return DeviceMemory{DeviceBuffer(d.device, nbytes), d.device->name()};
           },
           "nbytes"_a, "Device memory of nbytes bytes (its content undefined).")
+      .def_property_readonly("ordinal", [](const PyDevice& d) { return d.device->ordinal(); })
+      .def_property_readonly("cached_staging_bytes", [](const PyDevice& d) { return d.device->cached_staging_bytes(); })
+      .def("trim_staging", [](const PyDevice& d) { d.device->trim_staging(); },
+           "Frees the registered staging memory the device's driver keeps for reuse.")
       .def("__repr__", [](const PyDevice& d) { return "<swapio.Device " + d.device->name() + ">"; });
 
   py::class_<DeviceMemory>(m, "DeviceMemory",
                            "Memory on a device, allocated by swapio: pass it to the same calls as host memory.")
       .def_property_readonly("nbytes", [](const DeviceMemory& d) { return d.buffer.size(); })
       .def_property_readonly("device", [](const DeviceMemory& d) { return d.device_name; })
+      .def_property_readonly("address",
+                             [](const DeviceMemory& d) { return reinterpret_cast<std::uintptr_t>(d.buffer.span().data); },
+                             "The device address (what a CUDA tensor's data_ptr() is).")
       .def(
           "copy_from",
           [](DeviceMemory& d, const py::object& src) {
@@ -681,6 +747,57 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
       },
       "spec"_a);
   m.def("cuda_built", &cuda_built);
+
+  // The emulation's controls, for tests of the GPU path without a GPU (swapio.testing).
+  auto t = m.def_submodule("testing", "The host emulation of GPUs, for tests.");
+  const auto emulated = [](const PyDevice& d) -> EmulatedDevice& {
+    auto* e = dynamic_cast<EmulatedDevice*>(d.device.get());
+    if (e == nullptr) raise_config(d.device->name() + " is not an emulated device");
+    return *e;
+  };
+  t.def(
+      "emulated_devices",
+      [](int count, std::uint32_t max_delay_us) {
+        std::vector<PyDevice> out;
+        for (auto& d : make_emulated_devices(count, EmulatedDeviceOptions{0, max_delay_us, 1})) out.push_back(PyDevice{d});
+        return out;
+      },
+      "count"_a = 1, "max_delay_us"_a = 0,
+      "count emulated devices of one driver (emulated:0..), whose memory stands in for cuda:0.. memory.");
+  t.def(
+      "create_stream",
+      [emulated](const PyDevice& d, bool blocking) {
+        return reinterpret_cast<std::uintptr_t>(emulated(d).create_caller_stream(blocking));
+      },
+      "device"_a, "blocking"_a = true, "A caller's stream on the device, as torch's stream.cuda_stream.");
+  t.def(
+      "launch_write",
+      [emulated](const PyDevice& d, std::uintptr_t stream, std::uintptr_t address, const py::bytes& data,
+                 std::uint32_t delay_us) {
+        const std::string bytes = data;
+        std::vector<std::byte> v(bytes.size());
+        std::memcpy(v.data(), bytes.data(), bytes.size());
+        emulated(d).launch_write(reinterpret_cast<void*>(stream),
+                                 DeviceSpan{d.device.get(), reinterpret_cast<std::byte*>(address), v.size()}, std::move(v),
+                                 delay_us);
+      },
+      "device"_a, "stream"_a, "address"_a, "data"_a, "delay_us"_a,
+      "A kernel on the stream (0: the legacy default) that writes data at address after delay_us.");
+  t.def(
+      "read_device",
+      [](const PyDevice& d, std::uintptr_t address, std::size_t nbytes) {
+        std::string out(nbytes, '\0');
+        {
+          py::gil_scoped_release unlocked;
+          d.device->copy_to_host(reinterpret_cast<std::byte*>(out.data()),
+                                 DeviceSpan{d.device.get(), reinterpret_cast<std::byte*>(address), nbytes});
+        }
+        return py::bytes(out);
+      },
+      "device"_a, "address"_a, "nbytes"_a, "The bytes at a device address (after the legacy default stream).");
+  t.def("current_device", [] { return EmulatedDevice::current(); });
+  t.def("set_current_device", [](int ordinal) { EmulatedDevice::make_current(ordinal); }, "ordinal"_a);
+  t.def("registrations", [emulated](const PyDevice& d) { return emulated(d).counters().registrations; }, "device"_a);
   m.def("knob_names", [] {
     std::vector<std::string> names;
     for (const Knob& k : knobs()) names.emplace_back(k.name);

@@ -3,10 +3,26 @@
 // per worker thread and has the device copy each chunk in or out on a stream of its own, so the
 // copies overlap the I/O.
 //
-// Two implementations of the Device seam: CUDA (when the build found the CUDA Toolkit) and a
-// host emulation whose "device" memory the host cannot read or write (so a transfer that touches
-// it directly fails at once) and whose copies run late, on the device's own thread, after an
-// optional random delay (so a chunk reused before its copy finished shows as wrong bytes).
+// A Device is one GPU of a driver: CUDA's runtime (when the build found the CUDA Toolkit), or a
+// host emulation of it that keeps CUDA's rules where a real device would show a mistake (see
+// EmulatedDevice). Every rule below holds for both.
+//
+// Rules for callers:
+// - Stream order. A transfer is ordered after the work queued, when it is called, on the stream
+//   named by the span (DeviceSpan::stream, a cudaStream_t). With no stream named, it is ordered
+//   after the device's legacy default stream, which waits for every blocking stream (PyTorch's
+//   default stream is that one). Work on a non-blocking stream must be named, or it may still be
+//   writing the tensor while swapio saves it. A read's bytes are in device memory when the op is
+//   reported (the call returned, or wait()), so work queued after that sees them.
+// - The calling thread's current device (cudaSetDevice) is the same after every swapio call as
+//   before it.
+// - A span must lie inside one allocation of its device (checked when the op is prepared:
+//   ConfigError otherwise). Inside an allocation a caching allocator (PyTorch's) hands out, only
+//   the caller knows where one tensor ends: pass its exact size.
+// - A process that was forked after it used a device cannot use the GPU path (CUDA does not
+//   survive fork()): start worker processes with spawn, or before any device is opened.
+// - After a sticky error (an illegal address in some kernel, say) the device is lost for the
+//   rest of the process; every later op says so.
 #pragma once
 
 #include <cstddef>
@@ -14,19 +30,28 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace swapio {
 
 class Device;
+
+namespace detail {
+class Driver;
+struct Fence;
+}  // namespace detail
 
 // A range of device memory. The device must outlive the transfers that use the span.
 struct DeviceSpan {
   Device* device = nullptr;
   std::byte* data = nullptr;  // a device address: never dereferenced on the host
   std::size_t size = 0;
+  // The caller's stream (a cudaStream_t) whose queued work the transfer is ordered after; null:
+  // the device's legacy default stream.
+  void* stream = nullptr;
 
   DeviceSpan subspan(std::size_t offset, std::size_t count) const noexcept {
-    return {device, data + offset, count};
+    return {device, data + offset, count, stream};
   }
 };
 
@@ -37,34 +62,106 @@ class DeviceStream {
   virtual ~DeviceStream() = default;
   virtual void copy_to_device(std::byte* device, const std::byte* host, std::size_t bytes) = 0;
   virtual void copy_to_host(std::byte* host, const std::byte* device, std::size_t bytes) = 0;
+  // Copies enqueued from now on start only after the work `fence` marks. Throws swapio::Error.
+  virtual void order_after(const detail::Fence& fence) = 0;
   virtual std::uint64_t record() = 0;
   // Whether every copy before `ticket` is done. Throws swapio::Error when one failed.
   virtual bool done(std::uint64_t ticket) = 0;
-  // Blocks until every copy before `ticket` is done. Throws swapio::Error when one failed.
+  // Blocks (without spinning) until every copy before `ticket` is done. Throws swapio::Error
+  // when one failed.
   virtual void wait(std::uint64_t ticket) = 0;
   // Blocks until every enqueued copy is done, ignoring failures. Never throws.
   virtual void drain() noexcept = 0;
 };
 
+// Registered (page-locked, DMA-able) host memory lent by a device's staging cache; it goes back
+// to the cache when the lease ends.
+class StagingLease {
+ public:
+  StagingLease() noexcept = default;
+  StagingLease(StagingLease&& other) noexcept;
+  StagingLease& operator=(StagingLease&& other) noexcept;
+  StagingLease(const StagingLease&) = delete;
+  StagingLease& operator=(const StagingLease&) = delete;
+  ~StagingLease();
+
+  std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  explicit operator bool() const noexcept { return data_ != nullptr; }
+
+ private:
+  friend class Device;
+  std::shared_ptr<Device> device_;
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// What the driver says about an address.
+struct PointerInfo {
+  enum class Kind { host, registered_host, device, managed };
+  Kind kind = Kind::host;
+  int device = -1;             // the device's ordinal (device and managed memory)
+  std::uintptr_t base = 0;     // the allocation holding the address (device and managed memory)
+  std::size_t size = 0;
+};
+
 class Device : public std::enable_shared_from_this<Device> {
  public:
-  virtual ~Device() = default;
+  virtual ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
 
-  // "cuda:0", "emulated".
-  virtual std::string name() const = 0;
+  // "cuda:0", "emulated" (or "emulated:N" among several).
+  std::string name() const;
+  int ordinal() const noexcept { return ordinal_; }
   // Device memory; throws swapio::Error naming the size when the device refuses.
-  virtual std::byte* allocate(std::size_t bytes) = 0;
-  virtual void deallocate(std::byte* data) noexcept = 0;
-  // Page-locks host memory for DMA to and from the device (cudaHostRegister). The emulation
-  // only checks the range. Throws swapio::Error.
-  virtual void register_host(std::byte* host, std::size_t bytes) = 0;
-  virtual void unregister_host(std::byte* host) noexcept = 0;
-  // A stream for the calling thread's transfers. Throws swapio::Error.
-  virtual std::unique_ptr<DeviceStream> create_stream() = 0;
+  std::byte* allocate(std::size_t bytes);
+  void deallocate(std::byte* data) noexcept;
+  // Page-locks host memory for DMA to and from every device of the driver (cudaHostRegister,
+  // portable), with this device current. Throws swapio::Error.
+  void register_host(std::byte* host, std::size_t bytes);
+  void unregister_host(std::byte* host) noexcept;
+  // A stream for the calling thread's transfers (non-blocking, its events block instead of
+  // spinning). Throws swapio::Error.
+  std::unique_ptr<DeviceStream> create_stream();
 
-  // Blocking copies, for setting up and checking tensors.
+  // A point in `stream`'s queue (null: the legacy default stream) that a DeviceStream can be
+  // ordered after. Throws swapio::Error.
+  std::shared_ptr<const detail::Fence> fence(void* stream);
+  // What the driver says about `address`.
+  PointerInfo pointer_info(const void* address);
+  // Throws ConfigError unless `span` lies inside one allocation of this device's memory.
+  void check_span(const DeviceSpan& span, const std::string& context = "");
+
+  // Registered host memory of at least `bytes`, from a cache the driver's devices share (rings
+  // registered once per process, not per op). Throws swapio::Error.
+  StagingLease lease_staging(std::size_t bytes);
+  // Bytes of registered host memory the cache holds unused now; trim_staging() frees them.
+  std::size_t cached_staging_bytes() const;
+  void trim_staging() noexcept;
+
+  // Blocking copies, for setting up and checking tensors: on one stream of this device, through
+  // a registered bounce buffer, after the work queued on dst.stream (src.stream). Throws
+  // swapio::Error (ConfigError for a span outside the device's memory).
   void copy_to_device(DeviceSpan dst, const std::byte* host);
   void copy_to_host(std::byte* host, DeviceSpan src);
+
+  detail::Driver& driver() const noexcept { return *driver_; }
+
+ protected:
+  Device(std::shared_ptr<detail::Driver> driver, int ordinal);
+
+ private:
+  friend class StagingLease;
+  struct Copier;
+  void give_back(std::byte* data, std::size_t size) noexcept;
+  DeviceStream& setup_stream();  // with copier_->mutex held
+  // Throws when the process was forked after the driver started, or the device was lost.
+  void usable() const;
+
+  std::shared_ptr<detail::Driver> driver_;
+  int ordinal_;
+  std::unique_ptr<Copier> copier_;
 };
 
 // A device's name: "cuda" (the first CUDA device, cuda:0), "cuda:N", or "emulated" (the host
@@ -78,13 +175,24 @@ struct DeviceSpec {
 // Throws ConfigError "'tpu' is not cuda, cuda:N or emulated" (N a whole decimal number).
 DeviceSpec parse_device_spec(std::string_view spec);
 
-// Opens a device by its spec (the emulation with no delays). Throws ConfigError for an unknown spec, for "cuda" in a build without CUDA,
-// and where no CUDA device is visible (naming the driver's reason).
+// Opens a device by its spec: a CUDA device is one object per process and ordinal (its staging
+// cache lives as long as the process); "emulated" is a new emulated device with no delays.
+// Throws ConfigError for an unknown spec, for "cuda" in a build without CUDA, and where no CUDA
+// device is visible (naming the driver's reason).
 std::shared_ptr<Device> open_device(std::string_view spec);
 // Whether this build can drive CUDA devices (the CUDA Toolkit was found when it was built).
 bool cuda_built() noexcept;
 // The number of CUDA devices visible, and why none when 0 (the driver's message).
 int cuda_device_count(std::string* why_none = nullptr);
+
+// Device memory a caller allocated (cudaMalloc, PyTorch's allocator), found by asking the drivers
+// (CUDA's, then every live emulation) which device holds it: `device` keeps that device alive.
+// Throws ConfigError for host memory, unknown addresses and a range that leaves its allocation.
+struct WrappedDeviceMemory {
+  std::shared_ptr<Device> device;
+  DeviceSpan span;
+};
+WrappedDeviceMemory wrap_device_pointer(const void* address, std::size_t bytes, void* stream = nullptr);
 
 struct EmulatedDeviceOptions {
   // Each copy waits a random time in [min_delay_us, max_delay_us] before it runs.
@@ -93,28 +201,66 @@ struct EmulatedDeviceOptions {
   std::uint64_t seed = 1;
 };
 
-// The host emulation, with controls for tests.
+// The host emulation of a GPU. Its memory is a PROT_NONE address range (host code that touches
+// it faults, the kernel refuses I/O into it) with the bytes behind it in host memory, and it keeps
+// the rules a real device enforces: copies run late, on the device's thread, after a random
+// delay (a chunk reused early shows as wrong bytes); each thread has a current device, which
+// allocations and streams use; caller streams run "kernels" that write device memory late (a
+// transfer not ordered after them saves stale bytes); the driver answers pointer queries for
+// every emulated device of the process; events wait blocking or spinning by their flags.
 class EmulatedDevice : public Device {
  public:
   // Copies wait while the device is held (hold() returns at once; release() lets them run).
   // Freeing device memory waits for the copies queued before it: release a held device first.
-  virtual void hold() = 0;
-  virtual void release() = 0;
+  void hold();
+  void release();
   // Copies run so far, bytes of device memory allocated now, and bytes of host memory
-  // registered for DMA now (the pinned staging rings).
-  virtual std::uint64_t copies() const = 0;
-  virtual std::size_t allocated_bytes() const = 0;
-  virtual std::size_t registered_bytes() const = 0;
+  // registered for DMA now (the staging cache's, with the driver's other devices).
+  std::uint64_t copies() const;
+  std::size_t allocated_bytes() const;
+  std::size_t registered_bytes() const;
   // Copies, bytes copied and seconds spent copying (delays excluded) so far.
   struct CopyStats {
     std::uint64_t copies = 0;
     std::uint64_t bytes = 0;
     double seconds = 0;
   };
-  virtual CopyStats copy_stats() const = 0;
+  CopyStats copy_stats() const;
+  // Counters the driver keeps since it started (shared by its devices): host registrations,
+  // streams created, waits that blocked and waits that spun, and copies to or from host memory
+  // that was not registered (pageable).
+  struct DriverCounters {
+    std::uint64_t registrations = 0;
+    std::uint64_t streams_created = 0;
+    std::uint64_t blocking_waits = 0;
+    std::uint64_t spinning_waits = 0;
+    std::uint64_t pageable_copies = 0;
+  };
+  DriverCounters counters() const;
+
+  // A caller's stream on this device (as a cudaStream_t), blocking (the legacy default stream
+  // waits for it) or not; destroyed with the device.
+  void* create_caller_stream(bool blocking = true);
+  // A "kernel" on `stream` (null: the legacy default stream) that writes `bytes` into dst after
+  // `delay_us` microseconds, in the stream's order.
+  void launch_write(void* stream, DeviceSpan dst, std::vector<std::byte> bytes, std::uint32_t delay_us);
+  // Blocks until the work queued on `stream` has run.
+  void synchronize_caller_stream(void* stream);
+  // A sticky error, as an illegal address in a kernel would leave: the device is lost.
+  void lose(const std::string& why);
+
+  // The calling thread's current emulated device (the ordinal), as cudaGetDevice/cudaSetDevice.
+  static int current();
+  static void make_current(int ordinal);
+
+ protected:
+  using Device::Device;
 };
 
 std::shared_ptr<EmulatedDevice> make_emulated_device(const EmulatedDeviceOptions& options = {});
+// `count` emulated devices of one driver (ordinals 0..count-1, named emulated:N), as a machine
+// with several GPUs: their memory is told apart by the same pointer queries.
+std::vector<std::shared_ptr<EmulatedDevice>> make_emulated_devices(int count, const EmulatedDeviceOptions& options = {});
 
 // Device memory owned for its lifetime (it keeps its device alive).
 class DeviceBuffer {

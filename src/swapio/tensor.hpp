@@ -25,7 +25,7 @@ class TensorSpan {
   TensorSpan(std::span<const std::byte> host) noexcept  // NOLINT: implicit
       : data_(const_cast<std::byte*>(host.data())), size_(host.size()), read_only_(true) {}
   TensorSpan(DeviceSpan device) noexcept  // NOLINT: implicit
-      : data_(device.data), size_(device.size), device_(device.device), on_device_(true) {}
+      : data_(device.data), size_(device.size), device_(device.device), stream_(device.stream), on_device_(true) {}
 
   // Host memory, or a device address (never dereferenced on the host) when on_device().
   std::byte* data() const noexcept { return data_; }
@@ -34,12 +34,16 @@ class TensorSpan {
   // which every entry point refuses).
   Device* device() const noexcept { return device_; }
   bool on_device() const noexcept { return on_device_; }
+  // Device memory: the caller's stream the transfer is ordered after (null: the legacy default).
+  void* stream() const noexcept { return stream_; }
+  DeviceSpan device_span() const noexcept { return {device_, data_, size_, stream_}; }
   bool read_only() const noexcept { return read_only_; }
 
  private:
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   Device* device_ = nullptr;
+  void* stream_ = nullptr;
   bool on_device_ = false;
   bool read_only_ = false;
 };

@@ -82,10 +82,13 @@ def test_memory_it_refuses():
         with pytest.raises(TypeError, match="buffer protocol"):
             h.read(3.5, "unused")
 
-        class CudaLike:
-            __cuda_array_interface__ = {"shape": (4,), "typestr": "<f4", "data": (0, False), "version": 3}
+        host = np.zeros(4, dtype=np.float32)
 
-        with pytest.raises(swapio.ConfigError, match="CUDA device memory"):
+        class CudaLike:  # says it is CUDA memory, but the address is host memory
+            __cuda_array_interface__ = {"shape": (4,), "typestr": "<f4",
+                                        "data": (host.ctypes.data, False), "version": 3}
+
+        with pytest.raises(swapio.ConfigError, match="not device memory of any visible device"):
             h.write(CudaLike(), "unused")
         meta = torch.empty(4, device="meta")
         with pytest.raises(swapio.ConfigError, match="on device 'meta'"):

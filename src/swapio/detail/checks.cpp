@@ -25,6 +25,7 @@ void check_tensor(Direction direction, const TensorSpan& tensor, std::uint64_t o
     throw ConfigError(context + "cannot read into read-only memory (" + std::to_string(tensor.size()) + " bytes)");
   }
   check_buffer_range(tensor.data(), tensor.size(), offset, context);
+  if (tensor.on_device() && tensor.device() != nullptr) tensor.device()->check_span(tensor.device_span(), context);
 }
 
 void check_block_alignment(const Config& config, const File& file) {

@@ -21,10 +21,12 @@ CopyQueue::~CopyQueue() {
 }
 
 void CopyQueue::copy(std::byte* dst, const std::byte* src, std::size_t bytes) {
-  push(Command{nullptr, dst, src, bytes, 0});
+  push(Command{nullptr, dst, src, bytes, 0, {}});
 }
 
-void CopyQueue::mark(QueuedStream& stream, std::uint64_t ticket) { push(Command{&stream, nullptr, nullptr, 0, ticket}); }
+void CopyQueue::call(std::function<void()> fn) { push(Command{nullptr, nullptr, nullptr, 0, 0, std::move(fn)}); }
+
+void CopyQueue::mark(QueuedStream& stream, std::uint64_t ticket) { push(Command{&stream, nullptr, nullptr, 0, ticket, {}}); }
 
 void CopyQueue::hold() {
   std::lock_guard lock(mutex_);
@@ -62,9 +64,17 @@ void CopyQueue::serve() {
   for (;;) {
     cv_.wait(lock, [&] { return stop_ || (!held_ && !queue_.empty()); });
     if (queue_.empty()) return;  // stopping, and nothing left
-    const Command c = queue_.front();
+    const Command c = std::move(queue_.front());
     queue_.pop_front();
     busy_ = true;
+    if (c.fn) {
+      lock.unlock();
+      c.fn();
+      lock.lock();
+      busy_ = false;
+      if (queue_.empty()) idle_cv_.notify_all();
+      continue;
+    }
     std::uint32_t delay = 0;
     if (c.stream == nullptr && options_.max_delay_us > 0) {
       delay = std::uniform_int_distribution<std::uint32_t>(options_.min_delay_us, options_.max_delay_us)(rng_);

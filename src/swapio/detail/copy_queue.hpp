@@ -35,6 +35,8 @@ class CopyQueue {
   CopyQueue& operator=(const CopyQueue&) = delete;
 
   void copy(std::byte* dst, const std::byte* src, std::size_t bytes);
+  // Runs fn on the queue's thread, in order with the copies (no delay: fn brings its own).
+  void call(std::function<void()> fn);
   // Completes `ticket` of `stream` once every copy queued before it has run.
   void mark(QueuedStream& stream, std::uint64_t ticket);
   // Copies wait while the queue is held.
@@ -57,6 +59,7 @@ class CopyQueue {
     const std::byte* src;
     std::size_t bytes;
     std::uint64_t ticket;
+    std::function<void()> fn;  // a call's
   };
 
   void push(const Command& c);
@@ -86,6 +89,8 @@ class QueuedStream final : public DeviceStream {
 
   void copy_to_device(std::byte* device, const std::byte* host, std::size_t bytes) override;
   void copy_to_host(std::byte* host, const std::byte* device, std::size_t bytes) override;
+  // Host memory has no streams to be ordered after.
+  void order_after(const Fence&) override {}
   std::uint64_t record() override;
   bool done(std::uint64_t ticket) override;
   void wait(std::uint64_t ticket) override;

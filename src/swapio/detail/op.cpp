@@ -134,6 +134,7 @@ PreparedOp prepare_op(const Config& config, Direction direction, TensorSpan tens
   }
   const std::uint64_t unit = op.file.direct() ? op.file.edge_align() : 4096;
   op.slices = split_slices(offset, tensor.size(), config.intra_op_parallelism, unit);
+  if (tensor.on_device() && tensor.size() != 0) op.fence = tensor.device()->fence(tensor.stream());
   return op;
 }
 
@@ -142,7 +143,7 @@ OpRun::OpRun(PreparedOp op) : op_(std::move(op)), stats_(op_.slices.size()), rem
 void OpRun::run_slice(std::size_t i, SliceRunner& runner) noexcept {
   try {
     stats_[i] = runner.run(op_.file, op_.direction, op_.slice_memory(i), op_.slices[i].offset, op_.slices[i].length,
-                           &cancel_, op_.tensor.device());
+                           &cancel_, op_.tensor.device(), op_.fence.get());
   } catch (...) {
     fail(std::current_exception());
   }

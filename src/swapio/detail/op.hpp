@@ -36,6 +36,9 @@ struct PreparedOp {
   bool created = false;  // a write in place that created the file (sync: the folder too)
   Direction direction = Direction::read;
   TensorSpan tensor;   // host memory, or device memory of tensor.device()
+  // Device memory: recorded on the caller's stream when the op was prepared; every slice's
+  // copies start after it.
+  std::shared_ptr<const Fence> fence;
   std::uint64_t offset = 0;
   bool validate = false;
   bool preallocated = false;

@@ -40,15 +40,17 @@ std::string SliceRunner::engine_note() const {
 
 void SliceRunner::release_device() noexcept {
   stream_.reset();  // drains its copies
-  if (staging_registered_) device_->unregister_host(staging_.data());
-  staging_registered_ = false;
+  lease_ = StagingLease();
   device_.reset();
 }
 
+// On a change of device only the stream changes: the leased staging is registered portable, for
+// every device of its driver.
 DeviceStream& SliceRunner::stream_for(Device& device) {
   if (device_.get() != &device || !stream_) {
     auto stream = device.create_stream();  // first: a failure leaves the runner as it was
-    release_device();
+    stream_.reset();
+    if (device_ && &device_->driver() != &device.driver()) lease_ = StagingLease();
     device_ = device.shared_from_this();
     stream_ = std::move(stream);
   }
@@ -56,20 +58,20 @@ DeviceStream& SliceRunner::stream_for(Device& device) {
 }
 
 std::byte* SliceRunner::staging(std::size_t bytes, Device* device) {
-  if (staging_.size() < bytes) {
-    if (staging_registered_) device_->unregister_host(staging_.data());
-    staging_registered_ = false;
-    staging_ = HostBuffer(bytes, MemoryKind::aligned);
+  if (device != nullptr) {
+    if (lease_.size() < bytes) {
+      lease_ = StagingLease();  // back to the cache first: the new lease may be it
+      lease_ = device->lease_staging(bytes);
+    }
+    return lease_.data();
   }
-  if (device != nullptr && !staging_registered_) {
-    device_->register_host(staging_.data(), staging_.size());
-    staging_registered_ = true;
-  }
+  if (staging_.size() < bytes) staging_ = HostBuffer(bytes, MemoryKind::aligned);
   return staging_.data();
 }
 
 SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* buf, std::uint64_t offset,
-                            std::uint64_t length, const std::atomic<bool>* cancel, Device* device) {
+                            std::uint64_t length, const std::atomic<bool>* cancel, Device* device,
+                            const Fence* after) {
   SliceStats stats;
   if (length == 0) return stats;
   if (broken_) {  // an earlier failure left the backend unusable: start a fresh one
@@ -97,19 +99,33 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
   RingLayout layout;
   std::byte* ring_base = nullptr;
   DeviceStream* copier = nullptr;
+  std::size_t bounce_bytes = 0;
   if (plan.staged && (device != nullptr || plan.requests() > 0)) {
     layout = make_ring_layout(plan.block_size, file.mem_align(), config_.device_chunk_size, config_.device_chunks);
+    std::uint64_t bytes = layout.bytes();
     if (device != nullptr) {
+      // A small slice needs no more ring than it has requests; the edges bounce through it too.
+      const std::uint64_t requests = plan.requests();
+      if (requests > 0) {
+        layout.per_chunk = std::min(layout.per_chunk, requests);
+        layout.chunks = static_cast<unsigned>(
+            std::min<std::uint64_t>(layout.chunks, (requests + layout.per_chunk - 1) / layout.per_chunk));
+      }
+      const std::uint64_t edges = std::max(plan.head_length(), plan.tail_length());
+      bytes = std::min(bytes, std::max(requests > 0 ? layout.bytes() : 0, edges));
       copier = &stream_for(*device);
+      if (after != nullptr) copier->order_after(*after);
     } else {
       if (!host_copy_) host_copy_ = make_host_copy_stream();
       copier = host_copy_.get();
     }
-    ring_base = staging(static_cast<std::size_t>(layout.bytes()), device);
+    ring_base = staging(static_cast<std::size_t>(bytes), device);
+    if (device != nullptr) bytes = lease_.size();
+    bounce_bytes = static_cast<std::size_t>(bytes);
   }
   const auto edge = [&](std::byte* mem, std::uint64_t off, std::uint64_t len) {
     if (device != nullptr) {
-      move_device_edge(file, direction, *copier, ring_base, static_cast<std::size_t>(layout.bytes()), mem, off, len, stats);
+      move_device_edge(file, direction, *copier, ring_base, bounce_bytes, mem, off, len, stats);
     } else {
       move_edge(file, direction, mem, off, len, stats);
     }

@@ -32,13 +32,15 @@ class SliceRunner {
   std::string engine_note() const;
 
   // Moves [offset, offset+length) of file to/from memory at buf: host memory, or device memory
-  // of `device` when it is not null. Throws swapio::Error naming path, offset, length and
-  // errno. When *cancel turns true, stops issuing and drains.
+  // of `device` when it is not null, its copies ordered after `after` when given. Throws
+  // swapio::Error naming path, offset, length and errno. When *cancel turns true, stops issuing
+  // and drains.
   SliceStats run(const File& file, Direction direction, std::byte* buf, std::uint64_t offset, std::uint64_t length,
-                 const std::atomic<bool>* cancel = nullptr, Device* device = nullptr);
+                 const std::atomic<bool>* cancel = nullptr, Device* device = nullptr, const Fence* after = nullptr);
 
  private:
-  // Staging memory of at least `bytes`, registered with `device` when there is one.
+  // Staging memory of at least `bytes`: for device memory registered memory leased from the
+  // device's cache (kept across slices and devices of one driver), else this runner's own.
   std::byte* staging(std::size_t bytes, Device* device);
   DeviceStream& stream_for(Device& device);
   void release_device() noexcept;
@@ -47,11 +49,12 @@ class SliceRunner {
   std::unique_ptr<Backend> backend_;
   std::string fallback_note_;
   bool broken_ = false;  // the backend could not be drained after an error
-  HostBuffer staging_;
-  // The device the staging memory is registered with and this thread's stream on it.
+  HostBuffer staging_;  // for staged host memory
+  // The device of the last device slice, this thread's stream on it, and the registered staging
+  // leased from its driver's cache.
   std::shared_ptr<Device> device_;
   std::unique_ptr<DeviceStream> stream_;
-  bool staging_registered_ = false;
+  StagingLease lease_;
   // Copies for staged host memory, on a thread of their own (started when first needed).
   std::unique_ptr<DeviceStream> host_copy_;
 };
