@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "support.hpp"
+#include "swapio/device.hpp"
 
 extern char** environ;
 
@@ -1602,6 +1603,16 @@ TEST_F(Cli, AFailedRunKeepsTheLoopsThatFinished) {
   EXPECT_EQ(ph.at("aggregate").at("bytes").get<std::uint64_t>(), finished * 2 * (8u << 20));
   EXPECT_GT(ph.at("aggregate").at("task_gib_per_s").get<double>(), 0);
   EXPECT_TRUE(files().empty()) << "a failed write run left its files";
+}
+
+// qualify --gpus: refused plainly where no GPU is visible, or with a bad list.
+TEST_F(Cli, QualifyGpusIsRefusedWithTheReason) {
+  std::string why;
+  if (swapio::cuda_device_count(&why) > 0) GTEST_SKIP() << "a GPU is visible";
+  expect_refused({
+      {{"qualify", "--gpus", "all"}, "--gpus all: no CUDA device is visible"},
+      {{"qualify", "--gpus", "0"}, "no CUDA device is visible"},
+  });
 }
 
 }  // namespace

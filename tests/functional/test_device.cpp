@@ -1,5 +1,6 @@
 // The GPU path: the Device seam, the emulated device, the staging ring's bounds and ordering,
 // and the CUDA device where one is visible (skipped with the driver's reason elsewhere).
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -297,27 +298,16 @@ TEST(Cuda, NoDeviceIsAClearError) {
     FAIL() << "open_device(cuda) must fail without a device";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("no device is visible"), std::string::npos) << e.what();
+    // Without a driver the runtime says cudaErrorInsufficientDriver ("driver version is
+    // insufficient"), which would send a user to update a driver that is not there.
+    void* lib = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      EXPECT_NE(std::string(e.what()).find("no NVIDIA driver is installed"), std::string::npos) << e.what();
+    } else {
+      ::dlclose(lib);
+      EXPECT_EQ(std::string(e.what()).find("driver version is insufficient"), std::string::npos) << e.what();
+    }
   }
-}
-
-TEST(Cuda, RoundTripOnARealDevice) {
-  if (!cuda_built()) GTEST_SKIP() << "this build has no CUDA support";
-  std::string why;
-  if (cuda_device_count(&why) == 0) GTEST_SKIP() << "no CUDA device visible: " << why;
-  TempDir dir;
-  auto dev = open_device("cuda:0");
-  Config c;
-  c.intra_op_parallelism = 2;
-  constexpr std::uint64_t kSize = 64 * 1024 * 1024 + 12345;
-  DeviceBuffer src(dev, kSize), dst(dev, kSize);
-  upload_pattern(*dev, src.span(), 4096);
-  const std::string path = dir.file("cuda.swp");
-  Handle handle(c);
-  handle.pwrite(src.span(), path, 4096, true);
-  handle.pread(dst.span(), path, 4096, true);
-  EXPECT_EQ(first_pattern_mismatch(download(*dev, dst.span()), 4096, kSeed), -1);
-  const auto file = read_plain(path);
-  EXPECT_EQ(first_pattern_mismatch(std::span(file).subspan(4096), 4096, kSeed), -1);
 }
 
 }  // namespace

@@ -304,5 +304,39 @@ TEST(Knobs, FlagValuesAreHonoured) {
   EXPECT_TRUE(parsed({"--single-submit"}).single_submit);
 }
 
+// qualify --gpus: each GPU workload once per GPU, host and emulated ones once.
+TEST(Profile, GpuWorkloadsExpandOverTheGpusNamed) {
+  const auto p = parse_profile(nlohmann::json::parse(R"({
+    "name": "g", "workloads": [
+      { "name": "host", "op": "write", "size": "64M", "floor_gib_per_s": 1 },
+      { "name": "gpu-w", "op": "write", "size": "64M", "device": "cuda", "floor_gib_per_s": 1 },
+      { "name": "emu", "op": "read", "size": "64M", "device": "emulated", "floor_gib_per_s": 1 },
+      { "name": "gpu-r", "op": "read", "size": "64M", "device": "cuda:3", "floor_gib_per_s": 1 } ] })"), "t");
+  const auto e = cli::expand_gpu_workloads(p, cli::parse_gpu_list("all", 2, ""));
+  std::vector<std::string> names, devices;
+  for (const auto& w : e.workloads) {
+    names.push_back(w.name);
+    devices.push_back(w.device);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"host", "gpu-w@cuda:0", "gpu-w@cuda:1", "emu", "gpu-r@cuda:0", "gpu-r@cuda:1"}));
+  EXPECT_EQ(devices, (std::vector<std::string>{"", "cuda:0", "cuda:1", "emulated", "cuda:0", "cuda:1"}));
+  EXPECT_EQ(cli::parse_gpu_list("2,0,2", 4, ""), (std::vector<int>{2, 0}));
+  const auto refused = [](const std::string& list, int visible, const std::string& needle) {
+    try {
+      (void)cli::parse_gpu_list(list, visible, "no NVIDIA driver is installed");
+      ADD_FAILURE() << list << " accepted";
+    } catch (const ConfigError& err) {
+      EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
+    }
+  };
+  refused("all", 0, "no CUDA device is visible (no NVIDIA driver is installed)");
+  refused("0,5", 2, "GPU 5 is not visible (2 visible: 0..1)");
+  refused("0,x", 2, "'x' is not a GPU number");
+  refused(",", 2, "is not a GPU number");
+  const auto host_only = parse_profile(nlohmann::json::parse(R"({"name": "h", "workloads": [
+      { "name": "host", "op": "write", "size": "64M", "floor_gib_per_s": 1 } ] })"), "t");
+  EXPECT_THROW((void)cli::expand_gpu_workloads(host_only, {0}), ConfigError);
+}
+
 }  // namespace
 }  // namespace swapio::test

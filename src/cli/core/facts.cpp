@@ -60,6 +60,11 @@ std::string version_text() {
   std::string s = std::string("swapio ") + SWAPIO_VERSION + " (git " + SWAPIO_GIT + ", " + SWAPIO_BUILD_TYPE + ")\n";
   s += std::string("engines: io_uring (liburing ") + SWAPIO_LIBURING_VERSION + "), aio (Linux native AIO), psync\n";
   s += std::string("CUDA: ") + (cuda_built() ? "yes (the runtime linked statically)" : "no (built without the CUDA Toolkit)") + "\n";
+  if (cuda_built()) {
+    std::string why;
+    const int gpus = cuda_device_count(&why);
+    s += "GPUs visible: " + std::to_string(gpus) + (gpus == 0 ? " (" + why + ")" : std::string()) + "\n";
+  }
   s += "Python package: " + (python.empty() ? std::string("no") : "yes (" + python + ")") + "\n";
   s += "MPI: no";
   return s;

@@ -1,5 +1,7 @@
 #include "profile.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -150,6 +152,53 @@ Profile load_profile(const std::string& path) {
   text << in.rdbuf();
   if (in.bad()) throw ConfigError("profile " + path + ": cannot be read");
   return parse_profile_text(text.str(), path);
+}
+
+std::vector<int> parse_gpu_list(const std::string& list, int visible, const std::string& why) {
+  if (visible == 0) throw ConfigError("--gpus " + list + ": no CUDA device is visible (" + why + ")");
+  std::vector<int> out;
+  if (list == "all") {
+    for (int i = 0; i < visible; ++i) out.push_back(i);
+    return out;
+  }
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    int n = -1;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+    if (item.empty() || ec != std::errc{} || end != item.data() + item.size() || n < 0) {
+      throw ConfigError("--gpus " + list + ": '" + item + "' is not a GPU number (give all, or numbers such as 0,1)");
+    }
+    if (n >= visible) {
+      throw ConfigError("--gpus " + list + ": GPU " + item + " is not visible (" + std::to_string(visible) +
+                        " visible: 0.." + std::to_string(visible - 1) + ")");
+    }
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
+  if (out.empty()) throw ConfigError("--gpus: the list is empty (give all, or numbers such as 0,1)");
+  return out;
+}
+
+Profile expand_gpu_workloads(Profile profile, const std::vector<int>& ordinals) {
+  std::vector<Workload> out;
+  bool any = false;
+  for (Workload& w : profile.workloads) {
+    if (w.device.empty() || w.device == "emulated") {
+      out.push_back(std::move(w));
+      continue;
+    }
+    any = true;
+    for (int k : ordinals) {
+      Workload copy = w;
+      copy.device = "cuda:" + std::to_string(k);
+      copy.name = w.name + "@" + copy.device;
+      out.push_back(std::move(copy));
+    }
+  }
+  if (!any) {
+    throw ConfigError("--gpus: profile " + profile.name + " has no GPU workload (one with \"device\": \"cuda\")");
+  }
+  profile.workloads = std::move(out);
+  return profile;
 }
 
 }  // namespace swapio::cli

@@ -60,4 +60,11 @@ Profile parse_profile(const nlohmann::json& j, const std::string& origin);
 Profile parse_profile_text(std::string_view text, const std::string& origin);
 Profile load_profile(const std::string& path);
 
+// `--gpus LIST` ("all", or ordinals "0,2"): the ordinals, with `visible` devices visible. Throws
+// ConfigError for a bad list, an ordinal not visible, or no device visible (`why`).
+std::vector<int> parse_gpu_list(const std::string& list, int visible, const std::string& why);
+// Every GPU workload (device cuda or cuda:N) once per ordinal, named NAME@cuda:K, in place of
+// the one; host and emulated workloads as they are. Throws ConfigError when there is none.
+Profile expand_gpu_workloads(Profile profile, const std::vector<int>& ordinals);
+
 }  // namespace swapio::cli

@@ -147,6 +147,9 @@ void add_qualify_options(CLI::App& app, QualifyOptions& o) {
   app.add_option("--junit", o.junit, "write a JUnit XML file here (one test case per floor)");
   app.add_option("--ceiling", o.ceiling,
                  "a command that runs fio with physically contiguous buffers, for floor_vs_ceiling and floor_round_vs_ceiling");
+  app.add_option("--gpus", o.gpus,
+                 "all, or GPU numbers such as 0,1: each GPU workload of the profile (\"device\": \"cuda\") runs once "
+                 "per GPU, one row each (NAME@cuda:K)");
   app.add_option("--rounds", o.rounds, "interleaved rounds instead of the profile's")->check(CLI::Range(1u, 1000u));
 }
 
@@ -154,8 +157,13 @@ int run_qualify(const QualifyOptions& o) {
   // First: from here an interrupt stops the programs started (also `fio --version`), and the
   // folders are cleaned up on the way out.
   catch_interrupts();
-  const Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
-                                            : load_profile(o.profile);
+  Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
+                                      : load_profile(o.profile);
+  if (!o.gpus.empty()) {
+    std::string why;
+    const int visible = cuda_device_count(&why);
+    profile = expand_gpu_workloads(std::move(profile), parse_gpu_list(o.gpus, visible, why));
+  }
   for (const std::string& f : o.folders) {
     check_writable_folder("--folder", f);
   }

@@ -18,6 +18,7 @@ struct QualifyOptions {
   std::string junit;
   std::string ceiling;               // a command running fio with contiguous buffers
   unsigned rounds = 0;               // 0: the profile's
+  std::string gpus;                  // "all" or "0,2": GPU workloads once per GPU ("": as written)
 };
 
 void add_qualify_options(CLI::App& app, QualifyOptions& o);
