@@ -8,8 +8,9 @@
         print(f.result().gib_per_s)
 
 Memory is taken by its Python protocols: CPU torch tensors (any dtype; contiguous), objects
-with the buffer protocol (numpy arrays, bytearray, memoryview, mmap) and swapio's device
-memory (``swapio.open_device("emulated").empty(n)``). Memory swapio did not allocate is
+with the buffer protocol (numpy arrays, bytearray, memoryview, mmap), swapio's device memory
+(``swapio.open_device("emulated").empty(n)``), and CUDA tensors (their device, after torch's
+current stream of it) and CUDA Array Interface objects (after the stream they name). Memory swapio did not allocate is
 copied through swapio's own staging buffers, as in C++. Every call that blocks releases the
 GIL. Errors: swapio.Error (an OSError), swapio.ConfigError (a ValueError),
 swapio.ValidationError. DeepSpeed's async_io op, call for call: swapio.deepspeed.

@@ -4,8 +4,8 @@ from typing import Any, Optional, Sequence, Union
 __version__: str
 
 Path = Union[str, bytes, PathLike]
-# A CPU torch tensor, an object with the buffer protocol (numpy array, bytearray, memoryview,
-# mmap) or swapio DeviceMemory.
+# A CPU or CUDA torch tensor, an object with the buffer protocol (numpy array, bytearray,
+# memoryview, mmap) or the CUDA Array Interface, or swapio DeviceMemory.
 Memory = Any
 
 class Error(OSError):
@@ -77,6 +77,7 @@ class PinnedMemory:
 class DeviceMemory:
     nbytes: int
     device: str
+    address: int
     def copy_from(self, src: Memory) -> None: ...
     def copy_to(self, dest: Memory) -> None: ...
     def tobytes(self) -> bytes: ...
@@ -84,7 +85,10 @@ class DeviceMemory:
 
 class Device:
     name: str
+    ordinal: int
+    cached_staging_bytes: int
     def empty(self, nbytes: int) -> DeviceMemory: ...
+    def trim_staging(self) -> None: ...
 
 class Handle:
     config: Config
