@@ -39,6 +39,20 @@ if(NOT SWAPIO_CUDA STREQUAL "OFF")
   endif()
 endif()
 
+# MPI (qualify --fleet): optional, detected; Debian's OpenMPI (libopenmpi-dev).
+set(SWAPIO_HAVE_MPI OFF)
+if(NOT SWAPIO_MPI STREQUAL "OFF")
+  find_package(MPI COMPONENTS C QUIET)
+  if(MPI_C_FOUND)
+    set(SWAPIO_HAVE_MPI ON)
+    message(STATUS "swapio: MPI ${MPI_C_VERSION} (${MPIEXEC_EXECUTABLE}): qualify --fleet on")
+  elseif(SWAPIO_MPI STREQUAL "ON")
+    message(FATAL_ERROR "SWAPIO_MPI=ON but no MPI was found: run ci/install-deps (libopenmpi-dev)")
+  else()
+    message(STATUS "swapio: no MPI found: qualify --fleet off")
+  endif()
+endif()
+
 # Python (the swapio package, pybind11): optional, detected. The interpreter is the one the
 # Debian packages (python3-torch, python3-numpy, python3-pytest) belong to, /usr/bin/python3,
 # unless -DPython3_EXECUTABLE=... names another: an earlier python3 on PATH (pyenv, a venv)

@@ -12,6 +12,7 @@
 #include "ds_io.hpp"
 #include "facts.hpp"
 #include "man_page.hpp"
+#include "fleet.hpp"
 #include "qualify.hpp"
 #include "subprocess.hpp"
 #include "tune.hpp"
@@ -102,7 +103,21 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  swapio qualify\n"
       "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
-      + exit_statuses("0 every floor met, 1 a floor missed or a measurement failed"));
+      "  srun -N 64 --ntasks-per-node=1 swapio qualify --fleet --profile P --folder /nvme0 --json fleet.json\n"
+      + exit_statuses("0 every floor met (with --fleet: every node passes), 1 a floor missed, a node is an outlier "
+                      "or a measurement failed"));
+  auto* fleet_report = app.add_subcommand(
+      "fleet-report",
+      "The fleet report of nodes qualified one by one (swapio qualify --json FILE on each, by any means): nodes x "
+      "workloads, the fleet median per workload, and outliers, nodes far below their siblings, which fail even "
+      "above their floors. The same report as qualify --fleet.");
+  swapio::cli::FleetReportOptions fopts;
+  fleet_report->add_option("reports", fopts.reports, "the nodes' qualify --json reports")->required();
+  fleet_report->add_option("--json", fopts.json, "write the fleet report as JSON here");
+  fleet_report->add_option("--junit", fopts.junit, "write a JUnit XML file here (one testsuite per node)");
+  fleet_report->footer("Examples:\n"
+                       "  swapio fleet-report reports/node-*.json --json fleet.json --junit fleet.xml\n" +
+                       exit_statuses("0 every node passes, 1 a node fails (a floor, an outlier, an error)"));
   auto* tune = app.add_subcommand(
       "tune",
       "Find a folder's best settings: screens every configuration of the space with short runs, keeps the better "
@@ -128,7 +143,7 @@ int main(int argc, char** argv) {
       "--multi_process 1 --loops 3 --warmup_loops 1\n"
       "  ln -s $(command -v swapio) ds_io && ./ds_io --folder /nvme --io_size 1G\n"
       + exit_statuses("0 done, 1 a worker or the I/O failed"));
-  for (CLI::App* sub : {bench, qualify, tune, ds_io}) {
+  for (CLI::App* sub : {bench, qualify, tune, ds_io, fleet_report}) {
     sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
   }
   // The manual page, made from this very command line: `swapio __man FILE` (the build runs it).
@@ -142,9 +157,10 @@ int main(int argc, char** argv) {
                       : qualify->parsed() ? "qualify "
                       : tune->parsed()    ? "tune "
                       : ds_io->parsed()   ? "ds_io "
+                      : fleet_report->parsed() ? "fleet-report "
                                           : "";
     if (*sub == '\0' && argc > 1 && argv[1][0] != '-') {  // a word that is no subcommand
-      std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify, tune or ds_io (see swapio --help)\n", argv[1]);
+      std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify, tune, ds_io or fleet-report (see swapio --help)\n", argv[1]);
       return 2;
     }
     std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
@@ -153,7 +169,10 @@ int main(int argc, char** argv) {
   }
   if (tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(topts); });
   if (ds_io->parsed()) return run_command("ds_io", [&] { return swapio::cli::run_ds_io(dargs); });
-  if (qualify->parsed()) return run_command("qualify", [&] { return swapio::cli::run_qualify(qopts); });
+  if (qualify->parsed()) {
+    return run_command("qualify", [&] { return qopts.fleet ? swapio::cli::run_qualify_fleet(qopts) : swapio::cli::run_qualify(qopts); });
+  }
+  if (fleet_report->parsed()) return run_command("fleet-report", [&] { return swapio::cli::run_fleet_report(fopts); });
   if (const int bad = run_command("bench", [&] {
         swapio::cli::finish_bench_options(opts, args);
         return 0;

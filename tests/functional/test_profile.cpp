@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
 #include <filesystem>
 #include <fstream>
 
 #include "bench_phase.hpp"
+#include "fleet.hpp"
 #include "floors.hpp"
 #include "knob_options.hpp"
 #include "profile.hpp"
@@ -336,6 +341,106 @@ TEST(Profile, GpuWorkloadsExpandOverTheGpusNamed) {
   const auto host_only = parse_profile(nlohmann::json::parse(R"({"name": "h", "workloads": [
       { "name": "host", "op": "write", "size": "64M", "floor_gib_per_s": 1 } ] })"), "t");
   EXPECT_THROW((void)cli::expand_gpu_workloads(host_only, {0}), ConfigError);
+}
+
+// --- the fleet report -------------------------------------------------------------------------
+
+// A node's qualify report as swapio qualify --json writes it (the fields the fleet reads).
+nlohmann::json node_report(const std::string& node, const std::vector<double>& gib, const std::string& profile = "p",
+                           bool floors = true) {
+  nlohmann::json w = nlohmann::json::array();
+  for (std::size_t k = 0; k < gib.size(); ++k) {
+    w.push_back({{"name", "w" + std::to_string(k)},
+                 {"programs", {{"swapio", {{"median_gib_per_s", gib[k]}, {"gib_per_s", {gib[k]}}}}}},
+                 {"error", nullptr},
+                 {"pass", floors}});
+  }
+  return {{"profile", profile}, {"node", node}, {"workloads", w}, {"pass", floors}, {"facts", {{"host", node}}}};
+}
+
+std::vector<cli::FleetNode> fleet_of(const std::vector<nlohmann::json>& reports) {
+  std::vector<cli::FleetNode> nodes;
+  for (const auto& r : reports) nodes.push_back({r["node"], "file " + r["node"].get<std::string>() + ".json", r, ""});
+  return nodes;
+}
+
+// 1000 nodes at about 5 GiB/s (a deterministic 2% spread) with 7 planted outliers, some only in
+// one workload, one just inside the rule: exactly the planted ones are named, in well under a second.
+TEST(Fleet, AThousandNodesNameExactlyThePlantedOutliers) {
+  std::vector<nlohmann::json> reports;
+  std::set<std::string> planted;
+  for (int i = 0; i < 1000; ++i) {
+    const double spread = 1.0 + 0.02 * std::sin(i * 12.9898);  // within +-2%
+    std::vector<double> gib = {5.0 * spread, 7.0 * spread};
+    const std::string name = "node-" + std::to_string(i);
+    if (i % 143 == 7) {  // 7 of them
+      gib[i % 2] *= 0.6;  // 40% slower in one workload
+      planted.insert(name);
+    }
+    if (i == 500) gib[0] *= 0.9;  // 10% slower: inside the 15% rule
+    reports.push_back(node_report(name, gib));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const cli::FleetReport r = cli::fleet_report(fleet_of(reports));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 1.0);
+  std::set<std::string> named;
+  for (const auto& w : r.json["workloads"]) {
+    for (const auto& o : w["outliers"]) named.insert(o.get<std::string>());
+  }
+  EXPECT_EQ(named, planted);
+  EXPECT_FALSE(r.pass);
+  EXPECT_EQ(r.json["nodes_passing"], 993);
+  EXPECT_NEAR(r.json["workloads"][0]["median_gib_per_s"].get<double>(), 5.0, 0.1);
+  // One screen: past 40 nodes only the failing ones are listed.
+  EXPECT_LT(std::count(r.text.begin(), r.text.end(), '\n'), 40) << r.text;
+  EXPECT_NE(r.text.find("node-7 "), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("993 passing nodes not shown"), std::string::npos) << r.text;
+  const auto occurrences = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = r.junit.find(needle); at != std::string::npos; at = r.junit.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(occurrences("<testsuite "), 1000u);
+  EXPECT_EQ(occurrences("<failure "), 7u);
+}
+
+TEST(Fleet, NodesFailOnTheirFloorsTheirErrorsAndAsOutliers) {
+  auto reports = std::vector<nlohmann::json>{node_report("a", {5.0}), node_report("b", {5.1}), node_report("c", {4.9}),
+                                             node_report("d", {5.0}, "p", false), node_report("e", {1.0})};
+  reports.push_back(node_report("f", {5.0}));
+  reports.back()["workloads"][0]["error"] = "swapio bench exited with status 1";
+  auto nodes = fleet_of(reports);
+  nodes.push_back({"g", "rank 6", nullptr, "--folder /nope: not a folder"});
+  const cli::FleetReport r = cli::fleet_report(nodes);
+  std::map<std::string, std::string> verdict;
+  for (const auto& n : r.json["nodes"]) verdict[n["node"]] = n["verdict"];
+  EXPECT_EQ(verdict, (std::map<std::string, std::string>{
+                         {"a", "PASS"}, {"b", "PASS"}, {"c", "PASS"}, {"d", "FAIL"}, {"e", "FAIL"}, {"f", "FAIL"}, {"g", "FAIL"}}));
+  EXPECT_EQ(r.json["workloads"][0]["outliers"], nlohmann::json::array({"e"}));
+  for (const char* s : {"e: w0 1.00 GiB/s, 80% below the fleet median 5.00", "f (file f.json): w0: swapio bench exited",
+                        "g (rank 6): --folder /nope: not a folder", "verdict: FAIL (3 of 7 nodes pass)"}) {
+    EXPECT_NE(r.text.find(s), std::string::npos) << s << "\n" << r.text;
+  }
+  // Two nodes cannot tell which one is slow: no outlier is judged.
+  const cli::FleetReport two = cli::fleet_report(fleet_of({node_report("a", {5.0}), node_report("b", {1.0})}));
+  EXPECT_TRUE(two.pass);
+  EXPECT_FALSE(two.json["workloads"][0]["outliers_judged"].get<bool>());
+}
+
+TEST(Fleet, OnlyLikeIsComparedWithLike) {
+  const auto refused = [](const std::vector<nlohmann::json>& reports, const std::string& needle) {
+    try {
+      (void)cli::fleet_report(fleet_of(reports));
+      ADD_FAILURE() << "accepted: " << needle;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  refused({node_report("a", {1}), node_report("b", {1}, "other")}, "ran profile other");
+  refused({node_report("a", {1}), node_report("b", {1, 2})}, "different workloads");
+  refused({node_report("a", {1}), node_report("a", {1})}, "node a appears twice (file a.json and file a.json)");
+  refused({}, "no node reports");
 }
 
 }  // namespace

@@ -27,6 +27,9 @@
 #ifndef SWAPIO_PYTHON_FEATURE
 #define SWAPIO_PYTHON_FEATURE ""
 #endif
+#ifndef SWAPIO_MPI_FEATURE
+#define SWAPIO_MPI_FEATURE ""
+#endif
 
 namespace swapio::cli {
 namespace {
@@ -43,6 +46,7 @@ std::string read_line(const std::filesystem::path& p) {
 
 nlohmann::json build_json() {
   const std::string python = SWAPIO_PYTHON_FEATURE;
+  const std::string mpi = SWAPIO_MPI_FEATURE;
   return {{"version", SWAPIO_VERSION},
           {"git", SWAPIO_GIT},
           {"build_type", SWAPIO_BUILD_TYPE},
@@ -52,7 +56,7 @@ nlohmann::json build_json() {
             {"psync", true},
             {"cuda", cuda_built()},
             {"python", python.empty() ? nlohmann::json(false) : nlohmann::json(python)},
-            {"mpi", false}}}};
+            {"mpi", mpi.empty() ? nlohmann::json(false) : nlohmann::json(mpi)}}}};
 }
 
 std::string version_text() {
@@ -66,7 +70,8 @@ std::string version_text() {
     s += "GPUs visible: " + std::to_string(gpus) + (gpus == 0 ? " (" + why + ")" : std::string()) + "\n";
   }
   s += "Python package: " + (python.empty() ? std::string("no") : "yes (" + python + ")") + "\n";
-  s += "MPI: no";
+  const std::string mpi = SWAPIO_MPI_FEATURE;
+  s += "MPI: " + (mpi.empty() ? std::string("no (built without libopenmpi-dev: qualify --fleet is off)") : "yes (" + mpi + ")");
   return s;
 }
 

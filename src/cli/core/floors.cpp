@@ -240,7 +240,9 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
     ~Cleanup() { remove_files(folders); }
   } cleanup{o.folders};
   std::string stopped;  // an interrupt ended the run: the workloads after it did not run
-  for (const Workload& w : profile.workloads) {
+  for (std::size_t index = 0; index < profile.workloads.size(); ++index) {
+    const Workload& w = profile.workloads[index];
+    if (o.before_workload) o.before_workload(index);
     WorkloadResult res;
     res.workload = w;
     std::vector<Series> series(programs.size());
@@ -326,6 +328,7 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
     });
     results.push_back(std::move(res));
     remove_files(o.folders);
+    if (o.after_workload) o.after_workload(index, results.back());
   }
   return results;
 }

@@ -16,6 +16,8 @@
 
 namespace swapio::cli {
 
+struct WorkloadResult;
+
 struct FloorOptions {
   std::string swapio;                       // the swapio command
   std::vector<std::string> fio = {"fio"};   // plain fio
@@ -25,6 +27,10 @@ struct FloorOptions {
   std::vector<Engine> extra_engines;        // swapio with these engines too (reported, not floored)
   std::optional<unsigned> rounds;           // overrides the profile's
   std::function<void(const std::string&)> progress;  // one line per run
+  // Called before workload i starts and after it ended (fleet qualification's sync points); an
+  // exception from either ends the run (the files are removed).
+  std::function<void(std::size_t)> before_workload;
+  std::function<void(std::size_t, const WorkloadResult&)> after_workload;
 };
 
 struct Series {

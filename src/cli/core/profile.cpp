@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "knob_options.hpp"
+#include "report_text.hpp"
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
 
@@ -116,12 +117,26 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
 
 Profile parse_profile(const nlohmann::json& j, const std::string& origin) {
   const std::string at = "profile " + origin;
-  check_keys(j, {"name", "description", "rounds", "workloads"}, at);
+  check_keys(j, {"name", "description", "rounds", "fleet", "workloads"}, at);
   Profile p;
   if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
   p.name = string_value(j.at("name"), at + ": name");
   if (j.contains("description")) p.description = string_value(j.at("description"), at + ": description");
   if (j.contains("rounds")) p.rounds = count_value(j.at("rounds"), at + ": rounds", 1, 1000);
+  if (j.contains("fleet")) {
+    const nlohmann::json& f = j.at("fleet");
+    if (!f.is_object()) throw ConfigError(at + ": fleet: expected an object");
+    check_keys(f, {"outlier_fraction", "outlier_mads"}, at + ": fleet");
+    const auto number = [&](const char* key, double lo, double hi) {
+      const nlohmann::json& v = f.at(key);
+      if (!v.is_number() || v.get<double>() < lo || v.get<double>() > hi) {
+        throw ConfigError(at + ": fleet." + key + ": expected a number from " + fmt("%g", lo) + " to " + fmt("%g", hi));
+      }
+      return v.get<double>();
+    };
+    if (f.contains("outlier_fraction")) p.outlier_fraction = number("outlier_fraction", 0, 1);
+    if (f.contains("outlier_mads")) p.outlier_mads = number("outlier_mads", 0, 100);
+  }
   if (!j.contains("workloads") || !j.at("workloads").is_array() || j.at("workloads").empty()) {
     throw ConfigError(at + ": 'workloads' must be a non-empty list");
   }

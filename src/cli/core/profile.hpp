@@ -5,6 +5,7 @@
 //     "name": "any-node",
 //     "description": "...",
 //     "rounds": 5,                     // interleaved rounds; medians are compared (default 5)
+//     "fleet": { "outlier_fraction": 0.15, "outlier_mads": 3.5 },  // fleet qualification's rule
 //     "workloads": [
 //       { "name": "write-1m-qd32", "op": "write", "size": "1G", "processes": 1, "handle": true,
 //         "block_size": "1M", "queue_depth": 32, "io_parallel": 1, "engine": "auto",
@@ -51,6 +52,11 @@ struct Profile {
   std::string name;
   std::string description;
   unsigned rounds = 5;
+  // Fleet qualification: a node is an outlier in a workload when it is below the fleet's median
+  // by more than this fraction of it and this many scaled MADs ("fleet": {"outlier_fraction":
+  // 0.15, "outlier_mads": 3.5}).
+  double outlier_fraction = 0.15;
+  double outlier_mads = 3.5;
   std::vector<Workload> workloads;
 };
 

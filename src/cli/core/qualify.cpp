@@ -18,6 +18,7 @@
 #include "report_text.hpp"
 #include "subprocess.hpp"
 #include "swapio/device.hpp"
+#include "fleet.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -34,20 +35,6 @@ const char* const kQuickProfile = R"({
 
 namespace {
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string rule_of(const FloorCheck& c) {
   if (c.kind == "absolute") return "absolute";
@@ -150,10 +137,28 @@ void add_qualify_options(CLI::App& app, QualifyOptions& o) {
   app.add_option("--gpus", o.gpus,
                  "all, or GPU numbers such as 0,1: each GPU workload of the profile (\"device\": \"cuda\") runs once "
                  "per GPU, one row each (NAME@cuda:K)");
+  app.add_flag("--fleet", o.fleet,
+               "fleet qualification, under an MPI launcher (srun, mpirun): every node qualifies its folders, each "
+               "workload starts on all nodes together, and rank 0 prints one fleet report (nodes x workloads, the "
+               "fleet median, outliers) and writes --json and --junit");
+  app.add_option("--fleet-timeout", o.fleet_timeout,
+                 "with --fleet: seconds a rank waits for the others at a workload's start before the job is ended")
+      ->check(CLI::Range(1.0, 1e7));
   app.add_option("--rounds", o.rounds, "interleaved rounds instead of the profile's")->check(CLI::Range(1u, 1000u));
 }
 
-int run_qualify(const QualifyOptions& o) {
+int run_qualify(const QualifyOptions& o) { return run_qualify(o, QualifyHooks{}); }
+
+int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks) {
+  // Quiet (a fleet's rank): the report goes to the hooks, nothing to stdout.
+  FILE* const out = hooks.quiet ? std::fopen("/dev/null", "w") : stdout;
+  if (out == nullptr) throw_io_error(errno, "open", "/dev/null");
+  struct CloseOut {
+    FILE* f;
+    ~CloseOut() {
+      if (f != stdout) std::fclose(f);
+    }
+  } close_out{out};
   // First: from here an interrupt stops the programs started (also `fio --version`), and the
   // folders are cleaned up on the way out.
   catch_interrupts();
@@ -196,8 +201,10 @@ int run_qualify(const QualifyOptions& o) {
   }
   if (o.rounds > 0) fo.rounds = o.rounds;
   const bool tty = ::isatty(STDERR_FILENO) != 0;
-  fo.progress = [tty](const std::string& line) {
-    if (tty) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+  fo.before_workload = hooks.before_workload;
+  fo.after_workload = hooks.after_workload;
+  fo.progress = [show = tty && !hooks.quiet](const std::string& line) {
+    if (show) std::fprintf(stderr, "\r\033[K%s", line.c_str());
   };
 
   std::optional<TempFolder> temp;
@@ -210,18 +217,18 @@ int run_qualify(const QualifyOptions& o) {
              "free space, or give a profile with smaller workloads");
   std::string where;
   for (const auto& f : fo.folders) where += (where.empty() ? "" : ", ") + f;
-  std::printf("swapio qualify: profile %s%s on %s\n", profile.name.c_str(), o.profile.empty() ? " (built-in)" : "",
+  std::fprintf(out, "swapio qualify: profile %s%s on %s\n", profile.name.c_str(), o.profile.empty() ? " (built-in)" : "",
               where.c_str());
-  if (!profile.description.empty()) std::printf("  %s\n", profile.description.c_str());
-  if (needs_ceiling && fo.ceiling.empty()) std::printf("  floors vs the ceiling are skipped: no --ceiling tool given\n");
+  if (!profile.description.empty()) std::fprintf(out, "  %s\n", profile.description.c_str());
+  if (needs_ceiling && fo.ceiling.empty()) std::fprintf(out, "  floors vs the ceiling are skipped: no --ceiling tool given\n");
   std::fflush(stdout);
 
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<WorkloadResult> results = run_floors(profile, fo);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (tty) std::fprintf(stderr, "\r\033[K");
+  if (tty && !hooks.quiet) std::fprintf(stderr, "\r\033[K");
 
-  std::printf("\n%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", "workload", "op", "I/O", "memory", "GiB/s", "floor", "rule",
+  std::fprintf(out, "\n%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", "workload", "op", "I/O", "memory", "GiB/s", "floor", "rule",
               "result");
   std::size_t checks = 0, failed = 0, skipped = 0;
   std::size_t errors = 0;
@@ -239,30 +246,32 @@ int run_qualify(const QualifyOptions& o) {
       const char* io = !r.direct ? "-" : *r.direct ? "direct" : "buffered";
       // The least contiguous I/O memory swapio's processes had (fraction in >= 2 MiB pieces).
       const std::string memory = r.contiguous_2m ? fmt("%.0f%%", *r.contiguous_2m * 100) : "-";
-      std::printf("%-20s %-5s %-8s %-7s %10.2f %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+      std::fprintf(out, "%-20s %-5s %-8s %-7s %10.2f %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
                   io, memory.c_str(), c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
                   rule.c_str(), verdict);
     }
   }
-  std::printf("(memory: how much of swapio's I/O memory was physically contiguous in >= 2 MiB pieces, the least of its "
+  std::fprintf(out, "(memory: how much of swapio's I/O memory was physically contiguous in >= 2 MiB pieces, the least of its "
               "processes and rounds; - where not measured)\n");
   for (const WorkloadResult& r : results) {
-    if (!r.error.empty()) std::printf("%s: %s\n", r.workload.name.c_str(), r.error.c_str());
+    if (!r.error.empty()) std::fprintf(out, "%s: %s\n", r.workload.name.c_str(), r.error.c_str());
     if (r.direct && !*r.direct) {
-      std::printf("%s: buffered I/O for every program (%s)\n", r.workload.name.c_str(), r.direct_note.c_str());
+      std::fprintf(out, "%s: buffered I/O for every program (%s)\n", r.workload.name.c_str(), r.direct_note.c_str());
     }
-    for (const std::string& w : r.memory_warnings) std::printf("%s: warning: swapio %s\n", r.workload.name.c_str(), w.c_str());
+    for (const std::string& w : r.memory_warnings) std::fprintf(out, "%s: warning: swapio %s\n", r.workload.name.c_str(), w.c_str());
   }
   const bool pass = failed == 0 && errors == 0 && checks > skipped;
   const std::size_t checked = checks - skipped - errors;
   const std::string skip_note = skipped > 0 ? ", " + std::to_string(skipped) + " skipped without a reference" : "";
   const std::string error_note =
       errors > 0 ? ", " + std::to_string(errors) + " not checked: the workload failed or was interrupted" : "";
-  std::printf("\nverdict: %s (%zu of %zu floors met%s%s, %.0f s)\n", pass ? "PASS" : "FAIL", checked - failed, checked,
+  std::fprintf(out, "\nverdict: %s (%zu of %zu floors met%s%s, %.0f s)\n", pass ? "PASS" : "FAIL", checked - failed, checked,
               skip_note.c_str(), error_note.c_str(), seconds);
 
-  if (!o.json.empty()) {
+  if (!o.json.empty() || hooks.report != nullptr) {
     nlohmann::json j = results_to_json(profile, results);
+    j["node"] = fleet_node_name();
+    j["fleet_rule"] = {{"outlier_fraction", profile.outlier_fraction}, {"outlier_mads", profile.outlier_mads}};
     j["verdict"] = pass ? "PASS" : "FAIL";
     j["interrupted"] = interrupt_signal() != 0;
     j["folders"] = o.folders;
@@ -270,10 +279,11 @@ int run_qualify(const QualifyOptions& o) {
     j["facts"] = run_facts(o.folders.empty() ? std::vector<std::string>{"."} : o.folders);
     j["facts"]["fio"] = fio.empty() ? nlohmann::json(nullptr) : nlohmann::json(fio);
     j["schema_version"] = kReportSchemaVersion;
-    write_report(o.json, j.dump(2) + "\n");
+    if (!o.json.empty()) write_report(o.json, j.dump(2) + "\n");
+    if (hooks.report != nullptr) *hooks.report = std::move(j);
   }
   if (!o.junit.empty()) write_report(o.junit, junit_xml(profile, results, seconds));
-  std::fflush(stdout);
+  std::fflush(out);
   throw_if_interrupted();  // after the reports: exit 128 + the signal
   return pass ? 0 : 1;
 }

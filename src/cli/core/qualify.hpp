@@ -5,9 +5,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "floors.hpp"
 
 namespace swapio::cli {
 
@@ -19,6 +23,8 @@ struct QualifyOptions {
   std::string ceiling;               // a command running fio with contiguous buffers
   unsigned rounds = 0;               // 0: the profile's
   std::string gpus;                  // "all" or "0,2": GPU workloads once per GPU ("": as written)
+  bool fleet = false;                // under MPI: every rank's node, one fleet report (fleet_mpi.cpp)
+  double fleet_timeout = 3600;       // seconds any rank waits for the others at a sync point
 };
 
 void add_qualify_options(CLI::App& app, QualifyOptions& o);
@@ -29,5 +35,19 @@ extern const char* const kQuickProfile;
 // Returns 0 when every floor holds, 1 when one does not. Throws ConfigError for bad input
 // (exit status 2) and other exceptions when a measurement cannot run (exit status 1).
 int run_qualify(const QualifyOptions& o);
+
+// What fleet qualification adds to a node's run: quiet (nothing printed), called before and
+// after each workload, and the JSON report (as --json writes it) handed back.
+struct QualifyHooks {
+  bool quiet = false;
+  std::function<void(std::size_t)> before_workload;
+  std::function<void(std::size_t, const WorkloadResult&)> after_workload;
+  nlohmann::json* report = nullptr;
+};
+int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks);
+
+// qualify --fleet, under an MPI launcher. Throws ConfigError in a build without MPI.
+int run_qualify_fleet(const QualifyOptions& o);
+bool fleet_built() noexcept;
 
 }  // namespace swapio::cli

@@ -21,6 +21,22 @@ inline std::string fmt(const char* format, double v) {
   return buf;
 }
 
+// Text for an XML attribute or element.
+inline std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 // Writes a report file whole or not at all, the way atomic_replace writes a tensor's file: to
 // the library's temporary beside it (detail::create_temp_beside), renamed over it (through a
 // symbolic link, the file it names), so that a failure (a full disk) never leaves an earlier

@@ -1,0 +1,369 @@
+// `swapio qualify --fleet`: fleet qualification under any MPI launcher (srun, mpirun, an MPI
+// job). One rank per node measures (ranks are grouped by node name; the others of a node take
+// part in the synchronisation only), every workload starts on every node together behind a sync
+// point, and rank 0 gathers the nodes' reports into the fleet report (fleet.hpp).
+//
+// The sync points carry each rank's status, so a rank that fails reports it before the next
+// point instead of leaving the others waiting: a rank that cannot start (bad input) ends the
+// whole job with exit status 2 at the first point, rank 0 naming it; a rank that fails during
+// the run is named in the report and the others go on. Every wait on the others has a time
+// limit (--fleet-timeout); past it, rank 0 writes the report of what it has and the job is
+// aborted. After each workload rank 0 rewrites --json with the results so far (complete: false),
+// so that a rank that dies (which ends the job, as MPI does) leaves a report naming the nodes
+// that completed.
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "bench_options.hpp"
+#include "fleet.hpp"
+#include "floors.hpp"
+#include "profile.hpp"
+#include "qualify.hpp"
+#include "report_text.hpp"
+#include "subprocess.hpp"
+#include "swapio/device.hpp"
+#include "swapio/error.hpp"
+
+#ifdef SWAPIO_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace swapio::cli {
+
+#ifndef SWAPIO_HAVE_MPI
+
+bool fleet_built() noexcept { return false; }
+
+int run_qualify_fleet(const QualifyOptions&) {
+  throw ConfigError("--fleet: this build has no MPI (libopenmpi-dev was not found when it was built); qualify each "
+                    "node with swapio qualify --json FILE and merge the files with swapio fleet-report");
+}
+
+#else
+
+bool fleet_built() noexcept { return true; }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct FleetAbort {
+  int status;
+};
+
+class Mpi {
+ public:
+  Mpi() {
+    int ready = 0;
+    MPI_Initialized(&ready);
+    if (ready == 0 && MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
+      throw ConfigError("--fleet: MPI could not start (run under an MPI launcher: mpirun, srun)");
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  }
+  ~Mpi() {
+    int done = 0;
+    MPI_Finalized(&done);
+    if (done == 0) MPI_Finalize();
+  }
+  Mpi(const Mpi&) = delete;
+  Mpi& operator=(const Mpi&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+
+// Waits for a non-blocking collective, up to `seconds`; an interrupt ends the wait too.
+bool finish(MPI_Request& request, double seconds) {
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  for (auto pause = std::chrono::microseconds(50);; pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
+    int done = 0;
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done != 0) return true;
+    if (Clock::now() > end || interrupt_signal() != 0) return false;
+    std::this_thread::sleep_for(pause);
+  }
+}
+
+class Fleet {
+ public:
+  Fleet(Mpi& mpi, const QualifyOptions& o) : mpi_(mpi), o_(o) {}
+
+  // Every rank's string, or throws on timeout.
+  std::vector<std::string> allgather(const std::string& mine, const std::string& what) {
+    const int n = mpi_.size();
+    int len = static_cast<int>(mine.size());
+    std::vector<int> lens(n);
+    MPI_Request r;
+    MPI_Iallgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, MPI_COMM_WORLD, &r);
+    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    std::vector<int> displs(n, 0);
+    for (int i = 1; i < n; ++i) displs[i] = displs[i - 1] + lens[i - 1];
+    std::string all(static_cast<std::size_t>(displs[n - 1] + lens[n - 1]), '\0');
+    MPI_Iallgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD, &r);
+    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
+    return out;
+  }
+
+  // Rank 0 gets every rank's string; the others get nothing.
+  std::vector<std::string> gather(const std::string& mine, const std::string& what) {
+    const int n = mpi_.size();
+    int len = static_cast<int>(mine.size());
+    std::vector<int> lens(n);
+    MPI_Request r;
+    MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &r);
+    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    std::vector<int> displs(n, 0);
+    std::string all;
+    if (mpi_.rank() == 0) {
+      for (int i = 1; i < n; ++i) displs[i] = displs[i - 1] + lens[i - 1];
+      all.resize(static_cast<std::size_t>(displs[n - 1] + lens[n - 1]));
+    }
+    MPI_Igatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD, &r);
+    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    std::vector<std::string> out;
+    if (mpi_.rank() == 0) {
+      for (int i = 0; i < n; ++i) out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
+    }
+    return out;
+  }
+
+  int broadcast(int value, const std::string& what) {
+    MPI_Request r;
+    MPI_Ibcast(&value, 1, MPI_INT, 0, MPI_COMM_WORLD, &r);
+    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    return value;
+  }
+
+  // A sync point: every rank's status (JSON) to every rank. Rank 0 keeps the results so far.
+  std::vector<nlohmann::json> point(const nlohmann::json& status, const std::string& what) {
+    std::vector<nlohmann::json> all;
+    for (const std::string& s : allgather(status.dump(), what)) all.push_back(nlohmann::json::parse(s));
+    ++points_;
+    if (mpi_.rank() == 0) {
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        const nlohmann::json& a = all[i];
+        if (a.contains("result") && !a["result"].is_null()) partial_[static_cast<int>(i)].push_back(a["result"]);
+        if (a.value("code", 0) != 0) errors_[static_cast<int>(i)] = a.value("error", "");
+        nodes_[static_cast<int>(i)] = a.value("node", "");
+        leaders_[static_cast<int>(i)] = a.value("measuring", false);
+      }
+      write_partial();
+    }
+    return all;
+  }
+
+  std::size_t points() const { return points_; }
+  void set_workloads(std::vector<std::string> names, const std::string& profile) {
+    workload_names_ = std::move(names);
+    profile_ = profile;
+  }
+
+  [[noreturn]] void timed_out(const std::string& what) {
+    const std::string why = interrupt_signal() != 0 ? std::string("interrupted by ") + strsignal(interrupt_signal())
+                                                    : "a rank did not reach " + what + " within --fleet-timeout " +
+                                                          std::to_string(o_.fleet_timeout) + " s";
+    if (mpi_.rank() == 0) {
+      write_partial();
+      std::fprintf(stderr, "swapio qualify --fleet: %s; the report has the nodes that completed; ending the job\n",
+                   why.c_str());
+    }
+    std::fflush(stdout);
+    MPI_Abort(MPI_COMM_WORLD, interrupt_signal() != 0 ? 128 + interrupt_signal() : 1);
+    std::_Exit(1);
+  }
+
+  // Rank 0: the fleet report of the results so far, to --json (complete: false).
+  void write_partial() {
+    if (o_.json.empty() || workload_names_.empty()) return;
+    try {
+      std::vector<FleetNode> nodes;
+      for (const auto& [rank, node] : nodes_) {
+        if (!leaders_[rank]) continue;
+        FleetNode n;
+        n.node = node;
+        n.origin = "rank " + std::to_string(rank);
+        n.error = errors_.count(rank) ? errors_[rank] : "";
+        nlohmann::json workloads = partial_[rank];
+        for (std::size_t k = workloads.size(); k < workload_names_.size(); ++k) {
+          workloads.push_back({{"name", workload_names_[k]}, {"error", "not run yet"}});
+        }
+        n.report = {{"profile", profile_}, {"node", node}, {"workloads", workloads}, {"partial", true}};
+        nodes.push_back(std::move(n));
+      }
+      if (nodes.empty()) return;
+      nlohmann::json j = fleet_report(nodes).json;
+      j["complete"] = false;
+      write_report(o_.json, j.dump(2) + "\n");
+    } catch (const std::exception&) {  // a partial report is a courtesy: the final one decides
+    }
+  }
+
+ private:
+  Mpi& mpi_;
+  const QualifyOptions& o_;
+  std::size_t points_ = 0;
+  std::vector<std::string> workload_names_;
+  std::string profile_;
+  std::map<int, nlohmann::json> partial_;  // rank -> its workloads' results so far
+  std::map<int, std::string> errors_, nodes_;
+  std::map<int, bool> leaders_;
+};
+
+}  // namespace
+
+int run_qualify_fleet(const QualifyOptions& options) {
+  catch_interrupts();
+  Mpi mpi;
+  Fleet fleet(mpi, options);
+  const int rank = mpi.rank();
+  const std::string node = fleet_node_name();
+  const std::vector<std::string> names = fleet.allgather(node, "the start");
+  int leader = rank;
+  for (int i = 0; i < mpi.size(); ++i) {
+    if (names[static_cast<std::size_t>(i)] == node) {
+      leader = i;
+      break;
+    }
+  }
+  const bool measuring = leader == rank;
+
+  // The node's own run: quiet, its report kept, no files of its own.
+  QualifyOptions o = options;
+  o.json.clear();
+  o.junit.clear();
+  nlohmann::json status = {{"node", node}, {"rank", rank}, {"measuring", measuring}, {"code", 0}, {"error", ""},
+                           {"result", nullptr}};
+  std::size_t workloads = 0;
+  std::string profile_name;
+  std::vector<std::string> workload_names;
+  try {
+    Profile p = options.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
+                                        : load_profile(options.profile);
+    if (!options.gpus.empty()) {  // as run_qualify expands it
+      std::string why;
+      const int visible = cuda_device_count(&why);
+      p = expand_gpu_workloads(std::move(p), parse_gpu_list(options.gpus, visible, why));
+    }
+    workloads = p.workloads.size();
+    profile_name = p.name;
+    for (const Workload& w : p.workloads) workload_names.push_back(w.name);
+    if (rank == 0) {
+      if (!options.json.empty()) check_writable_file_folder("--json " + options.json, options.json);
+      if (!options.junit.empty()) check_writable_file_folder("--junit " + options.junit, options.junit);
+    }
+  } catch (const ConfigError& e) {
+    status["code"] = 2;
+    status["error"] = e.what();
+  }
+  status["profile"] = profile_name;
+  status["workloads"] = workloads;
+  fleet.set_workloads(workload_names, profile_name);
+
+  // Point 0 checks that every rank can start and runs the same profile; points 1..W-1 start
+  // workloads 1..W-1; point W ends the last. Each carries the workload that just ended.
+  const auto sync = [&](const std::string& what) {
+    const std::vector<nlohmann::json> all = fleet.point(status, what);
+    status["result"] = nullptr;
+    if (fleet.points() != 1) return;
+    std::string bad;
+    int code = 0;
+    for (const nlohmann::json& a : all) {
+      if (a.value("code", 0) == 2) {
+        bad += (bad.empty() ? "" : "; ") + a.value("node", "?") + " (rank " + std::to_string(a.value("rank", -1)) +
+               "): " + a.value("error", "");
+        code = 2;
+      } else if (a.value("profile", "") != all.front().value("profile", "") ||
+                 a.value("workloads", 0) != all.front().value("workloads", 0)) {
+        bad += (bad.empty() ? "" : "; ") + a.value("node", "?") + " (rank " + std::to_string(a.value("rank", -1)) +
+               ") runs profile " + a.value("profile", "") + ", rank 0 " + all.front().value("profile", "") +
+               ": a fleet compares like with like";
+        code = 2;
+      }
+    }
+    if (code != 0) {
+      if (rank == 0) std::fprintf(stderr, "swapio qualify --fleet: %s\n", bad.c_str());
+      throw FleetAbort{code};
+    }
+  };
+
+  nlohmann::json report;
+  int node_status = 0;
+  if (status["code"] == 0 && measuring) {
+    QualifyHooks hooks;
+    hooks.quiet = true;
+    hooks.report = &report;
+    hooks.before_workload = [&](std::size_t k) { sync("workload " + std::to_string(k + 1)); };
+    hooks.after_workload = [&](std::size_t, const WorkloadResult& r) {
+      Profile stub;
+      stub.name = profile_name;
+      status["result"] = results_to_json(stub, {r})["workloads"][0];
+    };
+    try {
+      node_status = run_qualify(o, hooks);
+    } catch (const FleetAbort& a) {
+      return a.status;
+    } catch (const ConfigError& e) {
+      status["code"] = fleet.points() == 0 ? 2 : 1;
+      status["error"] = e.what();
+    } catch (const std::exception& e) {
+      status["code"] = 1;
+      status["error"] = e.what();
+    }
+  }
+  // The points this rank has not made yet (it idles, or stopped early), with its status.
+  try {
+    while (fleet.points() < workloads + 1 || fleet.points() == 0) sync(fleet.points() == 0 ? "the start" : "the end");
+  } catch (const FleetAbort& a) {
+    return a.status;
+  }
+
+  nlohmann::json mine = {{"node", node}, {"rank", rank}, {"measuring", measuring}, {"code", status["code"]},
+                         {"error", status["error"]}, {"status", node_status}, {"report", report}};
+  const std::vector<std::string> all = fleet.gather(mine.dump(), "the report");
+  int exit_status = 0;
+  if (rank == 0) {
+    std::vector<FleetNode> nodes;
+    std::string idle;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const nlohmann::json a = nlohmann::json::parse(all[i]);
+      if (!a.value("measuring", false)) {
+        idle += (idle.empty() ? "" : ", ") + std::to_string(i) + " (" + a.value("node", "") + ")";
+        continue;
+      }
+      FleetNode n;
+      n.node = a.value("node", "");
+      n.origin = "rank " + std::to_string(i);
+      n.report = a["report"];
+      n.error = a.value("error", "");
+      if (n.error.empty() && n.report.is_null()) n.error = "no report";
+      nodes.push_back(std::move(n));
+    }
+    const FleetReport r = fleet_report(nodes);
+    std::fputs(r.text.c_str(), stdout);
+    if (!idle.empty()) std::printf("(ranks %s shared a node with a lower rank, which measured it)\n", idle.c_str());
+    std::fflush(stdout);
+    if (!options.json.empty()) {
+      nlohmann::json j = r.json;
+      j["complete"] = true;
+      j["ranks"] = mpi.size();
+      write_report(options.json, j.dump(2) + "\n");
+    }
+    if (!options.junit.empty()) write_report(options.junit, r.junit);
+    exit_status = r.pass ? 0 : 1;
+  }
+  return fleet.broadcast(exit_status, "the verdict");
+}
+
+#endif
+
+}  // namespace swapio::cli
