@@ -210,10 +210,10 @@ TEST_F(GpuRules, BasicCallsReuseOneRegisteredRing) {
   EXPECT_LE(dev->registered_bytes(), std::size_t{16} << 20) << "a 4 KiB op needs no 64 MiB ring";
   Config c;
   c.intra_op_parallelism = 2;
-  write_file(large.span(), path, c);
-  const std::uint64_t after_large = dev->counters().registrations;
-  for (int i = 0; i < 5; ++i) write_file(large.span(), path, c);
-  EXPECT_EQ(dev->counters().registrations, after_large);
+  // Two threads per op: at most a ring per thread is ever registered (when both run at once),
+  // not one per op.
+  for (int i = 0; i < 6; ++i) write_file(large.span(), path, c);
+  EXPECT_LE(dev->counters().registrations, after_first + 2) << "the two-thread ops registered rings per op";
   EXPECT_GT(dev->cached_staging_bytes(), 0u);
   dev->trim_staging();
   EXPECT_EQ(dev->cached_staging_bytes(), 0u);
