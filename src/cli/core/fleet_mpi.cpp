@@ -11,9 +11,11 @@
 // aborted. After each workload rank 0 rewrites --json with the results so far (complete: false),
 // so that a rank that dies (which ends the job, as MPI does) leaves a report naming the nodes
 // that completed.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <thread>
 
@@ -80,21 +82,27 @@ class Mpi {
   int rank_ = 0, size_ = 1;
 };
 
-// Waits for a non-blocking collective, up to `seconds`; an interrupt ends the wait too.
-bool finish(MPI_Request& request, double seconds) {
-  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
-  for (auto pause = std::chrono::microseconds(50);; pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
-    int done = 0;
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (done != 0) return true;
-    if (Clock::now() > end || interrupt_signal() != 0) return false;
-    std::this_thread::sleep_for(pause);
-  }
-}
-
 class Fleet {
  public:
-  Fleet(Mpi& mpi, const QualifyOptions& o) : mpi_(mpi), o_(o) {}
+  // Rank 0 holds the others to --fleet-timeout; they give it a grace period beyond that (10%,
+  // at least 10 s), so that rank 0 is the one that says what happened and writes the report,
+  // unless rank 0 itself is what does not come.
+  Fleet(Mpi& mpi, const QualifyOptions& o)
+      : mpi_(mpi), o_(o), limit_(mpi.rank() == 0 ? o.fleet_timeout : o.fleet_timeout + std::max(10.0, 0.1 * o.fleet_timeout)) {}
+
+  // Waits for a non-blocking collective, up to the limit; an interrupt ends the wait too. Rank 0
+  // takes in the results that arrive meanwhile.
+  bool finish(MPI_Request& request) {
+    const auto end = Clock::now() + std::chrono::duration<double>(limit_);
+    for (auto pause = std::chrono::microseconds(50);; pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
+      int done = 0;
+      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      if (mpi_.rank() == 0) receive_results();
+      if (done != 0) return true;
+      if (Clock::now() > end || interrupt_signal() != 0) return false;
+      std::this_thread::sleep_for(pause);
+    }
+  }
 
   // Every rank's string, or throws on timeout.
   std::vector<std::string> allgather(const std::string& mine, const std::string& what) {
@@ -103,12 +111,12 @@ class Fleet {
     std::vector<int> lens(n);
     MPI_Request r;
     MPI_Iallgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, MPI_COMM_WORLD, &r);
-    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    if (!finish(r)) timed_out(what);
     std::vector<int> displs(n, 0);
     for (int i = 1; i < n; ++i) displs[i] = displs[i - 1] + lens[i - 1];
     std::string all(static_cast<std::size_t>(displs[n - 1] + lens[n - 1]), '\0');
     MPI_Iallgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD, &r);
-    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    if (!finish(r)) timed_out(what);
     std::vector<std::string> out;
     for (int i = 0; i < n; ++i) out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
     return out;
@@ -121,7 +129,7 @@ class Fleet {
     std::vector<int> lens(n);
     MPI_Request r;
     MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &r);
-    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    if (!finish(r)) timed_out(what);
     std::vector<int> displs(n, 0);
     std::string all;
     if (mpi_.rank() == 0) {
@@ -129,7 +137,7 @@ class Fleet {
       all.resize(static_cast<std::size_t>(displs[n - 1] + lens[n - 1]));
     }
     MPI_Igatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD, &r);
-    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    if (!finish(r)) timed_out(what);
     std::vector<std::string> out;
     if (mpi_.rank() == 0) {
       for (int i = 0; i < n; ++i) out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
@@ -140,26 +148,53 @@ class Fleet {
   int broadcast(int value, const std::string& what) {
     MPI_Request r;
     MPI_Ibcast(&value, 1, MPI_INT, 0, MPI_COMM_WORLD, &r);
-    if (!finish(r, o_.fleet_timeout)) timed_out(what);
+    if (!finish(r)) timed_out(what);
     return value;
   }
 
-  // A sync point: every rank's status (JSON) to every rank. Rank 0 keeps the results so far.
+  // A sync point. The workload that just ended (status["result"]) goes to rank 0 point to point
+  // first, so that rank 0 has it even when another rank never comes; then every rank's status
+  // (small) to every rank. Rank 0 rewrites the partial report.
   std::vector<nlohmann::json> point(const nlohmann::json& status, const std::string& what) {
+    send_result(status.value("result", nlohmann::json()));
+    nlohmann::json small = status;
+    small.erase("result");
     std::vector<nlohmann::json> all;
-    for (const std::string& s : allgather(status.dump(), what)) all.push_back(nlohmann::json::parse(s));
+    for (const std::string& text : allgather(small.dump(), what)) all.push_back(nlohmann::json::parse(text));
     ++points_;
     if (mpi_.rank() == 0) {
+      // Every rank sent this point's result before the collective: take in the ones still on the way.
+      const auto end = Clock::now() + std::chrono::duration<double>(limit_);
+      for (int i = 1; i < mpi_.size(); ++i) {
+        while (received_[i] < points_) {
+          receive_results();
+          if (received_[i] >= points_) break;
+          if (Clock::now() > end) timed_out("the results of " + what);
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+      }
       for (std::size_t i = 0; i < all.size(); ++i) {
-        const nlohmann::json& a = all[i];
-        if (a.contains("result") && !a["result"].is_null()) partial_[static_cast<int>(i)].push_back(a["result"]);
-        if (a.value("code", 0) != 0) errors_[static_cast<int>(i)] = a.value("error", "");
-        nodes_[static_cast<int>(i)] = a.value("node", "");
-        leaders_[static_cast<int>(i)] = a.value("measuring", false);
+        if (all[i].value("code", 0) != 0) errors_[static_cast<int>(i)] = all[i].value("error", "");
       }
       write_partial();
     }
     return all;
+  }
+
+  // The ranks' node names, from the start: which rank measures which node.
+  void set_ranks(const std::vector<std::string>& names) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      nodes_[static_cast<int>(i)] = names[i];
+      leaders_[static_cast<int>(i)] = std::find(names.begin(), names.end(), names[i]) - names.begin() == static_cast<std::ptrdiff_t>(i);
+    }
+  }
+
+  // Before the final gather: the results sent are all delivered (rank 0 took them in).
+  void drain_sends() {
+    for (MPI_Request& r : send_requests_) {
+      if (!finish(r)) timed_out("the delivery of the results");
+    }
+    send_requests_.clear();
   }
 
   std::size_t points() const { return points_; }
@@ -171,7 +206,7 @@ class Fleet {
   [[noreturn]] void timed_out(const std::string& what) {
     const std::string why = interrupt_signal() != 0 ? std::string("interrupted by ") + strsignal(interrupt_signal())
                                                     : "a rank did not reach " + what + " within --fleet-timeout " +
-                                                          std::to_string(o_.fleet_timeout) + " s";
+                                                          fmt("%g", o_.fleet_timeout) + " s";
     if (mpi_.rank() == 0) {
       write_partial();
       std::fprintf(stderr, "swapio qualify --fleet: %s; the report has the nodes that completed; ending the job\n",
@@ -180,6 +215,36 @@ class Fleet {
     std::fflush(stdout);
     MPI_Abort(MPI_COMM_WORLD, interrupt_signal() != 0 ? 128 + interrupt_signal() : 1);
     std::_Exit(1);
+  }
+
+  void send_result(const nlohmann::json& result) {
+    if (mpi_.rank() == 0) {
+      if (!result.is_null()) partial_[0].push_back(result);
+      received_[0] = points_ + 1;
+      return;
+    }
+    sends_.push_back(result.dump());
+    MPI_Request r;
+    MPI_Isend(sends_.back().data(), static_cast<int>(sends_.back().size()), MPI_CHAR, 0, kResultTag + static_cast<int>(points_),
+              MPI_COMM_WORLD, &r);
+    send_requests_.push_back(r);
+  }
+
+  // Rank 0: the results that have arrived, of any point.
+  void receive_results() {
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
+      if (flag == 0) return;
+      int count = 0;
+      MPI_Get_count(&st, MPI_CHAR, &count);
+      std::string text(static_cast<std::size_t>(count), '\0');
+      MPI_Recv(text.data(), count, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      nlohmann::json result = nlohmann::json::parse(text, nullptr, false);
+      if (!result.is_null() && !result.is_discarded()) partial_[st.MPI_SOURCE].push_back(std::move(result));
+      ++received_[st.MPI_SOURCE];
+    }
   }
 
   // Rank 0: the fleet report of the results so far, to --json (complete: false).
@@ -193,7 +258,7 @@ class Fleet {
         n.node = node;
         n.origin = "rank " + std::to_string(rank);
         n.error = errors_.count(rank) ? errors_[rank] : "";
-        nlohmann::json workloads = partial_[rank];
+        nlohmann::json workloads = partial_.count(rank) ? partial_[rank] : nlohmann::json::array();
         for (std::size_t k = workloads.size(); k < workload_names_.size(); ++k) {
           workloads.push_back({{"name", workload_names_[k]}, {"error", "not run yet"}});
         }
@@ -211,9 +276,14 @@ class Fleet {
  private:
   Mpi& mpi_;
   const QualifyOptions& o_;
+  double limit_;
   std::size_t points_ = 0;
   std::vector<std::string> workload_names_;
   std::string profile_;
+  static constexpr int kResultTag = 1000;
+  std::deque<std::string> sends_;  // what this rank's pending sends read
+  std::vector<MPI_Request> send_requests_;
+  std::map<int, std::size_t> received_;    // rank 0: results taken in per rank
   std::map<int, nlohmann::json> partial_;  // rank -> its workloads' results so far
   std::map<int, std::string> errors_, nodes_;
   std::map<int, bool> leaders_;
@@ -236,6 +306,7 @@ int run_qualify_fleet(const QualifyOptions& options) {
     }
   }
   const bool measuring = leader == rank;
+  fleet.set_ranks(names);
 
   // The node's own run: quiet, its report kept, no files of its own.
   QualifyOptions o = options;
@@ -327,6 +398,7 @@ int run_qualify_fleet(const QualifyOptions& options) {
     return a.status;
   }
 
+  fleet.drain_sends();
   nlohmann::json mine = {{"node", node}, {"rank", rank}, {"measuring", measuring}, {"code", status["code"]},
                          {"error", status["error"]}, {"status", node_status}, {"report", report}};
   const std::vector<std::string> all = fleet.gather(mine.dump(), "the report");
