@@ -112,9 +112,7 @@ int main(int argc, char** argv) {
       "workloads, the fleet median per workload, and outliers, nodes far below their siblings, which fail even "
       "above their floors. The same report as qualify --fleet.");
   swapio::cli::FleetReportOptions fopts;
-  fleet_report->add_option("reports", fopts.reports, "the nodes' qualify --json reports")->required();
-  fleet_report->add_option("--json", fopts.json, "write the fleet report as JSON here");
-  fleet_report->add_option("--junit", fopts.junit, "write a JUnit XML file here (one testsuite per node)");
+  swapio::cli::add_fleet_report_options(*fleet_report, fopts);
   fleet_report->footer("Examples:\n"
                        "  swapio fleet-report reports/node-*.json --json fleet.json --junit fleet.xml\n" +
                        exit_statuses("0 every node passes, 1 a node fails (a floor, an outlier, an error)"));

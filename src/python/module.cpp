@@ -741,10 +741,7 @@ given keep swapio's defaults (queue_depth 32, overlap_events True, ...).)")
 
   m.def(
       "open_device",
-      [](const std::string& spec) {
-        if (spec == "emulated") return PyDevice{make_emulated_device()};
-        return PyDevice{swapio::open_device(spec)};
-      },
+      [](const std::string& spec) { return PyDevice{swapio::open_device(spec)}; },
       "spec"_a);
   m.def("cuda_built", &cuda_built);
 

@@ -92,24 +92,25 @@ class DriverStream final : public DeviceStream {
     pending_.emplace_back(++recorded_, event);
     return recorded_;
   }
+  // The staging ring polls done() between requests: nothing to ask the driver (nor a device to
+  // set) when no ticket up to `ticket` is pending.
   bool done(std::uint64_t ticket) override {
-    while (!pending_.empty() && pending_.front().first <= ticket) {
-      const detail::CurrentDevice on(*driver_, ordinal_);
+    if (!due(ticket)) return true;
+    const detail::CurrentDevice on(*driver_, ordinal_);
+    for (; due(ticket); pop()) {
       if (!driver_->query(pending_.front().second)) return false;
-      pop();
     }
     return true;
   }
   void wait(std::uint64_t ticket) override {
-    while (!pending_.empty() && pending_.front().first <= ticket) {
-      const detail::CurrentDevice on(*driver_, ordinal_);
-      driver_->synchronize(pending_.front().second);
-      pop();
-    }
+    if (!due(ticket)) return;
+    const detail::CurrentDevice on(*driver_, ordinal_);
+    for (; due(ticket); pop()) driver_->synchronize(pending_.front().second);
   }
   void drain() noexcept override { driver_->synchronize_stream(stream_); }
 
  private:
+  bool due(std::uint64_t ticket) const { return !pending_.empty() && pending_.front().first <= ticket; }
   void pop() {
     spare_.push_back(pending_.front().second);
     pending_.pop_front();
@@ -164,7 +165,7 @@ std::byte* StagingCache::take(Driver& driver, int ordinal, std::size_t bytes, st
   return lent_.back().data();
 }
 
-void StagingCache::give_back(Driver& driver, std::byte* data, std::size_t size) noexcept {
+void StagingCache::give_back(Driver& driver, std::byte* data) noexcept {
   HostBuffer unused;
   {
     std::lock_guard lock(mutex_);
@@ -172,7 +173,7 @@ void StagingCache::give_back(Driver& driver, std::byte* data, std::size_t size) 
     if (it == lent_.end()) return;
     HostBuffer b = std::move(*it);
     lent_.erase(it);
-    if (cached_ + size <= kKeepBytes) {
+    if (cached_ + b.size() <= kKeepBytes) {
       cached_ += b.size();
       free_.push_back(std::move(b));
       return;
@@ -204,7 +205,7 @@ StagingLease::StagingLease(StagingLease&& other) noexcept
 
 StagingLease& StagingLease::operator=(StagingLease&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) device_->give_back(data_, size_);
+    if (data_ != nullptr) device_->give_back(data_);
     device_ = std::move(other.device_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
@@ -213,7 +214,7 @@ StagingLease& StagingLease::operator=(StagingLease&& other) noexcept {
 }
 
 StagingLease::~StagingLease() {
-  if (data_ != nullptr) device_->give_back(data_, size_);
+  if (data_ != nullptr) device_->give_back(data_);
 }
 
 // --- Device ---------------------------------------------------------------------------------
@@ -231,11 +232,6 @@ Device::Device(std::shared_ptr<detail::Driver> driver, int ordinal)
 }
 
 Device::~Device() = default;
-
-DeviceStream& Device::setup_stream() {
-  if (!copier_->stream) copier_->stream = create_stream();
-  return *copier_->stream;
-}
 
 std::string Device::name() const { return driver_->device_name(ordinal_); }
 
@@ -303,11 +299,10 @@ void Device::check_span(const DeviceSpan& span, const std::string& context) {
     throw ConfigError(what + " is memory of " + driver_->device_name(info.device) +
                       ": name that device (wrap_device_pointer finds it)");
   }
-  const auto addr = reinterpret_cast<std::uintptr_t>(span.data);
-  if (span.size > info.size - (addr - info.base)) {
+  const std::size_t room = info.size - (reinterpret_cast<std::uintptr_t>(span.data) - info.base);
+  if (span.size > room) {
     throw ConfigError(what + " runs past the end of its allocation (" + hex(reinterpret_cast<void*>(info.base)) + ", " +
-                      std::to_string(info.size) + " bytes) by " +
-                      std::to_string(span.size - (info.size - (addr - info.base))) + " bytes");
+                      std::to_string(info.size) + " bytes) by " + std::to_string(span.size - room) + " bytes");
   }
 }
 
@@ -319,42 +314,38 @@ StagingLease Device::lease_staging(std::size_t bytes) {
   return lease;
 }
 
-void Device::give_back(std::byte* data, std::size_t size) noexcept { driver_->staging.give_back(*driver_, data, size); }
+void Device::give_back(std::byte* data) noexcept { driver_->staging.give_back(*driver_, data); }
 
 std::size_t Device::cached_staging_bytes() const { return driver_->staging.cached_bytes(); }
 
 void Device::trim_staging() noexcept { driver_->staging.trim(*driver_); }
 
 void Device::copy_to_device(DeviceSpan dst, const std::byte* host) {
-  if (dst.size == 0) return;
-  check_span(dst, "copy_to_device: ");
-  const auto after = fence(dst.stream);
-  const StagingLease bounce = lease_staging(std::min(kBounceBytes, dst.size));
-  std::lock_guard lock(copier_->mutex);
-  DeviceStream& s = setup_stream();
-  s.order_after(*after);
-  for (std::size_t done = 0; done < dst.size;) {
-    const std::size_t n = std::min(bounce.size(), dst.size - done);
-    std::memcpy(bounce.data(), host + done, n);
-    s.copy_to_device(dst.data + done, bounce.data(), n);
-    s.wait(s.record());
-    done += n;
-  }
+  setup_copy(true, dst, const_cast<std::byte*>(host));
 }
 
-void Device::copy_to_host(std::byte* host, DeviceSpan src) {
-  if (src.size == 0) return;
-  check_span(src, "copy_to_host: ");
-  const auto after = fence(src.stream);
-  const StagingLease bounce = lease_staging(std::min(kBounceBytes, src.size));
+void Device::copy_to_host(std::byte* host, DeviceSpan src) { setup_copy(false, src, host); }
+
+void Device::setup_copy(bool to_device, DeviceSpan span, std::byte* host) {
+  if (span.size == 0) return;
+  check_span(span, to_device ? "copy_to_device: " : "copy_to_host: ");
+  const auto after = fence(span.stream);
+  const StagingLease bounce = lease_staging(std::min(kBounceBytes, span.size));
   std::lock_guard lock(copier_->mutex);
-  DeviceStream& s = setup_stream();
+  if (!copier_->stream) copier_->stream = create_stream();
+  DeviceStream& s = *copier_->stream;
   s.order_after(*after);
-  for (std::size_t done = 0; done < src.size;) {
-    const std::size_t n = std::min(bounce.size(), src.size - done);
-    s.copy_to_host(bounce.data(), src.data + done, n);
-    s.wait(s.record());
-    std::memcpy(host + done, bounce.data(), n);
+  for (std::size_t done = 0; done < span.size;) {
+    const std::size_t n = std::min(bounce.size(), span.size - done);
+    if (to_device) {
+      std::memcpy(bounce.data(), host + done, n);
+      s.copy_to_device(span.data + done, bounce.data(), n);
+      s.wait(s.record());
+    } else {
+      s.copy_to_host(bounce.data(), span.data + done, n);
+      s.wait(s.record());
+      std::memcpy(host + done, bounce.data(), n);
+    }
     done += n;
   }
 }
@@ -389,7 +380,7 @@ bool cuda_built() noexcept { return detail::cuda_built(); }
 
 int cuda_device_count(std::string* why_none) {
   if (!detail::cuda_built()) {
-    if (why_none != nullptr) *why_none = "this build has no CUDA support (no CUDA Toolkit was found when it was built)";
+    if (why_none != nullptr) *why_none = detail::kNoCudaBuild;
     return 0;
   }
   return detail::cuda_driver()->device_count(why_none);
@@ -441,7 +432,7 @@ std::shared_ptr<Device> open_device(std::string_view spec) {
   }
   if (d.emulated) return make_emulated_device();
   if (!detail::cuda_built()) {
-    throw ConfigError("CUDA: this build has no CUDA support (no CUDA Toolkit was found when it was built)");
+    throw ConfigError(std::string("CUDA: ") + detail::kNoCudaBuild);
   }
   return cuda_device(d.index);
 }

@@ -154,8 +154,9 @@ class Device : public std::enable_shared_from_this<Device> {
  private:
   friend class StagingLease;
   struct Copier;
-  void give_back(std::byte* data, std::size_t size) noexcept;
-  DeviceStream& setup_stream();  // with copier_->mutex held
+  void give_back(std::byte* data) noexcept;
+  // copy_to_device and copy_to_host (host is only read then).
+  void setup_copy(bool to_device, DeviceSpan span, std::byte* host);
   // Throws when the process was forked after the driver started, or the device was lost.
   void usable() const;
 

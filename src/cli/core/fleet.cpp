@@ -13,6 +13,7 @@
 
 #include "bench_options.hpp"
 #include "facts.hpp"
+#include "floors.hpp"
 #include "report_text.hpp"
 #include "swapio/error.hpp"
 
@@ -22,11 +23,11 @@ namespace {
 constexpr std::size_t kFullTableNodes = 40;
 constexpr double kMadScale = 1.4826;  // MAD to a standard deviation, for normal data
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+// The names of a report's workloads, in order.
+std::vector<std::string> workload_names(const nlohmann::json& report) {
+  std::vector<std::string> names;
+  for (const auto& w : report["workloads"]) names.push_back(w.value("name", ""));
+  return names;
 }
 
 struct Cell {
@@ -81,10 +82,7 @@ FleetReport fleet_report(const std::vector<FleetNode>& nodes) {
                         first->origin + " profile " + first->report["profile"].get<std::string>() +
                         ": a fleet compares like with like");
     }
-    std::vector<std::string> a, b;
-    for (const auto& w : n.report["workloads"]) a.push_back(w.value("name", ""));
-    for (const auto& w : first->report["workloads"]) b.push_back(w.value("name", ""));
-    if (a != b) {
+    if (workload_names(n.report) != workload_names(first->report)) {
       throw ConfigError("fleet report: " + n.origin + " and " + first->origin + " ran different workloads of profile " +
                         n.report["profile"].get<std::string>());
     }
@@ -94,7 +92,7 @@ FleetReport fleet_report(const std::vector<FleetNode>& nodes) {
   std::string profile = "?";
   if (first != nullptr) {
     profile = first->report["profile"];
-    for (const auto& w : first->report["workloads"]) workloads.push_back(w.value("name", ""));
+    workloads = workload_names(first->report);
     if (first->report.contains("fleet_rule")) {
       rule.fraction = first->report["fleet_rule"].value("outlier_fraction", rule.fraction);
       rule.mads = first->report["fleet_rule"].value("outlier_mads", rule.mads);
@@ -134,10 +132,10 @@ FleetReport fleet_report(const std::vector<FleetNode>& nodes) {
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (cells[i][k].measured) v.push_back(cells[i][k].gib_per_s);
     }
-    const double med = median_of(v);
+    const double med = median(v);
     std::vector<double> dev;
     for (double x : v) dev.push_back(std::fabs(x - med));
-    const double mad = median_of(dev);
+    const double mad = median(dev);
     medians[k] = med;
     nlohmann::json outliers = nlohmann::json::array();
     for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -277,6 +275,12 @@ FleetReport fleet_report(const std::vector<FleetNode>& nodes) {
   x << "</testsuites>\n";
   out.junit = x.str();
   return out;
+}
+
+void add_fleet_report_options(CLI::App& app, FleetReportOptions& o) {
+  app.add_option("reports", o.reports, "the nodes' qualify --json reports")->required();
+  app.add_option("--json", o.json, "write the fleet report as JSON here");
+  app.add_option("--junit", o.junit, "write a JUnit XML file here (one testsuite per node)");
 }
 
 int run_fleet_report(const FleetReportOptions& o) {

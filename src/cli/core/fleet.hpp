@@ -6,6 +6,7 @@
 // node that passes its floors and is still far slower than its identical siblings.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -50,6 +51,7 @@ struct FleetReportOptions {
   std::vector<std::string> reports;
   std::string json, junit;
 };
+void add_fleet_report_options(CLI::App& app, FleetReportOptions& o);
 // Returns 0 when every node passes, 1 otherwise; ConfigError (exit 2) for bad input.
 int run_fleet_report(const FleetReportOptions& o);
 

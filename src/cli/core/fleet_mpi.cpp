@@ -26,7 +26,6 @@
 #include "qualify.hpp"
 #include "report_text.hpp"
 #include "subprocess.hpp"
-#include "swapio/device.hpp"
 #include "swapio/error.hpp"
 
 #ifdef SWAPIO_HAVE_MPI
@@ -37,16 +36,12 @@ namespace swapio::cli {
 
 #ifndef SWAPIO_HAVE_MPI
 
-bool fleet_built() noexcept { return false; }
-
 int run_qualify_fleet(const QualifyOptions&) {
   throw ConfigError("--fleet: this build has no MPI (libopenmpi-dev was not found when it was built); qualify each "
                     "node with swapio qualify --json FILE and merge the files with swapio fleet-report");
 }
 
 #else
-
-bool fleet_built() noexcept { return true; }
 
 namespace {
 
@@ -104,42 +99,31 @@ class Fleet {
     }
   }
 
-  // Every rank's string, or throws on timeout.
-  std::vector<std::string> allgather(const std::string& mine, const std::string& what) {
+  // Every rank's string to every rank (to_all) or to rank 0 only (the others get nothing);
+  // throws on timeout.
+  std::vector<std::string> collect(const std::string& mine, const std::string& what, bool to_all) {
     const int n = mpi_.size();
     int len = static_cast<int>(mine.size());
     std::vector<int> lens(n);
     MPI_Request r;
-    MPI_Iallgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, MPI_COMM_WORLD, &r);
+    if (to_all) MPI_Iallgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, MPI_COMM_WORLD, &r);
+    else MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &r);
     if (!finish(r)) timed_out(what);
-    std::vector<int> displs(n, 0);
-    for (int i = 1; i < n; ++i) displs[i] = displs[i - 1] + lens[i - 1];
-    std::string all(static_cast<std::size_t>(displs[n - 1] + lens[n - 1]), '\0');
-    MPI_Iallgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD, &r);
-    if (!finish(r)) timed_out(what);
-    std::vector<std::string> out;
-    for (int i = 0; i < n; ++i) out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
-    return out;
-  }
-
-  // Rank 0 gets every rank's string; the others get nothing.
-  std::vector<std::string> gather(const std::string& mine, const std::string& what) {
-    const int n = mpi_.size();
-    int len = static_cast<int>(mine.size());
-    std::vector<int> lens(n);
-    MPI_Request r;
-    MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &r);
-    if (!finish(r)) timed_out(what);
+    const bool receives = to_all || mpi_.rank() == 0;
     std::vector<int> displs(n, 0);
     std::string all;
-    if (mpi_.rank() == 0) {
+    if (receives) {
       for (int i = 1; i < n; ++i) displs[i] = displs[i - 1] + lens[i - 1];
       all.resize(static_cast<std::size_t>(displs[n - 1] + lens[n - 1]));
     }
-    MPI_Igatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD, &r);
+    if (to_all) {
+      MPI_Iallgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, MPI_COMM_WORLD, &r);
+    } else {
+      MPI_Igatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, 0, MPI_COMM_WORLD, &r);
+    }
     if (!finish(r)) timed_out(what);
     std::vector<std::string> out;
-    if (mpi_.rank() == 0) {
+    if (receives) {
       for (int i = 0; i < n; ++i) out.push_back(all.substr(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(lens[i])));
     }
     return out;
@@ -160,7 +144,7 @@ class Fleet {
     nlohmann::json small = status;
     small.erase("result");
     std::vector<nlohmann::json> all;
-    for (const std::string& text : allgather(small.dump(), what)) all.push_back(nlohmann::json::parse(text));
+    for (const std::string& text : collect(small.dump(), what, true)) all.push_back(nlohmann::json::parse(text));
     ++points_;
     if (mpi_.rank() == 0) {
       // Every rank sent this point's result before the collective: take in the ones still on the way.
@@ -181,13 +165,14 @@ class Fleet {
     return all;
   }
 
-  // The ranks' node names, from the start: which rank measures which node.
+  // The ranks' node names, from the start: the lowest rank of each node measures it.
   void set_ranks(const std::vector<std::string>& names) {
     for (std::size_t i = 0; i < names.size(); ++i) {
       nodes_[static_cast<int>(i)] = names[i];
       leaders_[static_cast<int>(i)] = std::find(names.begin(), names.end(), names[i]) - names.begin() == static_cast<std::ptrdiff_t>(i);
     }
   }
+  bool measures(int rank) const { return leaders_.at(rank); }
 
   // Before the final gather: the results sent are all delivered (rank 0 took them in).
   void drain_sends() {
@@ -297,16 +282,8 @@ int run_qualify_fleet(const QualifyOptions& options) {
   Fleet fleet(mpi, options);
   const int rank = mpi.rank();
   const std::string node = fleet_node_name();
-  const std::vector<std::string> names = fleet.allgather(node, "the start");
-  int leader = rank;
-  for (int i = 0; i < mpi.size(); ++i) {
-    if (names[static_cast<std::size_t>(i)] == node) {
-      leader = i;
-      break;
-    }
-  }
-  const bool measuring = leader == rank;
-  fleet.set_ranks(names);
+  fleet.set_ranks(fleet.collect(node, "the start", true));
+  const bool measuring = fleet.measures(rank);
 
   // The node's own run: quiet, its report kept, no files of its own.
   QualifyOptions o = options;
@@ -318,13 +295,7 @@ int run_qualify_fleet(const QualifyOptions& options) {
   std::string profile_name;
   std::vector<std::string> workload_names;
   try {
-    Profile p = options.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
-                                        : load_profile(options.profile);
-    if (!options.gpus.empty()) {  // as run_qualify expands it
-      std::string why;
-      const int visible = cuda_device_count(&why);
-      p = expand_gpu_workloads(std::move(p), parse_gpu_list(options.gpus, visible, why));
-    }
+    const Profile p = qualify_profile(options);
     workloads = p.workloads.size();
     profile_name = p.name;
     for (const Workload& w : p.workloads) workload_names.push_back(w.name);
@@ -368,19 +339,14 @@ int run_qualify_fleet(const QualifyOptions& options) {
   };
 
   nlohmann::json report;
-  int node_status = 0;
   if (status["code"] == 0 && measuring) {
     QualifyHooks hooks;
     hooks.quiet = true;
     hooks.report = &report;
     hooks.before_workload = [&](std::size_t k) { sync("workload " + std::to_string(k + 1)); };
-    hooks.after_workload = [&](std::size_t, const WorkloadResult& r) {
-      Profile stub;
-      stub.name = profile_name;
-      status["result"] = results_to_json(stub, {r})["workloads"][0];
-    };
+    hooks.after_workload = [&](std::size_t, const WorkloadResult& r) { status["result"] = workload_to_json(r); };
     try {
-      node_status = run_qualify(o, hooks);
+      (void)run_qualify(o, hooks);  // the node's own verdict is in its report; the fleet's decides
     } catch (const FleetAbort& a) {
       return a.status;
     } catch (const ConfigError& e) {
@@ -400,8 +366,8 @@ int run_qualify_fleet(const QualifyOptions& options) {
 
   fleet.drain_sends();
   nlohmann::json mine = {{"node", node}, {"rank", rank}, {"measuring", measuring}, {"code", status["code"]},
-                         {"error", status["error"]}, {"status", node_status}, {"report", report}};
-  const std::vector<std::string> all = fleet.gather(mine.dump(), "the report");
+                         {"error", status["error"]}, {"report", report}};
+  const std::vector<std::string> all = fleet.collect(mine.dump(), "the report", false);
   int exit_status = 0;
   if (rank == 0) {
     std::vector<FleetNode> nodes;

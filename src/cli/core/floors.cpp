@@ -17,13 +17,6 @@ namespace {
 constexpr const char* kSwapioFile = "swapio-floor";
 constexpr const char* kFioJob = "swapio-ref";
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 std::string tail_of(const std::string& s) {
   std::string t = s.size() > 400 ? "..." + s.substr(s.size() - 400) : s;
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
@@ -405,48 +398,59 @@ std::string format_results(const Profile& profile, const std::vector<WorkloadRes
   return s;
 }
 
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+nlohmann::json workload_to_json(const WorkloadResult& r) {
+  const Workload& w = r.workload;
+  nlohmann::json programs = nlohmann::json::object();
+  for (const auto& [label, s] : r.programs) {
+    nlohmann::json contiguous = nlohmann::json::array();
+    for (const auto& c : s.contiguous_2m) contiguous.push_back(c ? nlohmann::json(*c) : nlohmann::json());
+    programs[label] = {{"gib_per_s", s.gib_per_s},
+                       {"cpu_seconds_per_gib", s.cpu_per_gib},
+                       {"median_gib_per_s", s.median_gib_per_s},
+                       {"median_cpu_seconds_per_gib", s.median_cpu_per_gib}};
+    if (!s.contiguous_2m.empty()) programs[label]["memory_contiguous_2m"] = contiguous;
+  }
+  nlohmann::json checks = nlohmann::json::array();
+  for (const FloorCheck& c : r.checks) {
+    checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
+                      {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped},
+                      {"round", c.round > 0 ? nlohmann::json(c.round) : nlohmann::json()},
+                      {"reference", c.reference.empty() ? nlohmann::json() : nlohmann::json(c.reference)},
+                      {"error", c.error.empty() ? nlohmann::json() : nlohmann::json(c.error)}});
+  }
+  nlohmann::json workload = knobs_to_json(w.config);
+  workload.update({{"name", w.name},
+                   {"op", w.write ? "write" : "read"},
+                   {"size", w.size},
+                   {"processes", w.processes},
+                   {"loops", w.loops},
+                   {"warmup_loops", w.warmup_loops},
+                   {"handle", w.handle},
+                   {"programs", programs},
+                   {"fio_best_gib_per_s", r.fio_best ? nlohmann::json(*r.fio_best) : nlohmann::json()},
+                   {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
+                   {"checks", checks},
+                   {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
+                   {"direct", r.direct ? nlohmann::json(*r.direct) : nlohmann::json()},
+                   {"direct_note", r.direct_note},
+                   {"memory_contiguous_2m", r.contiguous_2m ? nlohmann::json(*r.contiguous_2m) : nlohmann::json()},
+                   {"memory_warnings", r.memory_warnings},
+                   {"pass", r.pass}});
+  return workload;
+}
+
 nlohmann::json results_to_json(const Profile& profile, const std::vector<WorkloadResult>& results) {
   nlohmann::json out = {{"profile", profile.name}, {"workloads", nlohmann::json::array()}};
   bool all = true;
   for (const WorkloadResult& r : results) {
-    const Workload& w = r.workload;
-    nlohmann::json programs = nlohmann::json::object();
-    for (const auto& [label, s] : r.programs) {
-      nlohmann::json contiguous = nlohmann::json::array();
-      for (const auto& c : s.contiguous_2m) contiguous.push_back(c ? nlohmann::json(*c) : nlohmann::json());
-      programs[label] = {{"gib_per_s", s.gib_per_s},
-                         {"cpu_seconds_per_gib", s.cpu_per_gib},
-                         {"median_gib_per_s", s.median_gib_per_s},
-                         {"median_cpu_seconds_per_gib", s.median_cpu_per_gib}};
-      if (!s.contiguous_2m.empty()) programs[label]["memory_contiguous_2m"] = contiguous;
-    }
-    nlohmann::json checks = nlohmann::json::array();
-    for (const FloorCheck& c : r.checks) {
-      checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
-                        {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped},
-                        {"round", c.round > 0 ? nlohmann::json(c.round) : nlohmann::json()},
-                        {"reference", c.reference.empty() ? nlohmann::json() : nlohmann::json(c.reference)},
-                        {"error", c.error.empty() ? nlohmann::json() : nlohmann::json(c.error)}});
-    }
-    nlohmann::json workload = knobs_to_json(w.config);
-    workload.update({{"name", w.name},
-                     {"op", w.write ? "write" : "read"},
-                     {"size", w.size},
-                     {"processes", w.processes},
-                     {"loops", w.loops},
-                     {"warmup_loops", w.warmup_loops},
-                     {"handle", w.handle},
-                     {"programs", programs},
-                     {"fio_best_gib_per_s", r.fio_best ? nlohmann::json(*r.fio_best) : nlohmann::json()},
-                     {"ceiling_best_gib_per_s", r.ceiling_best ? nlohmann::json(*r.ceiling_best) : nlohmann::json()},
-                     {"checks", checks},
-                     {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
-                     {"direct", r.direct ? nlohmann::json(*r.direct) : nlohmann::json()},
-                     {"direct_note", r.direct_note},
-                     {"memory_contiguous_2m", r.contiguous_2m ? nlohmann::json(*r.contiguous_2m) : nlohmann::json()},
-                     {"memory_warnings", r.memory_warnings},
-                     {"pass", r.pass}});
-    out["workloads"].push_back(std::move(workload));
+    out["workloads"].push_back(workload_to_json(r));
     all = all && r.pass;
   }
   out["pass"] = all;

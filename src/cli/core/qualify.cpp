@@ -147,6 +147,17 @@ void add_qualify_options(CLI::App& app, QualifyOptions& o) {
   app.add_option("--rounds", o.rounds, "interleaved rounds instead of the profile's")->check(CLI::Range(1u, 1000u));
 }
 
+Profile qualify_profile(const QualifyOptions& o) {
+  Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
+                                      : load_profile(o.profile);
+  if (!o.gpus.empty()) {
+    std::string why;
+    const int visible = cuda_device_count(&why);
+    profile = expand_gpu_workloads(std::move(profile), parse_gpu_list(o.gpus, visible, why));
+  }
+  return profile;
+}
+
 int run_qualify(const QualifyOptions& o) { return run_qualify(o, QualifyHooks{}); }
 
 int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks) {
@@ -162,13 +173,7 @@ int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks) {
   // First: from here an interrupt stops the programs started (also `fio --version`), and the
   // folders are cleaned up on the way out.
   catch_interrupts();
-  Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
-                                      : load_profile(o.profile);
-  if (!o.gpus.empty()) {
-    std::string why;
-    const int visible = cuda_device_count(&why);
-    profile = expand_gpu_workloads(std::move(profile), parse_gpu_list(o.gpus, visible, why));
-  }
+  const Profile profile = qualify_profile(o);
   for (const std::string& f : o.folders) {
     check_writable_folder("--folder", f);
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "floors.hpp"
+#include "profile.hpp"
 
 namespace swapio::cli {
 
@@ -46,8 +47,11 @@ struct QualifyHooks {
 };
 int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks);
 
+// The profile qualify runs: --profile or the built-in one, its GPU workloads expanded over
+// --gpus. Throws ConfigError.
+Profile qualify_profile(const QualifyOptions& o);
+
 // qualify --fleet, under an MPI launcher. Throws ConfigError in a build without MPI.
 int run_qualify_fleet(const QualifyOptions& o);
-bool fleet_built() noexcept;
 
 }  // namespace swapio::cli

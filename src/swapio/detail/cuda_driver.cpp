@@ -21,7 +21,7 @@ namespace swapio::detail {
 bool cuda_built() noexcept { return false; }
 
 std::shared_ptr<Driver> cuda_driver() {
-  throw ConfigError("CUDA: this build has no CUDA support (no CUDA Toolkit was found when it was built)");
+  throw ConfigError(std::string("CUDA: ") + kNoCudaBuild);
 }
 
 #else

@@ -32,7 +32,7 @@ class StagingCache {
 
   // A registered buffer of at least `bytes` (its size in *size), registering one when none fits.
   std::byte* take(Driver& driver, int ordinal, std::size_t bytes, std::size_t* size);
-  void give_back(Driver& driver, std::byte* data, std::size_t size) noexcept;
+  void give_back(Driver& driver, std::byte* data) noexcept;
   std::size_t cached_bytes() const;
   // Unregisters and frees every buffer not lent now.
   void trim(Driver& driver) noexcept;
@@ -102,12 +102,12 @@ struct Fence {
 // after (as KvikIO pushes and pops the context).
 class CurrentDevice {
  public:
-  CurrentDevice(Driver& driver, int ordinal) : driver_(driver), previous_(driver.current_device()) {
-    if (previous_ != ordinal) driver_.set_current_device(ordinal);
-    else driver_ptr_ = nullptr;
+  CurrentDevice(Driver& driver, int ordinal)
+      : driver_(driver), previous_(driver.current_device()), changed_(previous_ != ordinal) {
+    if (changed_) driver_.set_current_device(ordinal);
   }
   ~CurrentDevice() {
-    if (driver_ptr_ != nullptr) {
+    if (changed_) {
       try {
         driver_.set_current_device(previous_);
       } catch (...) {  // restoring a device that worked before cannot fail but on a lost context
@@ -120,8 +120,11 @@ class CurrentDevice {
  private:
   Driver& driver_;
   int previous_;
-  Driver* driver_ptr_ = &driver_;  // null when nothing changed
+  bool changed_;
 };
+
+// Why a build has no CUDA.
+inline constexpr const char* kNoCudaBuild = "this build has no CUDA support (no CUDA Toolkit was found when it was built)";
 
 // CUDA's runtime, one per process (never destroyed: the runtime tears itself down at exit).
 // Throws ConfigError in a build without CUDA.

@@ -62,6 +62,25 @@ struct EmuEvent {
 };
 using EventRef = std::shared_ptr<EmuEvent>;
 
+// The entry of `ranges` (start -> what has a length) whose range holds [addr, addr + bytes), or
+// end().
+template <typename Map, typename Length>
+typename Map::const_iterator range_holding(const Map& ranges, std::uintptr_t addr, std::size_t bytes, Length length) {
+  auto it = ranges.upper_bound(addr);
+  if (it == ranges.begin()) return ranges.end();
+  --it;
+  const std::size_t n = length(it->second), off = addr - it->first;
+  return off <= n && bytes <= n - off ? it : ranges.end();
+}
+
+// An event queued on `queue` that completes once everything queued before it has run.
+EventRef mark(detail::CopyQueue& queue) {
+  auto e = std::make_shared<EmuEvent>();
+  e->recorded = 1;
+  queue.call([e] { e->complete(1); });
+  return e;
+}
+
 struct EmuStream {
   int ordinal = 0;
   std::shared_ptr<detail::CopyQueue> queue;
@@ -219,9 +238,7 @@ class EmulatedDriver final : public detail::Driver {
       std::lock_guard lock(mutex_);
       for (auto& c : devices_[s.ordinal]->callers) {
         if (!c->blocking) continue;
-        auto sub = std::make_shared<EmuEvent>();
-        sub->recorded = 1;
-        c->queue->call([sub] { sub->complete(1); });
+        const EventRef sub = mark(*c->queue);
         s.queue->call([sub] { sub->block_until(1); });
       }
     }
@@ -270,34 +287,24 @@ class EmulatedDriver final : public detail::Driver {
     } catch (...) {
       return;
     }
-    auto done = std::make_shared<EmuEvent>();
-    done->recorded = 1;
     try {
-      s->queue->call([done] { done->complete(1); });
-    } catch (...) {
+      mark(*s->queue)->block_until(1);
+    } catch (...) {  // no memory for a marker: wait for the whole queue instead
       s->queue->synchronize();
-      return;
     }
-    done->block_until(1);
   }
 
   PointerInfo pointer_info(const void* address) override {
     PointerInfo info;
-    const auto addr = reinterpret_cast<std::uintptr_t>(address);
     std::lock_guard lock(mutex_);
-    auto it = allocations_.upper_bound(addr);
-    if (it != allocations_.begin()) {
-      --it;
-      const Allocation& a = it->second;
-      if (addr < it->first + std::max<std::size_t>(a.bytes, 1)) {
-        info.kind = PointerInfo::Kind::device;
-        info.device = a.ordinal;
-        info.base = it->first;
-        info.size = a.bytes;
-        return info;
-      }
+    if (const auto it = allocation_holding(address, 0); it != allocations_.end()) {
+      info.kind = PointerInfo::Kind::device;
+      info.device = it->second.ordinal;
+      info.base = it->first;
+      info.size = it->second.bytes;
+    } else if (registered_locked(address, 1)) {
+      info.kind = PointerInfo::Kind::registered_host;
     }
-    if (registered_locked(address, 1)) info.kind = PointerInfo::Kind::registered_host;
     return info;
   }
 
@@ -352,11 +359,7 @@ class EmulatedDriver final : public detail::Driver {
     });
   }
   void synchronize_caller(int ordinal, void* stream) {
-    EmuStream& s = caller_stream(ordinal, stream);
-    auto done = std::make_shared<EmuEvent>();
-    done->recorded = 1;
-    s.queue->call([done] { done->complete(1); });
-    done->block_until(1);
+    mark(*caller_stream(ordinal, stream).queue)->block_until(1);
   }
   void lose(int ordinal, const std::string& why) {
     std::lock_guard lock(mutex_);
@@ -429,16 +432,17 @@ class EmulatedDriver final : public detail::Driver {
   // The host bytes behind [device, device+bytes), which must lie inside one allocation; null
   // otherwise.
   std::byte* find(const void* device, std::size_t bytes, std::shared_ptr<HostBuffer>* keep) const {
-    const auto addr = reinterpret_cast<std::uintptr_t>(device);
     std::lock_guard lock(mutex_);
-    auto it = allocations_.upper_bound(addr);
-    if (it == allocations_.begin()) return nullptr;
-    --it;
-    const Allocation& a = it->second;
-    const std::uintptr_t off = addr - it->first;
-    if (off > a.bytes || bytes > a.bytes - off) return nullptr;
-    if (keep != nullptr) *keep = a.backing;
-    return a.backing->data() + off;
+    const auto it = allocation_holding(device, bytes);
+    if (it == allocations_.end()) return nullptr;
+    if (keep != nullptr) *keep = it->second.backing;
+    return it->second.backing->data() + (reinterpret_cast<std::uintptr_t>(device) - it->first);
+  }
+
+  // With mutex_ held.
+  std::map<std::uintptr_t, Allocation>::const_iterator allocation_holding(const void* device, std::size_t bytes) const {
+    return range_holding(allocations_, reinterpret_cast<std::uintptr_t>(device), bytes,
+                         [](const Allocation& a) { return a.bytes; });
   }
 
   std::byte* translate(const void* device, std::size_t bytes, const char* what, std::shared_ptr<HostBuffer>* keep) const {
@@ -451,11 +455,8 @@ class EmulatedDriver final : public detail::Driver {
   }
 
   bool registered_locked(const void* host, std::size_t bytes) const {
-    const auto addr = reinterpret_cast<std::uintptr_t>(host);
-    auto it = registered_.upper_bound(addr);
-    if (it == registered_.begin()) return false;
-    --it;
-    return addr - it->first <= it->second && bytes <= it->second - (addr - it->first);
+    return range_holding(registered_, reinterpret_cast<std::uintptr_t>(host), bytes, [](std::size_t n) { return n; }) !=
+           registered_.end();
   }
   bool registered(const void* host, std::size_t bytes) const {
     std::lock_guard lock(mutex_);
