@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <utility>
 
+#include "swapio/detail/fork_guard.hpp"
 #include "swapio/detail/huge_mapping.hpp"
 #include "swapio/error.hpp"
 
@@ -26,10 +27,17 @@ struct Registry {
   std::map<std::uintptr_t, std::size_t> ranges;
 };
 
+Registry& registry();
+std::shared_mutex* registry_mutex() { return &registry().mutex; }
+
 Registry& registry() {
   static Registry* r = new Registry;  // never destroyed: a static HostBuffer may outlive any static
   return *r;
 }
+
+// A worker registering its staging memory while another thread forks must not leave the child
+// a registry it can never read. Set up at load time, before any thread can be inside it.
+[[maybe_unused]] const bool registry_guarded = (registry(), detail::guard_across_fork<&registry_mutex>(), true);
 
 void register_range(const std::byte* p, std::size_t n) {
   Registry& r = registry();

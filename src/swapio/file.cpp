@@ -1,6 +1,7 @@
 #include "swapio/file.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/stat.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 #include <utility>
 
 #include "swapio/error.hpp"
@@ -112,10 +114,85 @@ void require_regular(int fd, const std::string& path, Access access) {
   if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) throw_io_error(errno, "fcntl", path);
 }
 
+// What descriptor n refers to, as errors name it ("/data/x (descriptor 7)"), after checking that
+// n allows the access: the file is reopened through /proc, which would otherwise write through a
+// read-only descriptor, and ignore O_APPEND.
+std::string check_descriptor(int n, Access access) {
+  const char* op = access == Access::read ? "open for reading" : "open for writing";
+  const std::string number = "descriptor " + std::to_string(n);
+  const int fl = ::fcntl(n, F_GETFL);
+  if (fl < 0) throw_io_error(errno, op, number, 0, 0, errno == EBADF ? number + " is not open" : "");
+  std::string shown = number;
+  char target[PATH_MAX];
+  const ssize_t len = ::readlink(("/proc/self/fd/" + std::to_string(n)).c_str(), target, sizeof target);
+  if (len > 0 && static_cast<std::size_t>(len) < sizeof target) shown = std::string(target, static_cast<std::size_t>(len)) + " (" + number + ")";
+  const int mode = fl & O_ACCMODE;
+  if (access == Access::write && mode == O_RDONLY) throw_io_error(EBADF, op, shown, 0, 0, "the descriptor is open read-only");
+  if (access == Access::read && mode == O_WRONLY) throw_io_error(EBADF, op, shown, 0, 0, "the descriptor is open write-only");
+  if (access == Access::write && (fl & O_APPEND) != 0) {
+    throw_io_error(EBADF, op, shown, 0, 0,
+                   "the descriptor is open with O_APPEND, which puts every write at the end of the file whatever its "
+                   "offset; open it without O_APPEND");
+  }
+  return shown;
+}
+
+// Creates path when nothing is there (O_EXCL: the file is this call's, nobody else's). False when
+// something exists (or a dangling link, or an error the open that follows reports).
+bool create_if_missing(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 || errno != ENOENT) return false;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 }  // namespace
 
+void check_path(const std::string& path, const std::string& what) {
+  const auto at = path.find('\0');
+  if (at == std::string::npos) return;
+  std::string shown;
+  for (const char c : path) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+  throw ConfigError(what + " '" + shown + "' holds a NUL byte (at byte " + std::to_string(at) +
+                    "): a file name cannot contain one");
+}
+
+int descriptor_of(const std::string& path) noexcept {
+  for (const std::string_view prefix : {std::string_view("/proc/self/fd/"), std::string_view("/dev/fd/")}) {
+    if (!path.starts_with(prefix)) continue;
+    const std::string_view digits = std::string_view(path).substr(prefix.size());
+    if (digits.empty() || digits.size() > 9) return -1;
+    int n = 0;
+    for (const char c : digits) {
+      if (c < '0' || c > '9') return -1;
+      n = n * 10 + (c - '0');
+    }
+    return n;
+  }
+  return -1;
+}
+
 File File::open(const std::string& path, Access access, DirectMode mode, const std::string& shown_as) {
-  const std::string& shown = shown_as.empty() ? path : shown_as;
+  check_path(path);
+  const int descriptor = descriptor_of(path);
+  const std::string shown = descriptor >= 0 ? check_descriptor(descriptor, access) : shown_as.empty() ? path : shown_as;
+  const bool created = access == Access::write && descriptor < 0 && create_if_missing(path);
+  try {
+    File f = open_checked(path, access, mode, shown);
+    f.descriptor_ = descriptor;
+    f.created_ = created;
+    if (access == Access::write && !created) f.size_before_ = f.size();
+    return f;
+  } catch (...) {
+    // Nothing of this call's stays behind: the file it made goes with the failed open.
+    if (created) ::unlink(path.c_str());
+    throw;
+  }
+}
+
+File File::open_checked(const std::string& path, Access access, DirectMode mode, const std::string& shown) {
   File f;
   f.name_ = shown;
   f.path_ = path;
@@ -195,6 +272,7 @@ bool File::preallocate(std::uint64_t offset, std::uint64_t length) {
 }
 
 std::uint32_t direct_offset_alignment(const std::string& path, DirectMode mode) {
+  check_path(path);
   if (mode == DirectMode::off) return 0;
   const FileDescriptor fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
   if (!fd.valid()) throw_io_error(errno, "look at", path);

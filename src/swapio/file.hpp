@@ -36,10 +36,14 @@ enum class Access { read, write };
 class File {
  public:
   // Opens an existing regular file for reading, or creates/opens one for writing (never
-  // truncated). Throws swapio::Error: missing file, a directory, not a regular file,
-  // O_DIRECT refused with DirectMode::on.
+  // truncated). Throws ConfigError for a path with a NUL byte, swapio::Error: missing file, a
+  // directory, not a regular file, O_DIRECT refused with DirectMode::on. A file it created is
+  // removed again when the open fails after creating it.
   // shown_as: the name errors and name() give (default: path), e.g. the file a temporary
   // will replace.
+  // A descriptor path ("/proc/self/fd/N", "/dev/fd/N") opens the file descriptor N refers to,
+  // as N allows it: a write through a read-only or O_APPEND descriptor, or a read through a
+  // write-only one, is refused (EBADF); errors name the file and the descriptor.
   static File open(const std::string& path, Access access, DirectMode mode, const std::string& shown_as = {});
 
   File(File&&) noexcept = default;
@@ -53,6 +57,12 @@ class File {
   // The path it was opened by (name() unless shown_as was given).
   const std::string& path() const noexcept { return path_; }
   Access access() const noexcept { return access_; }
+  // A write's open created the file (it did not exist before).
+  bool created() const noexcept { return created_; }
+  // A write's file size when it was opened (0 when created).
+  std::uint64_t size_before() const noexcept { return size_before_; }
+  // The caller's descriptor N of a descriptor path, else -1.
+  int descriptor() const noexcept { return descriptor_; }
   bool direct() const noexcept { return direct_; }
   // Why I/O is buffered when it is ("" when direct or when direct=off was asked).
   const std::string& direct_note() const noexcept { return direct_note_; }
@@ -76,17 +86,29 @@ class File {
 
  private:
   File() = default;
+  // open() for a path already checked, named `shown`.
+  static File open_checked(const std::string& path, Access access, DirectMode mode, const std::string& shown);
 
   FileDescriptor fd_;
   FileDescriptor edge_fd_;
   std::string name_;
   std::string path_;
   Access access_ = Access::read;
+  bool created_ = false;
+  std::uint64_t size_before_ = 0;
+  int descriptor_ = -1;
   bool direct_ = false;
   std::string direct_note_;
   std::uint32_t mem_align_ = 1;
   std::uint32_t offset_align_ = 1;
 };
+
+// Throws ConfigError when path holds a NUL byte: the system would read the name only up to it,
+// and open another file. `what` names the argument in the message ("path", "folder", ...).
+void check_path(const std::string& path, const std::string& what = "path");
+
+// N for a descriptor path ("/proc/self/fd/N" or "/dev/fd/N"), else -1.
+int descriptor_of(const std::string& path) noexcept;
 
 // The folder a path's file is in: its parent, or "." for a bare name.
 std::string folder_of(const std::string& path);

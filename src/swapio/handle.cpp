@@ -1,5 +1,7 @@
 #include "swapio/handle.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "swapio/detail/op.hpp"
+#include "swapio/error.hpp"
 
 namespace swapio {
 
@@ -28,6 +31,9 @@ struct Handle::Impl final : detail::SliceExecutor {
     std::thread thread;
   };
 
+  // The threads and rings live in this process only: a child forked from it has the Handle's
+  // memory but none of its threads.
+  const pid_t owner = ::getpid();
   Config config;
   std::string engine_name;
   std::string engine_note;
@@ -125,8 +131,16 @@ struct Handle::Impl final : detail::SliceExecutor {
 
   std::pair<std::string, std::string> engine() override { return {engine_name, engine_note}; }
 
+  void check_owner() const {
+    if (::getpid() != owner) {
+      throw ConfigError("this Handle belongs to process " + std::to_string(owner) +
+                        ", and its threads did not survive fork(); create a new one in the child");
+    }
+  }
+
   std::shared_ptr<detail::OpRun> begin(Direction direction, TensorSpan tensor, const std::string& path,
                                        std::uint64_t offset, bool validate) {
+    check_owner();
     auto op = std::make_shared<detail::OpRun>(detail::prepare_op(config, direction, tensor, path, offset, validate));
     detail::run_slices(op, *this);
     return op;
@@ -143,6 +157,14 @@ struct Handle::Impl final : detail::SliceExecutor {
 Handle::Handle(const Config& config) : impl_(std::make_unique<Impl>(config)) {}
 
 Handle::~Handle() {
+  if (::getpid() != impl_->owner) {
+    // A forked child: the threads to join and the ops to wait for are the parent's, and its locks
+    // may have been held at the fork. Left as they are, so that the child's exit neither hangs
+    // nor crashes. Kept reachable, so that leak checkers do not report what was never the child's.
+    static auto* abandoned = new std::vector<Impl*>;
+    abandoned->push_back(impl_.release());
+    return;
+  }
   // Ops still pending must finish before their buffers and the threads go away.
   try {
     (void)wait();
@@ -162,6 +184,7 @@ Handle::OpId Handle::async_transfer(Direction direction, TensorSpan tensor, cons
 }
 
 WaitResult Handle::wait() {
+  impl_->check_owner();
   // Wait for everything pending now, without taking it out of the list: a concurrent caller of
   // wait() must also see these ops until they are done. Then claim whatever is still unclaimed.
   std::vector<std::pair<OpId, std::shared_ptr<detail::OpRun>>> ops;
@@ -204,6 +227,7 @@ WaitResult Handle::wait() {
 }
 
 OpResult Handle::wait(OpId id) {
+  impl_->check_owner();
   std::shared_ptr<detail::OpRun> op;
   {
     std::lock_guard lock(impl_->pending_mutex);
@@ -219,6 +243,7 @@ OpResult Handle::wait(OpId id) {
 }
 
 bool Handle::done(OpId id) const {
+  impl_->check_owner();
   std::lock_guard lock(impl_->pending_mutex);
   const auto& pending = impl_->pending;
   auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });

@@ -36,15 +36,11 @@ void compare(int fd, std::span<const std::byte> expected, const std::string& pat
 
 constexpr std::size_t kChunk = 8u << 20;
 
-}  // namespace
-
-void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t offset) {
-  detail::check_tensor(Direction::write, expected, offset, "validation of " + path + ": ");
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) throw_io_error(errno, "open for validation", path);
+// Validation against fd (open for reading, buffered), named path in errors.
+void validate_open(TensorSpan expected, int fd, const std::string& path, std::uint64_t offset) {
   std::vector<std::byte> chunk(std::min(kChunk, expected.size()));
   if (!expected.on_device()) {
-    compare(fd.get(), {expected.data(), expected.size()}, path, offset, 0, chunk);
+    compare(fd, {expected.data(), expected.size()}, path, offset, 0, chunk);
     return;
   }
   // Device memory: copied back to the host piece by piece.
@@ -52,9 +48,20 @@ void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t
   for (std::size_t done = 0; done < expected.size();) {
     const std::size_t n = std::min(host.size(), expected.size() - done);
     expected.device()->copy_to_host(host.data(), DeviceSpan{expected.device(), expected.data() + done, n});
-    compare(fd.get(), {host.data(), n}, path, offset + done, done, chunk);
+    compare(fd, {host.data(), n}, path, offset + done, done, chunk);
     done += n;
   }
+}
+
+}  // namespace
+
+void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t offset, const std::string& shown_as) {
+  const std::string& shown = shown_as.empty() ? path : shown_as;
+  check_path(path);
+  detail::check_tensor(Direction::write, expected, offset, "validation of " + shown + ": ");
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw_io_error(errno, "open for validation", shown);
+  validate_open(expected, fd.get(), shown, offset);
 }
 
 }  // namespace swapio

@@ -16,7 +16,9 @@ namespace swapio {
 // under test) and compares; device memory is copied back to the host piece by piece. Throws
 // ValidationError naming the first differing offset, or swapio::Error when the file cannot be
 // read (or is shorter).
-void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t offset);
+// shown_as: the name errors give (default: path).
+void validate_tensor(TensorSpan expected, const std::string& path, std::uint64_t offset,
+                     const std::string& shown_as = {});
 
 inline void validate_file_range(std::span<const std::byte> expected, const std::string& path, std::uint64_t offset) {
   validate_tensor(expected, path, offset);

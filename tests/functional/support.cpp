@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,6 +93,48 @@ ScratchMount::ScratchMount(const std::string& parent, const std::string& name, c
 
 ScratchMount::~ScratchMount() {
   if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+namespace {
+
+// Runs a command line quietly; its exit status, or -1.
+int run_quietly(const std::string& command) {
+  const int rc = std::system((command + " >/dev/null 2>&1").c_str());
+  return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+}  // namespace
+
+LoopMount::LoopMount(const std::string& parent, const std::string& name, const std::string& fstype, unsigned size_mib)
+    : path_(parent + "/" + name), image_(parent + "/" + name + ".img") {
+  if (::geteuid() != 0) {
+    why_not_ = "not root: a loop device needs root";
+    return;
+  }
+  std::filesystem::create_directory(path_);
+  if (::truncate(image_.c_str(), 0) != 0 && errno != ENOENT) {
+    why_not_ = "cannot make the image: " + std::string(std::strerror(errno));
+    return;
+  }
+  if (run_quietly("truncate -s " + std::to_string(size_mib) + "M '" + image_ + "'") != 0 ||
+      run_quietly("mkfs." + fstype + " -q -F '" + image_ + "'") != 0) {
+    why_not_ = "mkfs." + fstype + " failed (is e2fsprogs installed?)";
+    return;
+  }
+  mounted_ = run_quietly("mount -o loop '" + image_ + "' '" + path_ + "'") == 0;
+  if (!mounted_) why_not_ = "mount -o loop refused (no loop device here?)";
+}
+
+LoopMount::~LoopMount() {
+  // A loop device set up by mount -o loop is detached by the unmount (autoclear).
+  if (mounted_ && run_quietly("umount '" + path_ + "'") != 0) run_quietly("umount -l '" + path_ + "'");
+  ::unlink(image_.c_str());
+}
+
+std::uint64_t LoopMount::free_bytes() const {
+  struct statvfs st {};
+  if (::statvfs(path_.c_str(), &st) != 0) throw std::runtime_error("statvfs " + path_ + ": " + std::strerror(errno));
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 std::size_t open_fd_count() {

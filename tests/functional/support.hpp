@@ -57,6 +57,28 @@ class ScratchMount {
   std::string why_not_;
 };
 
+// A small filesystem of `fstype` ("ext4", "ext2") on a loop device, mounted at <parent>/<name>
+// for the object's lifetime, for real ENOSPC. Needs root, mkfs.<fstype> and a loop device: ok()
+// says whether it worked and why_not() why it did not. The image and the mount go with it.
+class LoopMount {
+ public:
+  LoopMount(const std::string& parent, const std::string& name, const std::string& fstype, unsigned size_mib);
+  ~LoopMount();
+  LoopMount(const LoopMount&) = delete;
+  LoopMount& operator=(const LoopMount&) = delete;
+  bool ok() const noexcept { return mounted_; }
+  const std::string& why_not() const noexcept { return why_not_; }
+  const std::string& path() const noexcept { return path_; }
+  // Bytes free to an unprivileged writer (statvfs f_bavail), for "the space came back".
+  std::uint64_t free_bytes() const;
+
+ private:
+  std::string path_;
+  std::string image_;
+  bool mounted_ = false;
+  std::string why_not_;
+};
+
 // Open file descriptors of this process (entries of /proc/self/fd).
 std::size_t open_fd_count();
 

@@ -35,8 +35,9 @@ _ALIGNMENT = 4096  # transfers whose offset and size are multiples of this are d
 
 
 def _target(filename):
-    """A path, or an open descriptor (reopened through /proc/self/fd, so the caller's file is
-    the one written whatever its flags, O_DIRECT included)."""
+    """A path, or an open descriptor: the file it refers to, reopened through /proc/self/fd (so
+    O_DIRECT or not is swapio's choice) as its access mode allows: a read-only or O_APPEND
+    descriptor is refused for writes, a write-only one for reads (EBADF, as DeepSpeed's op)."""
     if isinstance(filename, bool):
         raise TypeError("filename must be a path or an open file descriptor, not a bool")
     if isinstance(filename, int):

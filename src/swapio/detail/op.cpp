@@ -76,7 +76,12 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
   }
   if (op.validate) {
     // Validation reads what was written (the temporary, before it replaces anything).
-    validate_tensor(op.tensor, op.file.path(), op.offset);
+    if (op.file.descriptor() >= 0) {
+      // The caller's descriptor may be closed by now: read through this op's own.
+      validate_tensor(op.tensor, "/proc/self/fd/" + std::to_string(op.file.edge_fd()), op.offset, op.file.name());
+    } else {
+      validate_tensor(op.tensor, op.file.path(), op.offset);
+    }
     r.validated = true;
   }
   if (!op.temp.empty()) {
@@ -88,10 +93,42 @@ OpResult finish_op(PreparedOp& op, std::vector<SliceStats>& slices, const std::s
 
 }  // namespace
 
+namespace {
+
+// prepare_op past the open: the op's fields, the range checked, a write's range preallocated,
+// the slices. Throws ConfigError or swapio::Error.
+void fill_op(PreparedOp& op, const Config& config, Direction direction, TensorSpan tensor, std::uint64_t offset,
+             bool validate) {
+  const bool write = direction == Direction::write;
+  op.created = op.temp.empty() && op.file.created();
+  op.sync = write && (config.sync || config.atomic_replace);
+  op.started = std::chrono::steady_clock::now();
+  op.direction = direction;
+  op.tensor = tensor;
+  op.offset = offset;
+  op.validate = validate;
+  check_block_alignment(config, op.file);
+  if (!write) {
+    const std::uint64_t size = op.file.size();
+    if (offset + tensor.size() > size) {
+      throw_io_error(ENODATA, "read", op.file.name(), offset, tensor.size(),
+                     "past end of file: the file is " + std::to_string(size) + " bytes");
+    }
+  } else {
+    op.preallocated = op.file.preallocate(offset, tensor.size());
+  }
+  const std::uint64_t unit = op.file.direct() ? op.file.edge_align() : 4096;
+  op.slices = split_slices(offset, tensor.size(), config.intra_op_parallelism, unit);
+  if (tensor.on_device() && tensor.size() != 0) op.fence = tensor.device()->fence(tensor.stream());
+}
+
+}  // namespace
+
 PreparedOp prepare_op(const Config& config, Direction direction, TensorSpan tensor, const std::string& path,
                       std::uint64_t offset, bool validate) {
   check_tensor(direction, tensor, offset);
   if (path.empty()) throw ConfigError("path is empty");
+  check_path(path);
   const bool write = direction == Direction::write;
   TempFile temp;
   std::string target = path;
@@ -107,34 +144,21 @@ PreparedOp prepare_op(const Config& config, Direction direction, TensorSpan tens
     target = replacement_target(path);
     temp = create_temp_beside(target);
   }
-  // Only a synced write needs to know whether it creates the file (to sync the folder too).
-  const bool created = write && config.sync && temp.empty() && ::access(path.c_str(), F_OK) != 0;
   // Errors name the caller's path, also while a temporary is written in its place.
   PreparedOp op(temp.empty() ? File::open(path, write ? Access::write : Access::read, config.direct)
                              : File::open(temp.path(), Access::write, config.direct, path));
   if (!temp.empty()) check_is_temp(op.file, temp);
   op.target = target;
   op.temp = std::move(temp);
-  op.created = created;
-  op.sync = write && (config.sync || config.atomic_replace);
-  op.started = std::chrono::steady_clock::now();
-  op.direction = direction;
-  op.tensor = tensor;
-  op.offset = offset;
-  op.validate = validate;
-  check_block_alignment(config, op.file);
-  if (!write) {
-    const std::uint64_t size = op.file.size();
-    if (offset + tensor.size() > size) {
-      throw_io_error(ENODATA, "read", path, offset, tensor.size(),
-                     "past end of file: the file is " + std::to_string(size) + " bytes");
-    }
-  } else {
-    op.preallocated = op.file.preallocate(offset, tensor.size());
+  if (write && op.temp.empty()) op.claim = WriteClaim(op.file);
+  try {
+    fill_op(op, config, direction, tensor, offset, validate);
+  } catch (...) {
+    // A failed preallocation (ENOSPC) must not leave the file grown and the filesystem full.
+    std::exception_ptr error = give_back(op.file, op.claim, std::current_exception());
+    op.claim.release();
+    std::rethrow_exception(error);
   }
-  const std::uint64_t unit = op.file.direct() ? op.file.edge_align() : 4096;
-  op.slices = split_slices(offset, tensor.size(), config.intra_op_parallelism, unit);
-  if (tensor.on_device() && tensor.size() != 0) op.fence = tensor.device()->fence(tensor.stream());
   return op;
 }
 
@@ -200,6 +224,8 @@ void OpRun::complete(const SliceRunner* last, const std::string* engine, const s
       error = std::current_exception();
     }
   }
+  if (error) error = give_back(op_.file, op_.claim, std::move(error));
+  op_.claim.release();
   op_.file.close();
   if (error && !op_.temp.empty()) {
     // The error names the caller's path; it also says what was being written, and that it is gone.

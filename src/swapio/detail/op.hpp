@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "swapio/config.hpp"
+#include "swapio/detail/give_back.hpp"
 #include "swapio/detail/plan.hpp"
 #include "swapio/detail/slice_runner.hpp"
 #include "swapio/detail/slice_stats.hpp"
@@ -32,6 +33,7 @@ struct PreparedOp {
   File file;
   std::string target;  // where the result goes: the path, or a symbolic link's target when replacing
   TempFile temp;       // atomic_replace: the file being written, renamed over target at the end
+  WriteClaim claim;    // a write in place: what it may give back when it fails
   bool sync = false;   // fdatasync before reporting success
   bool created = false;  // a write in place that created the file (sync: the folder too)
   Direction direction = Direction::read;

@@ -94,6 +94,18 @@ void sync_folder(const std::string& folder, const std::string& why) {
 void check_still_linked(const File& file, std::uint64_t offset, std::uint64_t length) {
   struct stat mine {}, named {};
   if (::fstat(file.fd(), &mine) != 0) throw_io_error(errno, "fstat", file.name());
+  if (file.descriptor() >= 0) {
+    // The caller holds the file by its descriptor, not by a name: that descriptor must still be it.
+    const std::string number = "descriptor " + std::to_string(file.descriptor());
+    if (::stat(file.path().c_str(), &named) != 0) {
+      throw_io_error(EBADF, "write", file.name(), offset, length, number + " was closed before the op finished");
+    }
+    if (named.st_ino != mine.st_ino || named.st_dev != mine.st_dev) {
+      throw_io_error(EBADF, "write", file.name(), offset, length,
+                     number + " was closed before the op finished, and now refers to another file");
+    }
+    return;
+  }
   if (::stat(file.name().c_str(), &named) != 0) {
     throw_io_error(ENOENT, "write", file.name(), offset, length,
                    "the file was deleted while it was being written: the data is not at this path");
@@ -110,6 +122,7 @@ namespace swapio {
 
 std::size_t remove_replacement_temporaries(const std::string& target, int pid) noexcept {
   std::size_t removed = 0;
+  if (target.find('\0') != std::string::npos) return 0;  // names no file: it has no temporaries
   try {
     const std::filesystem::path t(detail::replacement_target(target));  // where they are made
     const std::string prefix = detail::temp_prefix(t.filename().string().substr(0, 200), pid);
