@@ -4,7 +4,8 @@
 #  1. three nodes, one of them on a loop device throttled by the block cgroup (as root), and a
 #     fourth rank on node-a's name: the report names the throttled node as the outlier, the others
 #     pass, the fourth rank idles;
-#  2. a rank given a folder that does not exist: the whole job exits 2, rank 0 naming it;
+#  2. a rank given a folder that does not exist, or a profile of other settings: the whole job
+#     exits 2, rank 0 naming it;
 #  3. a node whose run fails during a workload (its reference program fails): named as failed;
 #  4-6. a run that does not finish (--fleet-timeout, a rank killed with SIGKILL, SIGINT to
 #     mpirun): --json and --junit have what was measured, the stalled or dead rank is named.
@@ -136,6 +137,16 @@ out=$("${mpi[@]}" $(rank node-a "$work/a") : $(rank node-b "$work/missing") : $(
 rc=$?
 [ $rc -eq 2 ] || fail "a rank with a missing folder must end the job with 2, not $rc: $out"
 grep -q "node-b (rank 1): --folder: folder $work/missing" <<<"$out" || fail "rank 0 did not name node-b's folder: $out"
+
+# A rank whose profile has the same name and workloads but another block size: refused at the
+# start, naming the rank and the setting (a fleet compares like with like).
+sed 's/"op": "read",/"op": "read", "block_size": "4M",/' "$work/p.json" >"$work/other.json"
+# shellcheck disable=SC2046
+out=$("${mpi[@]}" $(rank node-a "$work/a") : $(rank node-b "$work/b") : $(rank node-c "$work/c" | sed "s#p.json#other.json#") 2>&1)
+rc=$?
+[ $rc -eq 2 ] || fail "a rank with other settings must end the job with 2, not $rc: $out"
+grep -q "node-c (rank 2) and rank 0 differ in workloads\[1\].block_size: 4194304 and 1048576" <<<"$out" ||
+  fail "rank 0 did not name node-c's block size: $out"
 
 # --- 3. a node whose run fails during a workload ------------------------------------------------
 sed 's/"floor_gib_per_s": 0.0001 }/"floor_gib_per_s": 0.0001, "floor_vs_ceiling": 0.01 }/' "$work/p.json" >"$work/q.json"
