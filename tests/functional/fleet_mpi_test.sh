@@ -231,14 +231,14 @@ check_partial "rank 2 (node-c) did not reach workload 2 within --fleet-timeout 3
 dead_named
 
 stalled_run 120
-sleep 3  # node-a and node-b at the start of workload 2
+sleep 5  # node-a and node-b at the start of workload 2 (a round of 16 MiB takes well under a second)
 kill -9 "$(cat "$work/stalled.pid")"
 finish_run
 check_partial "while waiting for rank 2 (node-c) at workload 2"
 dead_named
 
 stalled_run 120
-sleep 3
+sleep 5
 kill -INT "$job"
 finish_run
 check_partial "interrupted by"

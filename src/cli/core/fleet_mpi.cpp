@@ -201,8 +201,9 @@ class Fleet {
       const std::string why = sig != 0 ? std::string("interrupted by ") + strsignal(sig) +
                                              (late.empty() ? "" : " while waiting for " + late + " at " + what)
                                        : (late.empty() ? std::string("a rank") : late) + " did not reach " + what + limit;
-      write_partial();
-      std::fputs(progress_.report().text.c_str(), stdout);
+      std::string text;
+      write_partial(&text);
+      std::fputs(text.c_str(), stdout);
       std::fprintf(stderr, "swapio qualify --fleet: %s; the reports have what was measured; ending the job\n", why.c_str());
     }
     std::fflush(stdout);
@@ -239,10 +240,11 @@ class Fleet {
     }
   }
 
-  // Rank 0: the fleet report of the results so far, to --json and --junit (complete: false).
-  void write_partial() {
+  // Rank 0: the fleet report of the results so far, to --json and --junit (complete: false),
+  // and its screen to text where given.
+  void write_partial(std::string* text = nullptr) {
     std::string why;
-    if (!progress_.write(o_.json, o_.junit, &why)) {
+    if (!progress_.write(o_.json, o_.junit, &why, text)) {
       std::fprintf(stderr, "swapio qualify --fleet: the report so far could not be written: %s\n", why.c_str());
     }
   }

@@ -72,10 +72,11 @@ FleetReport FleetProgress::report() const {
   return fleet_report(nodes);
 }
 
-bool FleetProgress::write(const std::string& json, const std::string& junit, std::string* why) const {
-  if ((json.empty() && junit.empty()) || workloads_.empty()) return true;
+bool FleetProgress::write(const std::string& json, const std::string& junit, std::string* why, std::string* text) const {
+  if ((json.empty() && junit.empty() && text == nullptr) || workloads_.empty() || nodes_.empty()) return true;
   try {
     const FleetReport r = report();
+    if (text != nullptr) *text = r.text;
     if (!json.empty()) {
       nlohmann::json j = r.json;
       j["complete"] = false;

@@ -36,9 +36,11 @@ class FleetProgress {
 
   // The fleet report of the results so far; nodes with workloads still to come are INCOMPLETE.
   FleetReport report() const;
-  // Writes the report so far to json and junit (either may be ""), "complete": false. Returns
-  // false, with why, when it could not (a full disk); a partial report must not end the run.
-  bool write(const std::string& json, const std::string& junit, std::string* why) const;
+  // Writes the report so far to json and junit (either may be ""), "complete": false, and
+  // gives its screen in text (when not null). Returns false, with why, when it could not (a full
+  // disk); a partial report must not end the run. Nothing before the ranks and the profile are
+  // known.
+  bool write(const std::string& json, const std::string& junit, std::string* why, std::string* text = nullptr) const;
 
  private:
   std::vector<std::string> nodes_;  // per rank
