@@ -4,8 +4,11 @@
 #  1. three nodes, one of them on a loop device throttled by the block cgroup (as root), and a
 #     fourth rank on node-a's name: the report names the throttled node as the outlier, the others
 #     pass, the fourth rank idles;
-#  2. a rank given a folder that does not exist: the whole job exits 2, rank 0 naming it;
-#  3. a node whose run fails during a workload (its reference program fails): named as failed.
+#  2. a rank given a folder that does not exist, or a profile of other settings: the whole job
+#     exits 2, rank 0 naming it;
+#  3. a node whose run fails during a workload (its reference program fails): named as failed;
+#  4-6. a run that does not finish (--fleet-timeout, a rank killed with SIGKILL, SIGINT to
+#     mpirun): --json and --junit have what was measured, the stalled or dead rank is named.
 # Exit 77 (skipped, with the reason) without mpirun or MPI; the throttled case is skipped, with
 # the reason, where the machine cannot throttle (not root, no loop devices or no block cgroup).
 #   fleet_mpi_test.sh SWAPIO
@@ -135,6 +138,16 @@ rc=$?
 [ $rc -eq 2 ] || fail "a rank with a missing folder must end the job with 2, not $rc: $out"
 grep -q "node-b (rank 1): --folder: folder $work/missing" <<<"$out" || fail "rank 0 did not name node-b's folder: $out"
 
+# A rank whose profile has the same name and workloads but another block size: refused at the
+# start, naming the rank and the setting (a fleet compares like with like).
+sed 's/"op": "read",/"op": "read", "block_size": "4M",/' "$work/p.json" >"$work/other.json"
+# shellcheck disable=SC2046
+out=$("${mpi[@]}" $(rank node-a "$work/a") : $(rank node-b "$work/b") : $(rank node-c "$work/c" | sed "s#p.json#other.json#") 2>&1)
+rc=$?
+[ $rc -eq 2 ] || fail "a rank with other settings must end the job with 2, not $rc: $out"
+grep -q "node-c (rank 2) and rank 0 differ in workloads\[1\].block_size: 4194304 and 1048576" <<<"$out" ||
+  fail "rank 0 did not name node-c's block size: $out"
+
 # --- 3. a node whose run fails during a workload ------------------------------------------------
 sed 's/"floor_gib_per_s": 0.0001 }/"floor_gib_per_s": 0.0001, "floor_vs_ceiling": 0.01 }/' "$work/p.json" >"$work/q.json"
 # shellcheck disable=SC2046
@@ -144,6 +157,91 @@ rc=$?
 [ $rc -eq 1 ] || fail "a fleet with a failed node must exit 1, not $rc: $out"
 grep -q '^  node-c (rank 2): write-16m: ' <<<"$out" || fail "the failed node is not named: $out"
 grep -Eq '^node-a +[0-9.]+ PASS' <<<"$out" || fail "node-a should pass: $out"
+
+# --- 4-6. a run that does not finish ------------------------------------------------------------
+# node-c stalls in its first workload: its ceiling tool sleeps (and says which process runs it),
+# while node-a and node-b finish it and wait at the start of the second. The run then ends by
+# --fleet-timeout (4), node-c's rank killed with SIGKILL (5), or SIGINT to mpirun (6): each time
+# rank 0 writes --json and --junit with what was measured, names node-c's rank, gives the nodes
+# never measured to the end INCOMPLETE, and null for the workload nobody measured.
+sed 's/"floor_gib_per_s": 0.0001 }/"floor_gib_per_s": 0.0001, "floor_vs_ceiling": 0.01 }/' "$work/p.json" >"$work/s.json"
+cat >"$work/stall.sh" <<SH
+#!/bin/sh
+echo \$\$ >"$work/sleeper.pid"
+echo \$PPID >"$work/stalled.pid.tmp" && mv "$work/stalled.pid.tmp" "$work/stalled.pid"
+exec sleep 120
+SH
+chmod +x "$work/stall.sh"
+stalled_run() {  # stalled_run TIMEOUT: the job in the background, its pid in $job, output in $work/out
+  rm -f "$work"/{stalled.pid,sleeper.pid,fleet.json,fleet.xml}
+  # shellcheck disable=SC2046
+  "${mpi[@]}" $(rank node-a "$work/a" --json "$work/fleet.json" --junit "$work/fleet.xml" --fleet-timeout "$1" | sed "s#p.json#s.json#") \
+    : $(rank node-b "$work/b" --fleet-timeout "$1" | sed "s#p.json#s.json#") \
+    : $(rank node-c "$work/c" --fleet-timeout "$1" --ceiling "$work/stall.sh" | sed "s#p.json#s.json#") >"$work/out" 2>&1 &
+  job=$!
+  for _ in $(seq 600); do [ -f "$work/stalled.pid" ] && break; sleep 0.1; done
+  [ -f "$work/stalled.pid" ] || { kill "$job"; wait "$job"; fail "node-c never reached its ceiling tool: $(cat "$work/out")"; }
+}
+finish_run() {  # waits for the job (at most 60 s), then for the sleeper
+  for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$job" 2>/dev/null && { kill -9 "$job"; fail "the job did not end: $(cat "$work/out")"; }
+  wait "$job"
+  rc=$?
+  out=$(cat "$work/out")
+  echo "$out"
+  if [ -f "$work/sleeper.pid" ]; then  # an orphan only where node-c's swapio was killed with SIGKILL
+    sleeper=$(cat "$work/sleeper.pid")
+    kill -9 "$sleeper" 2>/dev/null
+  fi
+}
+check_partial() {  # check_partial WHAT-IS-SAID: the JSON and JUnit of a run that did not finish
+  [ $rc -ne 0 ] || fail "a run that did not finish must not exit 0"
+  grep -q "$1" <<<"$out" || fail "rank 0 did not say: $1"
+  python3 - "$work/fleet.json" "$work/fleet.xml" <<'PY' || fail "the partial JSON or JUnit report is wrong"
+import json, sys, xml.etree.ElementTree as ET
+j = json.load(open(sys.argv[1]))
+assert j["complete"] is False, j.get("complete")
+by = {n["node"]: n for n in j["nodes"]}
+for node in ("node-a", "node-b"):
+    assert by[node]["verdict"] == "INCOMPLETE", (node, by[node]["verdict"])
+    assert by[node]["workloads"][0]["gib_per_s"] is not None, by[node]["workloads"]
+    assert by[node]["workloads"][1]["gib_per_s"] is None, by[node]["workloads"]
+assert by["node-c"]["workloads"][0]["gib_per_s"] is None, by["node-c"]
+assert j["workloads"][1]["median_gib_per_s"] is None, j["workloads"][1]
+assert j["workloads"][1]["nodes_measured"] == 0, j["workloads"][1]
+assert j["workloads"][0]["median_gib_per_s"] is not None, j["workloads"][0]
+suites = {s.get("name"): s for s in ET.parse(sys.argv[2]).getroot().findall("testsuite")}
+assert sorted(suites) == ["node-a", "node-b", "node-c"], sorted(suites)
+for node in ("node-a", "node-b"):
+    assert suites[node].get("skipped") == "1" and suites[node].get("failures") == "0", suites[node].attrib
+PY
+}
+dead_named() {  # node-c's rank named in its node's error, and its verdict not a pass
+  python3 - "$work/fleet.json" <<'PY' || fail "node-c's rank is not named in its error"
+import json, sys
+by = {n["node"]: n for n in json.load(open(sys.argv[1]))["nodes"]}
+assert by["node-c"]["error"] and "rank 2 (node-c)" in by["node-c"]["error"], by["node-c"]["error"]
+assert by["node-c"]["verdict"] == "FAIL", by["node-c"]["verdict"]
+PY
+}
+
+stalled_run 3
+finish_run
+check_partial "rank 2 (node-c) did not reach workload 2 within --fleet-timeout 3 s"
+dead_named
+
+stalled_run 120
+sleep 5  # node-a and node-b at the start of workload 2 (a round of 16 MiB takes well under a second)
+kill -9 "$(cat "$work/stalled.pid")"
+finish_run
+check_partial "while waiting for rank 2 (node-c) at workload 2"
+dead_named
+
+stalled_run 120
+sleep 5
+kill -INT "$job"
+finish_run
+check_partial "interrupted by"
 
 if [ -n "$throttle_skip" ]; then
   echo "SKIP: the throttled-node case: $throttle_skip (the other cases passed)"

@@ -1164,6 +1164,12 @@ TEST_F(Cli, QualifyIsInterruptedCleanly) {
   EXPECT_EQ(j.at("workloads")[0].at("error"), "interrupted by Terminated");
   EXPECT_EQ(j.at("workloads")[1].at("error"), "not run: interrupted by Terminated");
   EXPECT_NE(slurp(dir_.file("q.xml")).find("<error message=\"interrupted by Terminated\"/>"), std::string::npos);
+  // The workload never run has no figure: "-" on the screen, null in the JSON, not 0.
+  EXPECT_TRUE(std::regex_search(slurp(out), std::regex("^read-default +read +- +- +- +- +.* ERROR$", std::regex::multiline)))
+      << slurp(out);
+  const nlohmann::json& unrun = j.at("workloads")[1];
+  EXPECT_TRUE(unrun.at("programs").at("swapio").at("median_gib_per_s").is_null()) << unrun.dump();
+  EXPECT_TRUE(unrun.at("checks")[0].at("measured_gib_per_s").is_null()) << unrun.dump();
   for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "process " << k << " outlived qualify";
   EXPECT_FALSE(has_entry_starting(dir_.path(), "swapio-qualify-")) << "qualify left its folder";
 }

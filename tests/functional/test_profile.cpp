@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <regex>
 #include <set>
 #include <filesystem>
 #include <fstream>
 
 #include "bench_phase.hpp"
 #include "fleet.hpp"
+#include "fleet_progress.hpp"
 #include "floors.hpp"
 #include "knob_options.hpp"
 #include "profile.hpp"
@@ -441,6 +443,75 @@ TEST(Fleet, OnlyLikeIsComparedWithLike) {
   refused({node_report("a", {1}), node_report("b", {1, 2})}, "different workloads");
   refused({node_report("a", {1}), node_report("a", {1})}, "node a appears twice (file a.json and file a.json)");
   refused({}, "no node reports");
+}
+
+// A report written before the end: nodes with workloads not run yet, or cut short by an
+// interrupt, are INCOMPLETE (not FAIL), a failure still fails, and a workload nobody measured
+// has null figures, not 0.
+TEST(Fleet, NodesNotMeasuredToTheEndAreIncomplete) {
+  auto reports = std::vector<nlohmann::json>{node_report("a", {5.0, 1.0}), node_report("b", {5.1, 1.0}),
+                                             node_report("c", {4.9, 1.0})};
+  for (auto& r : reports) r["workloads"][1]["error"] = "not run yet";
+  reports[2]["workloads"][0]["error"] = "interrupted by Terminated";
+  auto nodes = fleet_of(reports);
+  const cli::FleetReport r = cli::fleet_report(nodes);
+  std::map<std::string, std::string> verdict;
+  for (const auto& n : r.json["nodes"]) verdict[n["node"]] = n["verdict"];
+  EXPECT_EQ(verdict, (std::map<std::string, std::string>{{"a", "INCOMPLETE"}, {"b", "INCOMPLETE"}, {"c", "INCOMPLETE"}}));
+  EXPECT_EQ(r.json["verdict"], "INCOMPLETE");
+  EXPECT_FALSE(r.pass);
+  EXPECT_EQ(r.json["nodes_incomplete"], 3);
+  for (const char* figure : {"median_gib_per_s", "mad_gib_per_s", "min_gib_per_s", "max_gib_per_s"}) {
+    EXPECT_TRUE(r.json["workloads"][1][figure].is_null()) << figure << ": " << r.json["workloads"][1];
+  }
+  EXPECT_NEAR(r.json["workloads"][0]["median_gib_per_s"].get<double>(), 5.05, 1e-9);
+  EXPECT_NE(r.text.find("verdict: INCOMPLETE (0 of 3 nodes pass, 3 not measured to the end)"), std::string::npos) << r.text;
+  EXPECT_TRUE(std::regex_search(r.text, std::regex("^fleet median +5.05 +- *$", std::regex::multiline))) << r.text;
+  EXPECT_NE(r.junit.find("<skipped message=\"not run yet\"/>"), std::string::npos) << r.junit;
+  // A node that failed as a whole fails the fleet, however much is still to come.
+  nodes.push_back({"d", "rank 3", nullptr, "rank 3 (d) did not reach workload 2"});
+  const cli::FleetReport failed = cli::fleet_report(nodes);
+  EXPECT_EQ(failed.json["verdict"], "FAIL");
+  EXPECT_EQ(failed.json["nodes"][3]["verdict"], "FAIL");
+}
+
+// The outlier rule is the fleet's, whichever report comes first: reports with different rules
+// are refused in any order.
+TEST(Fleet, TheRuleDoesNotDependOnTheOrder) {
+  auto loose = node_report("a", {5.0}), b = node_report("b", {5.0}), strict = node_report("c", {1.0});
+  loose["fleet_rule"] = {{"outlier_fraction", 0.95}, {"outlier_mads", 3.5}};
+  b["fleet_rule"] = loose["fleet_rule"];
+  strict["fleet_rule"] = {{"outlier_fraction", 0.15}, {"outlier_mads", 3.5}};
+  for (const auto& order : {std::vector<nlohmann::json>{loose, b, strict}, std::vector<nlohmann::json>{strict, loose, b}}) {
+    try {
+      (void)cli::fleet_report(fleet_of(order));
+      ADD_FAILURE() << "different rules accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("differ in fleet_rule"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Rank 0's record of a run: the ranks whose result of a point has not come are named, and the
+// report so far has the profile's rule and INCOMPLETE nodes.
+TEST(Fleet, ProgressNamesTheRanksThatDidNotCome) {
+  cli::FleetProgress p;
+  p.set_ranks({"n0", "n1", "n2", "n0"});
+  EXPECT_FALSE(p.measures(3));
+  p.set_profile({"w0", "w1"}, "p", {0.5, 0.0});
+  for (int rank = 0; rank < 4; ++rank) p.add_result(rank, nullptr);  // the start
+  nlohmann::json done = node_report("n0", {5.0})["workloads"][0];
+  for (int rank : {0, 1, 3}) p.add_result(rank, rank == 3 ? nlohmann::json() : done);
+  EXPECT_EQ(p.missing(2), std::vector<int>{2});
+  EXPECT_EQ(p.who(2), "rank 2 (n2)");
+  p.fail(2, "rank 2 (n2) did not reach workload 2");
+  const cli::FleetReport r = p.report();
+  EXPECT_EQ(r.json["rule"]["outlier_fraction"], 0.5);
+  std::map<std::string, std::string> verdict;
+  for (const auto& n : r.json["nodes"]) verdict[n["node"]] = n["verdict"];
+  EXPECT_EQ(verdict, (std::map<std::string, std::string>{{"n0", "INCOMPLETE"}, {"n1", "INCOMPLETE"}, {"n2", "FAIL"}}));
+  EXPECT_EQ(r.json["nodes"][2]["error"], "rank 2 (n2) did not reach workload 2");
+  EXPECT_TRUE(r.json["workloads"][1]["median_gib_per_s"].is_null());
 }
 
 }  // namespace

@@ -3,16 +3,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "bench_options.hpp"
 #include "facts.hpp"
+#include "fleet_report_checks.hpp"
 #include "floors.hpp"
 #include "report_text.hpp"
 #include "swapio/error.hpp"
@@ -23,12 +22,19 @@ namespace {
 constexpr std::size_t kFullTableNodes = 40;
 constexpr double kMadScale = 1.4826;  // MAD to a standard deviation, for normal data
 
+using nlohmann::json;
+
 // The names of a report's workloads, in order.
-std::vector<std::string> workload_names(const nlohmann::json& report) {
+std::vector<std::string> workload_names(const json& report) {
   std::vector<std::string> names;
   for (const auto& w : report["workloads"]) names.push_back(w.value("name", ""));
   return names;
 }
+
+// A workload that did not run to its end through no fault of the node: not run yet (a partial
+// fleet report), or cut short or never started by an interrupt (floors.hpp's "interrupted by
+// ..." and "not run: ...").
+bool unfinished(const std::string& error) { return error.starts_with("not run") || error.starts_with("interrupted by "); }
 
 struct Cell {
   bool measured = false;
@@ -36,7 +42,26 @@ struct Cell {
   bool floors = false;   // the node's own floors held
   bool outlier = false;
   double below = 0;      // fraction below the fleet median (negative: above)
+  bool pending = false;  // not measured, and not failed either (unfinished)
   std::string error;     // the workload failed on the node, or did not run
+};
+
+// A node, and the fleet: PASS, FAIL (a floor missed, an outlier, a failure), or INCOMPLETE
+// (nothing failed, but not everything was measured: a report written before the end).
+enum class Verdict { pass, incomplete, fail };
+
+const char* to_string(Verdict v) { return v == Verdict::pass ? "PASS" : v == Verdict::fail ? "FAIL" : "INCOMPLETE"; }
+
+// The fleet as a table: nodes x workloads, and per workload its figures over the nodes.
+struct Grid {
+  std::string profile = "?";
+  std::vector<std::string> workloads;
+  FleetRule rule;
+  std::vector<std::vector<Cell>> cells;        // [node][workload]
+  std::vector<std::optional<double>> medians;  // unset: no node measured the workload
+  std::vector<Verdict> verdicts;               // per node
+  std::size_t passing = 0, incomplete = 0;
+  Verdict verdict = Verdict::pass;
 };
 
 std::string pad(std::string s, std::size_t w) {
@@ -44,6 +69,247 @@ std::string pad(std::string s, std::size_t w) {
   return s;
 }
 
+FleetRule rule_of(const json& report) {
+  FleetRule rule;
+  if (report.contains("fleet_rule") && report["fleet_rule"].is_object()) {
+    rule.fraction = report["fleet_rule"].value("outlier_fraction", rule.fraction);
+    rule.mads = report["fleet_rule"].value("outlier_mads", rule.mads);
+  }
+  return rule;
+}
+
+// Like with like: one profile, the same workloads and outlier rule, each node once. Returns the
+// first node with a report (nullptr: none has one).
+const FleetNode* check_fleet(const std::vector<FleetNode>& nodes) {
+  if (nodes.empty()) throw ConfigError("fleet report: no node reports");
+  const FleetNode* first = nullptr;
+  std::map<std::string, std::string> seen;
+  for (const FleetNode& n : nodes) {
+    const auto [it, fresh] = seen.emplace(n.node, n.origin);
+    if (!fresh) throw ConfigError("fleet report: node " + n.node + " appears twice (" + it->second + " and " + n.origin + ")");
+    if (n.report.is_null()) continue;
+    if (!n.report.contains("profile") || !n.report["profile"].is_string() || !n.report.contains("workloads") ||
+        !n.report["workloads"].is_array()) {
+      throw ConfigError("fleet report: " + n.origin + " is not a swapio qualify report (no profile and workloads)");
+    }
+    if (first == nullptr) {
+      first = &n;
+      continue;
+    }
+    if (n.report["profile"] != first->report["profile"]) {
+      throw ConfigError("fleet report: " + n.origin + " ran profile " + n.report["profile"].get<std::string>() + ", " +
+                        first->origin + " profile " + first->report["profile"].get<std::string>() +
+                        ": a fleet compares like with like");
+    }
+    if (workload_names(n.report) != workload_names(first->report)) {
+      throw ConfigError("fleet report: " + n.origin + " and " + first->origin + " ran different workloads of profile " +
+                        n.report["profile"].get<std::string>());
+    }
+    // One rule for all, whichever report comes first.
+    const FleetRule a = rule_of(first->report), b = rule_of(n.report);
+    if (a.fraction != b.fraction || a.mads != b.mads) {
+      throw ConfigError("fleet report: " + first->origin + " and " + n.origin +
+                        " differ in fleet_rule (the outlier rule): a fleet compares like with like");
+    }
+  }
+  return first;
+}
+
+Cell read_cell(const FleetNode& n, std::size_t k) {
+  Cell c;
+  if (n.report.is_null() || k >= n.report["workloads"].size()) {
+    c.error = n.error.empty() ? "not run" : n.error;
+    c.pending = n.error.empty();
+    return c;
+  }
+  const json& w = n.report["workloads"][k];
+  if (w.contains("error") && w["error"].is_string()) {
+    c.error = w["error"];
+    c.pending = unfinished(c.error);
+    return c;
+  }
+  const json* swapio = w.contains("programs") && w["programs"].contains("swapio") ? &w["programs"]["swapio"] : nullptr;
+  if (swapio == nullptr || !swapio->contains("median_gib_per_s") || !(*swapio)["median_gib_per_s"].is_number()) {
+    c.error = "no swapio figure";
+    return c;
+  }
+  c.measured = true;
+  c.gib_per_s = (*swapio)["median_gib_per_s"];
+  c.floors = w.value("pass", false);
+  return c;
+}
+
+// Per workload: the median over the nodes that measured it, the MAD, and the outliers.
+json judge_outliers(Grid& g, const std::vector<FleetNode>& nodes) {
+  json jw = json::array();
+  g.medians.assign(g.workloads.size(), std::nullopt);
+  for (std::size_t k = 0; k < g.workloads.size(); ++k) {
+    std::vector<double> v;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (g.cells[i][k].measured) v.push_back(g.cells[i][k].gib_per_s);
+    }
+    const double med = median(v);
+    std::vector<double> dev;
+    for (double x : v) dev.push_back(std::fabs(x - med));
+    const double mad = median(dev);
+    json outliers = json::array();
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      Cell& c = g.cells[i][k];
+      if (!c.measured) continue;
+      c.below = med > 0 ? (med - c.gib_per_s) / med : 0;
+      const bool far = c.gib_per_s < med * (1 - g.rule.fraction);
+      const bool spread = mad == 0 || med - c.gib_per_s > g.rule.mads * kMadScale * mad;
+      c.outlier = v.size() >= 3 && far && spread;
+      if (c.outlier) outliers.push_back(nodes[i].node);
+    }
+    // Figures nobody measured are null, not 0.
+    const auto figure = [&](double x) { return v.empty() ? json() : json(x); };
+    if (!v.empty()) g.medians[k] = med;
+    jw.push_back({{"name", g.workloads[k]},
+                  {"nodes_measured", v.size()},
+                  {"median_gib_per_s", figure(med)},
+                  {"mad_gib_per_s", figure(mad)},
+                  {"min_gib_per_s", figure(v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()))},
+                  {"max_gib_per_s", figure(v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()))},
+                  {"outliers_judged", v.size() >= 3},
+                  {"outliers", outliers}});
+  }
+  return jw;
+}
+
+Verdict node_verdict(const FleetNode& n, const std::vector<Cell>& cells) {
+  if (!n.error.empty()) return Verdict::fail;
+  bool pending = n.report.is_null();
+  for (const Cell& c : cells) {
+    if (c.measured ? !c.floors || c.outlier : !c.pending) return Verdict::fail;
+    pending = pending || c.pending;
+  }
+  return pending ? Verdict::incomplete : Verdict::pass;
+}
+
+// The nodes' entries of the JSON report.
+json nodes_json(const Grid& g, const std::vector<FleetNode>& nodes) {
+  json jn = json::array();
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    json per = json::array();
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
+      const Cell& c = g.cells[i][k];
+      per.push_back({{"name", g.workloads[k]},
+                     {"gib_per_s", c.measured ? json(c.gib_per_s) : json()},
+                     {"floors_met", c.measured ? json(c.floors) : json()},
+                     {"outlier", c.outlier},
+                     {"below_median", c.measured ? json(c.below) : json()},
+                     {"error", c.error.empty() ? json() : json(c.error)}});
+    }
+    jn.push_back({{"node", nodes[i].node},
+                  {"origin", nodes[i].origin},
+                  {"verdict", to_string(g.verdicts[i])},
+                  {"error", nodes[i].error.empty() ? json() : json(nodes[i].error)},
+                  {"workloads", per},
+                  {"report", nodes[i].report}});
+  }
+  return jn;
+}
+
+std::string cell_text(const Cell& c) {
+  if (!c.measured) return c.pending ? "- INCOMPLETE" : "- ERROR";
+  if (c.outlier) return fmt("%.2f ", c.gib_per_s) + "OUTLIER " + fmt("-%.0f%%", c.below * 100);
+  return fmt("%.2f ", c.gib_per_s) + (c.floors ? "PASS" : "FAIL");
+}
+
+// The table: every node up to 40 of them, past that the nodes that do not pass; then the medians.
+std::string table_text(const Grid& g, const std::vector<FleetNode>& nodes) {
+  std::ostringstream t;
+  std::size_t width = 14;
+  for (const FleetNode& n : nodes) width = std::max(width, n.node.size() + 2);
+  const auto column = [&](std::size_t k) { return std::max<std::size_t>(24, g.workloads[k].size() + 2); };
+  t << pad("node", width);
+  for (std::size_t k = 0; k < g.workloads.size(); ++k) t << pad(g.workloads[k], column(k));
+  t << "verdict\n";
+  const bool full = nodes.size() <= kFullTableNodes;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (!full && g.verdicts[i] == Verdict::pass) continue;
+    t << pad(nodes[i].node, width);
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) t << pad(cell_text(g.cells[i][k]), column(k));
+    t << to_string(g.verdicts[i]) << "\n";
+  }
+  if (!full) t << "(" << g.passing << " passing nodes not shown: see --json)\n";
+  t << pad("fleet median", width);
+  for (std::size_t k = 0; k < g.workloads.size(); ++k) {
+    t << pad(g.medians[k] ? fmt("%.2f", *g.medians[k]) : std::string("-"), column(k));
+  }
+  t << "\n";
+  return t.str();
+}
+
+// The screen: the rule, the table, the outliers, the failures and the verdict.
+std::string screen_text(const Grid& g, const std::vector<FleetNode>& nodes) {
+  std::ostringstream t;
+  t << "swapio fleet: profile " << g.profile << ", " << nodes.size() << " node" << (nodes.size() == 1 ? "" : "s")
+    << " (outlier: more than " << fmt("%.0f%%", g.rule.fraction * 100) << " and " << fmt("%.1f", g.rule.mads)
+    << " MADs below the fleet median, judged with 3 nodes or more)\n\n"
+    << table_text(g, nodes);
+  std::string outliers, failed;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
+      const Cell& c = g.cells[i][k];
+      if (c.outlier) {
+        outliers += "  " + nodes[i].node + ": " + g.workloads[k] + " " + fmt("%.2f GiB/s", c.gib_per_s) + ", " +
+                    fmt("%.0f%%", c.below * 100) + " below the fleet median " + fmt("%.2f", g.medians[k].value_or(0)) + "\n";
+      }
+    }
+    if (!nodes[i].error.empty()) {
+      failed += "  " + nodes[i].node + " (" + nodes[i].origin + "): " + nodes[i].error + "\n";
+      continue;
+    }
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
+      const Cell& c = g.cells[i][k];
+      if (c.error.empty() || c.pending) continue;
+      failed += "  " + nodes[i].node + " (" + nodes[i].origin + "): " + g.workloads[k] + ": " + c.error + "\n";
+    }
+  }
+  if (!outliers.empty()) t << "\noutliers:\n" << outliers;
+  if (!failed.empty()) t << "\nfailed:\n" << failed;
+  t << "\nverdict: " << to_string(g.verdict) << " (" << g.passing << " of " << nodes.size() << " nodes pass"
+    << (g.incomplete > 0 ? ", " + std::to_string(g.incomplete) + " not measured to the end" : std::string()) << ")\n";
+  return t.str();
+}
+
+// JUnit: a testsuite per node, a test case per workload (skipped where it was not measured and
+// did not fail).
+std::string junit_text(const Grid& g, const std::vector<FleetNode>& nodes) {
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"swapio fleet " << xml_escape(g.profile) << "\">\n";
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    std::size_t failures = 0, errors = 0, skipped = 0;
+    std::string cases;
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
+      const Cell& c = g.cells[i][k];
+      cases += "    <testcase classname=\"swapio.fleet." + xml_escape(nodes[i].node) + "\" name=\"" + xml_escape(g.workloads[k]) + "\">\n";
+      const std::string why = nodes[i].error.empty() ? c.error : nodes[i].error;
+      if (!c.measured && c.pending && nodes[i].error.empty()) {
+        ++skipped;
+        cases += "      <skipped message=\"" + xml_escape(why) + "\"/>\n";
+      } else if (!c.measured) {
+        ++errors;
+        cases += "      <error message=\"" + xml_escape(why) + "\"/>\n";
+      } else if (c.outlier) {
+        ++failures;
+        cases += "      <failure message=\"" +
+                 xml_escape(fmt("%.2f GiB/s", c.gib_per_s) + fmt(" is %.0f%%", c.below * 100) + " below the fleet median " +
+                            fmt("%.2f GiB/s", g.medians[k].value_or(0))) + "\"/>\n";
+      } else if (!c.floors) {
+        ++failures;
+        cases += "      <failure message=\"" + xml_escape(fmt("%.2f GiB/s", c.gib_per_s) + " misses a floor of the node's own") + "\"/>\n";
+      }
+      cases += "    </testcase>\n";
+    }
+    x << "  <testsuite name=\"" << xml_escape(nodes[i].node) << "\" tests=\"" << g.workloads.size() << "\" failures=\""
+      << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\">\n" << cases << "  </testsuite>\n";
+  }
+  x << "</testsuites>\n";
+  return x.str();
+}
 }  // namespace
 
 std::string fleet_node_name() {
@@ -62,218 +328,40 @@ std::string node_name(const nlohmann::json& report) {
 }
 
 FleetReport fleet_report(const std::vector<FleetNode>& nodes) {
-  if (nodes.empty()) throw ConfigError("fleet report: no node reports");
-  // Like with like: one profile, the same workloads, each node once.
-  const FleetNode* first = nullptr;
-  std::map<std::string, std::string> seen;
-  for (const FleetNode& n : nodes) {
-    const auto [it, fresh] = seen.emplace(n.node, n.origin);
-    if (!fresh) throw ConfigError("fleet report: node " + n.node + " appears twice (" + it->second + " and " + n.origin + ")");
-    if (n.report.is_null()) continue;
-    if (!n.report.contains("profile") || !n.report.contains("workloads") || !n.report["workloads"].is_array()) {
-      throw ConfigError("fleet report: " + n.origin + " is not a swapio qualify report (no profile and workloads)");
-    }
-    if (first == nullptr) {
-      first = &n;
-      continue;
-    }
-    if (n.report["profile"] != first->report["profile"]) {
-      throw ConfigError("fleet report: " + n.origin + " ran profile " + n.report["profile"].get<std::string>() + ", " +
-                        first->origin + " profile " + first->report["profile"].get<std::string>() +
-                        ": a fleet compares like with like");
-    }
-    if (workload_names(n.report) != workload_names(first->report)) {
-      throw ConfigError("fleet report: " + n.origin + " and " + first->origin + " ran different workloads of profile " +
-                        n.report["profile"].get<std::string>());
-    }
+  Grid g;
+  if (const FleetNode* first = check_fleet(nodes); first != nullptr) {
+    g.profile = first->report["profile"];
+    g.workloads = workload_names(first->report);
+    g.rule = rule_of(first->report);
   }
-  FleetRule rule;
-  std::vector<std::string> workloads;
-  std::string profile = "?";
-  if (first != nullptr) {
-    profile = first->report["profile"];
-    workloads = workload_names(first->report);
-    if (first->report.contains("fleet_rule")) {
-      rule.fraction = first->report["fleet_rule"].value("outlier_fraction", rule.fraction);
-      rule.mads = first->report["fleet_rule"].value("outlier_mads", rule.mads);
-    }
-  }
-
-  // cells[node][workload]
-  std::vector<std::vector<Cell>> cells(nodes.size(), std::vector<Cell>(workloads.size()));
+  g.cells.assign(nodes.size(), std::vector<Cell>(g.workloads.size()));
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const FleetNode& n = nodes[i];
-    for (std::size_t k = 0; k < workloads.size(); ++k) {
-      Cell& c = cells[i][k];
-      if (n.report.is_null() || k >= n.report["workloads"].size()) {
-        c.error = n.error.empty() ? "not run" : n.error;
-        continue;
-      }
-      const nlohmann::json& w = n.report["workloads"][k];
-      if (w.contains("error") && w["error"].is_string()) {
-        c.error = w["error"];
-        continue;
-      }
-      const nlohmann::json* swapio = w.contains("programs") && w["programs"].contains("swapio") ? &w["programs"]["swapio"] : nullptr;
-      if (swapio == nullptr || !(*swapio)["median_gib_per_s"].is_number()) {
-        c.error = "no swapio figure";
-        continue;
-      }
-      c.measured = true;
-      c.gib_per_s = (*swapio)["median_gib_per_s"];
-      c.floors = w.value("pass", false);
-    }
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) g.cells[i][k] = read_cell(nodes[i], k);
   }
-
-  nlohmann::json jw = nlohmann::json::array();
-  std::vector<double> medians(workloads.size(), 0);
-  for (std::size_t k = 0; k < workloads.size(); ++k) {
-    std::vector<double> v;
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (cells[i][k].measured) v.push_back(cells[i][k].gib_per_s);
-    }
-    const double med = median(v);
-    std::vector<double> dev;
-    for (double x : v) dev.push_back(std::fabs(x - med));
-    const double mad = median(dev);
-    medians[k] = med;
-    nlohmann::json outliers = nlohmann::json::array();
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      Cell& c = cells[i][k];
-      if (!c.measured) continue;
-      c.below = med > 0 ? (med - c.gib_per_s) / med : 0;
-      const bool far = c.gib_per_s < med * (1 - rule.fraction);
-      const bool spread = mad == 0 || med - c.gib_per_s > rule.mads * kMadScale * mad;
-      c.outlier = v.size() >= 3 && far && spread;
-      if (c.outlier) outliers.push_back(nodes[i].node);
-    }
-    jw.push_back({{"name", workloads[k]},
-                  {"nodes_measured", v.size()},
-                  {"median_gib_per_s", med},
-                  {"mad_gib_per_s", mad},
-                  {"min_gib_per_s", v.empty() ? 0.0 : *std::min_element(v.begin(), v.end())},
-                  {"max_gib_per_s", v.empty() ? 0.0 : *std::max_element(v.begin(), v.end())},
-                  {"outliers_judged", v.size() >= 3},
-                  {"outliers", outliers}});
+  const json jw = judge_outliers(g, nodes);
+  bool failing = false;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    g.verdicts.push_back(node_verdict(nodes[i], g.cells[i]));
+    g.passing += g.verdicts[i] == Verdict::pass ? 1 : 0;
+    g.incomplete += g.verdicts[i] == Verdict::incomplete ? 1 : 0;
+    failing = failing || g.verdicts[i] == Verdict::fail;
   }
+  g.verdict = failing ? Verdict::fail : g.incomplete > 0 ? Verdict::incomplete : Verdict::pass;
 
   FleetReport out;
-  nlohmann::json jn = nlohmann::json::array();
-  std::size_t passing = 0;
-  std::vector<bool> node_pass(nodes.size(), true);
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    bool ok = nodes[i].error.empty() && !nodes[i].report.is_null();
-    nlohmann::json per = nlohmann::json::array();
-    for (std::size_t k = 0; k < workloads.size(); ++k) {
-      const Cell& c = cells[i][k];
-      ok = ok && c.measured && c.floors && !c.outlier;
-      per.push_back({{"name", workloads[k]},
-                     {"gib_per_s", c.measured ? nlohmann::json(c.gib_per_s) : nlohmann::json()},
-                     {"floors_met", c.measured ? nlohmann::json(c.floors) : nlohmann::json()},
-                     {"outlier", c.outlier},
-                     {"below_median", c.measured ? nlohmann::json(c.below) : nlohmann::json()},
-                     {"error", c.error.empty() ? nlohmann::json() : nlohmann::json(c.error)}});
-    }
-    node_pass[i] = ok;
-    passing += ok ? 1 : 0;
-    jn.push_back({{"node", nodes[i].node},
-                  {"origin", nodes[i].origin},
-                  {"verdict", ok ? "PASS" : "FAIL"},
-                  {"error", nodes[i].error.empty() ? nlohmann::json() : nlohmann::json(nodes[i].error)},
-                  {"workloads", per},
-                  {"report", nodes[i].report}});
-  }
-  out.pass = passing == nodes.size();
+  out.pass = g.verdict == Verdict::pass;
   out.json = {{"swapio_fleet", 1},
               {"schema_version", kReportSchemaVersion},
-              {"profile", profile},
-              {"rule", {{"outlier_fraction", rule.fraction}, {"outlier_mads", rule.mads}}},
-              {"verdict", out.pass ? "PASS" : "FAIL"},
-              {"nodes_passing", passing},
+              {"profile", g.profile},
+              {"rule", {{"outlier_fraction", g.rule.fraction}, {"outlier_mads", g.rule.mads}}},
+              {"verdict", to_string(g.verdict)},
+              {"nodes_passing", g.passing},
+              {"nodes_incomplete", g.incomplete},
               {"node_count", nodes.size()},
               {"workloads", jw},
-              {"nodes", jn}};
-
-  // The screen.
-  std::ostringstream t;
-  t << "swapio fleet: profile " << profile << ", " << nodes.size() << " node" << (nodes.size() == 1 ? "" : "s")
-    << " (outlier: more than " << fmt("%.0f%%", rule.fraction * 100) << " and " << fmt("%.1f", rule.mads)
-    << " MADs below the fleet median, judged with 3 nodes or more)\n\n";
-  std::size_t width = 14;
-  for (const FleetNode& n : nodes) width = std::max(width, n.node.size() + 2);
-  const std::size_t cell = 24;
-  t << pad("node", width);
-  for (const std::string& w : workloads) t << pad(w, std::max(cell, w.size() + 2));
-  t << "verdict\n";
-  const bool full = nodes.size() <= kFullTableNodes;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    if (!full && node_pass[i]) continue;
-    t << pad(nodes[i].node, width);
-    for (std::size_t k = 0; k < workloads.size(); ++k) {
-      const Cell& c = cells[i][k];
-      std::string s = c.measured ? fmt("%.2f ", c.gib_per_s) : std::string("- ");
-      if (!c.measured) s += "ERROR";
-      else if (c.outlier) s += "OUTLIER " + fmt("-%.0f%%", c.below * 100);
-      else s += c.floors ? "PASS" : "FAIL";
-      t << pad(s, std::max(cell, workloads[k].size() + 2));
-    }
-    t << (node_pass[i] ? "PASS" : "FAIL") << "\n";
-  }
-  if (!full) t << "(" << passing << " passing nodes not shown: see --json)\n";
-  t << pad("fleet median", width);
-  for (std::size_t k = 0; k < workloads.size(); ++k) t << pad(fmt("%.2f", medians[k]), std::max(cell, workloads[k].size() + 2));
-  t << "\n";
-  std::string outliers, failed;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    for (std::size_t k = 0; k < workloads.size(); ++k) {
-      const Cell& c = cells[i][k];
-      if (c.outlier) {
-        outliers += "  " + nodes[i].node + ": " + workloads[k] + " " + fmt("%.2f GiB/s", c.gib_per_s) + ", " +
-                    fmt("%.0f%%", c.below * 100) + " below the fleet median " + fmt("%.2f", medians[k]) + "\n";
-      }
-    }
-    if (!nodes[i].error.empty()) failed += "  " + nodes[i].node + " (" + nodes[i].origin + "): " + nodes[i].error + "\n";
-    else {
-      for (std::size_t k = 0; k < workloads.size(); ++k) {
-        if (!cells[i][k].error.empty()) {
-          failed += "  " + nodes[i].node + " (" + nodes[i].origin + "): " + workloads[k] + ": " + cells[i][k].error + "\n";
-        }
-      }
-    }
-  }
-  if (!outliers.empty()) t << "\noutliers:\n" << outliers;
-  if (!failed.empty()) t << "\nfailed:\n" << failed;
-  t << "\nverdict: " << (out.pass ? "PASS" : "FAIL") << " (" << passing << " of " << nodes.size() << " nodes pass)\n";
-  out.text = t.str();
-
-  // JUnit: a testsuite per node.
-  std::ostringstream x;
-  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"swapio fleet " << xml_escape(profile) << "\">\n";
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    std::size_t failures = 0, errors = 0;
-    std::string cases;
-    for (std::size_t k = 0; k < workloads.size(); ++k) {
-      const Cell& c = cells[i][k];
-      cases += "    <testcase classname=\"swapio.fleet." + xml_escape(nodes[i].node) + "\" name=\"" + xml_escape(workloads[k]) + "\">\n";
-      if (!c.measured) {
-        ++errors;
-        cases += "      <error message=\"" + xml_escape(c.error) + "\"/>\n";
-      } else if (c.outlier) {
-        ++failures;
-        cases += "      <failure message=\"" +
-                 xml_escape(fmt("%.2f GiB/s", c.gib_per_s) + fmt(" is %.0f%%", c.below * 100) +
-                            " below the fleet median " + fmt("%.2f GiB/s", medians[k])) + "\"/>\n";
-      } else if (!c.floors) {
-        ++failures;
-        cases += "      <failure message=\"" + xml_escape(fmt("%.2f GiB/s", c.gib_per_s) + " misses a floor of the node's own") + "\"/>\n";
-      }
-      cases += "    </testcase>\n";
-    }
-    x << "  <testsuite name=\"" << xml_escape(nodes[i].node) << "\" tests=\"" << workloads.size() << "\" failures=\""
-      << failures << "\" errors=\"" << errors << "\">\n" << cases << "  </testsuite>\n";
-  }
-  x << "</testsuites>\n";
-  out.junit = x.str();
+              {"nodes", nodes_json(g, nodes)}};
+  out.text = screen_text(g, nodes);
+  out.junit = junit_text(g, nodes);
   return out;
 }
 
@@ -287,24 +375,13 @@ int run_fleet_report(const FleetReportOptions& o) {
   if (o.reports.empty()) throw ConfigError("fleet-report: give the qualify reports (swapio qualify --json FILE, one per node)");
   std::vector<FleetNode> nodes;
   for (const std::string& path : o.reports) {
-    std::ifstream in(path);
-    if (!in) throw ConfigError(path + ": cannot be read (" + std::string(std::strerror(errno)) + ")");
-    std::stringstream text;
-    text << in.rdbuf();
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text.str());
-    } catch (const nlohmann::json::exception&) {
-      throw ConfigError(path + ": not JSON (a swapio qualify --json report is)");
-    }
-    if (!j.is_object() || !j.contains("profile")) throw ConfigError(path + ": not a swapio qualify report");
     FleetNode n;
-    n.node = node_name(j);
-    if (n.node.empty()) throw ConfigError(path + ": the report names no node (no node and no facts.host)");
+    n.report = read_qualify_report(path);
+    n.node = node_name(n.report);
     n.origin = path;
-    n.report = std::move(j);
     nodes.push_back(std::move(n));
   }
+  check_like_with_like(nodes);
   if (!o.json.empty()) check_writable_file_folder("--json " + o.json, o.json);
   if (!o.junit.empty()) check_writable_file_folder("--junit " + o.junit, o.junit);
   const FleetReport r = fleet_report(nodes);

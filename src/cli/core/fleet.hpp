@@ -32,7 +32,7 @@ struct FleetReport {
   nlohmann::json json;
   std::string text;   // one screen: the table (the failing nodes only, past 40 nodes), medians, outliers
   std::string junit;  // one testsuite per node, one test case per workload
-  bool pass = false;
+  bool pass = false;  // the fleet's verdict is PASS
 };
 
 // This node's name in a fleet: $SWAPIO_FLEET_HOST when set (a launcher's node name, or a test's
@@ -42,8 +42,11 @@ std::string fleet_node_name();
 // A node's name in a report: its "node", else its facts' host.
 std::string node_name(const nlohmann::json& report);
 
-// Throws ConfigError for no node, reports of different profiles or workloads (a fleet compares
-// like with like), and a node named twice (naming both origins).
+// Throws ConfigError for no node, reports of different profiles, workloads or outlier rules (a
+// fleet compares like with like), and a node named twice (naming both origins). A node's
+// verdict is PASS, FAIL (a floor missed, an outlier, a failure), or INCOMPLETE: nothing failed
+// but not every workload was measured (not run yet, or cut short by an interrupt); the fleet's
+// is FAIL, else INCOMPLETE, else PASS. A figure no node measured is null in the JSON.
 FleetReport fleet_report(const std::vector<FleetNode>& nodes);
 
 // swapio fleet-report: the fleet report of qualify reports in files.
@@ -52,7 +55,9 @@ struct FleetReportOptions {
   std::string json, junit;
 };
 void add_fleet_report_options(CLI::App& app, FleetReportOptions& o);
-// Returns 0 when every node passes, 1 otherwise; ConfigError (exit 2) for bad input.
+// Returns 0 when every node passes, 1 otherwise; ConfigError (exit 2) for bad input: a file
+// that is not a qualify report, a field of the wrong type or out of range, reports that differ
+// in what decides a figure (fleet_report_checks.hpp).
 int run_fleet_report(const FleetReportOptions& o);
 
 }  // namespace swapio::cli

@@ -8,9 +8,9 @@
 // whole job with exit status 2 at the first point, rank 0 naming it; a rank that fails during
 // the run is named in the report and the others go on. Every wait on the others has a time
 // limit (--fleet-timeout); past it, rank 0 writes the report of what it has and the job is
-// aborted. After each workload rank 0 rewrites --json with the results so far (complete: false),
-// so that a rank that dies (which ends the job, as MPI does) leaves a report naming the nodes
-// that completed.
+// aborted. After each workload rank 0 rewrites --json and --junit with the results so far
+// (complete: false), so that a rank that dies (which ends the job, as MPI does) leaves both;
+// when the run ends early rank 0 names the ranks that did not come (fleet_progress.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -21,6 +21,8 @@
 
 #include "bench_options.hpp"
 #include "fleet.hpp"
+#include "fleet_progress.hpp"
+#include "fleet_report_checks.hpp"
 #include "floors.hpp"
 #include "profile.hpp"
 #include "qualify.hpp"
@@ -140,6 +142,7 @@ class Fleet {
   // first, so that rank 0 has it even when another rank never comes; then every rank's status
   // (small) to every rank. Rank 0 rewrites the partial report.
   std::vector<nlohmann::json> point(const nlohmann::json& status, const std::string& what) {
+    awaiting_ = points_ + 1;
     send_result(status.value("result", nlohmann::json()));
     nlohmann::json small = status;
     small.erase("result");
@@ -150,29 +153,25 @@ class Fleet {
       // Every rank sent this point's result before the collective: take in the ones still on the way.
       const auto end = Clock::now() + std::chrono::duration<double>(limit_);
       for (int i = 1; i < mpi_.size(); ++i) {
-        while (received_[i] < points_) {
+        while (progress_.arrived(i) < points_) {
           receive_results();
-          if (received_[i] >= points_) break;
+          if (progress_.arrived(i) >= points_) break;
           if (Clock::now() > end) timed_out("the results of " + what);
           std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
       }
       for (std::size_t i = 0; i < all.size(); ++i) {
-        if (all[i].value("code", 0) != 0) errors_[static_cast<int>(i)] = all[i].value("error", "");
+        if (all[i].value("code", 0) != 0) progress_.fail(static_cast<int>(i), all[i].value("error", ""));
       }
       write_partial();
     }
+    awaiting_ = 0;
     return all;
   }
 
   // The ranks' node names, from the start: the lowest rank of each node measures it.
-  void set_ranks(const std::vector<std::string>& names) {
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      nodes_[static_cast<int>(i)] = names[i];
-      leaders_[static_cast<int>(i)] = std::find(names.begin(), names.end(), names[i]) - names.begin() == static_cast<std::ptrdiff_t>(i);
-    }
-  }
-  bool measures(int rank) const { return leaders_.at(rank); }
+  void set_ranks(const std::vector<std::string>& names) { progress_.set_ranks(names); }
+  bool measures(int rank) const { return progress_.measures(rank); }
 
   // Before the final gather: the results sent are all delivered (rank 0 took them in).
   void drain_sends() {
@@ -183,29 +182,39 @@ class Fleet {
   }
 
   std::size_t points() const { return points_; }
-  void set_workloads(std::vector<std::string> names, const std::string& profile) {
-    workload_names_ = std::move(names);
-    profile_ = profile;
+  void set_profile(std::vector<std::string> names, const std::string& profile, FleetRule rule) {
+    progress_.set_profile(std::move(names), profile, rule);
   }
 
+  // The run ends early: rank 0 names the ranks that did not come, prints and writes what was
+  // measured, and the job is ended.
   [[noreturn]] void timed_out(const std::string& what) {
-    const std::string why = interrupt_signal() != 0 ? std::string("interrupted by ") + strsignal(interrupt_signal())
-                                                    : "a rank did not reach " + what + " within --fleet-timeout " +
-                                                          fmt("%g", o_.fleet_timeout) + " s";
+    const int sig = interrupt_signal();
     if (mpi_.rank() == 0) {
-      write_partial();
-      std::fprintf(stderr, "swapio qualify --fleet: %s; the report has the nodes that completed; ending the job\n",
-                   why.c_str());
+      const std::string limit = " within --fleet-timeout " + fmt("%g", o_.fleet_timeout) + " s";
+      std::string late;
+      for (int r : awaiting_ > 0 ? progress_.missing(awaiting_) : std::vector<int>{}) {
+        late += (late.empty() ? "" : ", ") + progress_.who(r);
+        progress_.fail(r, sig != 0 ? progress_.who(r) + " had not reached " + what + " when the job was interrupted"
+                                   : progress_.who(r) + " did not reach " + what + limit);
+      }
+      const std::string why = sig != 0 ? std::string("interrupted by ") + strsignal(sig) +
+                                             (late.empty() ? "" : " while waiting for " + late + " at " + what)
+                                       : (late.empty() ? std::string("a rank") : late) + " did not reach " + what + limit;
+      std::string text;
+      write_partial(&text);
+      std::fputs(text.c_str(), stdout);
+      std::fprintf(stderr, "swapio qualify --fleet: %s; the reports have what was measured; ending the job\n", why.c_str());
     }
     std::fflush(stdout);
-    MPI_Abort(MPI_COMM_WORLD, interrupt_signal() != 0 ? 128 + interrupt_signal() : 1);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, sig != 0 ? 128 + sig : 1);
     std::_Exit(1);
   }
 
   void send_result(const nlohmann::json& result) {
     if (mpi_.rank() == 0) {
-      if (!result.is_null()) partial_[0].push_back(result);
-      received_[0] = points_ + 1;
+      progress_.add_result(0, result);
       return;
     }
     sends_.push_back(result.dump());
@@ -227,34 +236,16 @@ class Fleet {
       std::string text(static_cast<std::size_t>(count), '\0');
       MPI_Recv(text.data(), count, MPI_CHAR, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       nlohmann::json result = nlohmann::json::parse(text, nullptr, false);
-      if (!result.is_null() && !result.is_discarded()) partial_[st.MPI_SOURCE].push_back(std::move(result));
-      ++received_[st.MPI_SOURCE];
+      progress_.add_result(st.MPI_SOURCE, result.is_discarded() ? nlohmann::json() : std::move(result));
     }
   }
 
-  // Rank 0: the fleet report of the results so far, to --json (complete: false).
-  void write_partial() {
-    if (o_.json.empty() || workload_names_.empty()) return;
-    try {
-      std::vector<FleetNode> nodes;
-      for (const auto& [rank, node] : nodes_) {
-        if (!leaders_[rank]) continue;
-        FleetNode n;
-        n.node = node;
-        n.origin = "rank " + std::to_string(rank);
-        n.error = errors_.count(rank) ? errors_[rank] : "";
-        nlohmann::json workloads = partial_.count(rank) ? partial_[rank] : nlohmann::json::array();
-        for (std::size_t k = workloads.size(); k < workload_names_.size(); ++k) {
-          workloads.push_back({{"name", workload_names_[k]}, {"error", "not run yet"}});
-        }
-        n.report = {{"profile", profile_}, {"node", node}, {"workloads", workloads}, {"partial", true}};
-        nodes.push_back(std::move(n));
-      }
-      if (nodes.empty()) return;
-      nlohmann::json j = fleet_report(nodes).json;
-      j["complete"] = false;
-      write_report(o_.json, j.dump(2) + "\n");
-    } catch (const std::exception&) {  // a partial report is a courtesy: the final one decides
+  // Rank 0: the fleet report of the results so far, to --json and --junit (complete: false),
+  // and its screen to text where given.
+  void write_partial(std::string* text = nullptr) {
+    std::string why;
+    if (!progress_.write(o_.json, o_.junit, &why, text)) {
+      std::fprintf(stderr, "swapio qualify --fleet: the report so far could not be written: %s\n", why.c_str());
     }
   }
 
@@ -263,16 +254,28 @@ class Fleet {
   const QualifyOptions& o_;
   double limit_;
   std::size_t points_ = 0;
-  std::vector<std::string> workload_names_;
-  std::string profile_;
+  std::size_t awaiting_ = 0;  // in a sync point: the results expected from every rank by its end
   static constexpr int kResultTag = 1000;
   std::deque<std::string> sends_;  // what this rank's pending sends read
   std::vector<MPI_Request> send_requests_;
-  std::map<int, std::size_t> received_;    // rank 0: results taken in per rank
-  std::map<int, nlohmann::json> partial_;  // rank -> its workloads' results so far
-  std::map<int, std::string> errors_, nodes_;
-  std::map<int, bool> leaders_;
+  FleetProgress progress_;  // rank 0: who is who, the results so far
 };
+
+// Why a rank cannot run beside rank 0 (its status at the start against rank 0's), "" when it
+// can: it could not start, or it runs another profile or the same one with other settings.
+std::string refusal(const nlohmann::json& a, const nlohmann::json& first) {
+  if (a.value("code", 0) == 2) return ": " + a.value("error", "");
+  if (a.value("profile", "") != first.value("profile", "") || a.value("workloads", 0) != first.value("workloads", 0)) {
+    return " runs profile " + a.value("profile", "") + ", rank 0 " + first.value("profile", "") +
+           ": a fleet compares like with like";
+  }
+  const nlohmann::json none;
+  if (first.value("code", 0) == 0 && a.value("like", none) != first.value("like", none)) {
+    return " and rank 0 differ in " + first_difference(a.value("like", none), first.value("like", none)) +
+           ": a fleet compares like with like";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -294,11 +297,14 @@ int run_qualify_fleet(const QualifyOptions& options) {
   std::size_t workloads = 0;
   std::string profile_name;
   std::vector<std::string> workload_names;
+  FleetRule rule;
   try {
     const Profile p = qualify_profile(options);
     workloads = p.workloads.size();
     profile_name = p.name;
     for (const Workload& w : p.workloads) workload_names.push_back(w.name);
+    rule = {p.outlier_fraction, p.outlier_mads};
+    status["like"] = like_fields(p, std::max<std::size_t>(1, options.folders.size()));
     if (rank == 0) {
       if (!options.json.empty()) check_writable_file_folder("--json " + options.json, options.json);
       if (!options.junit.empty()) check_writable_file_folder("--junit " + options.junit, options.junit);
@@ -309,7 +315,7 @@ int run_qualify_fleet(const QualifyOptions& options) {
   }
   status["profile"] = profile_name;
   status["workloads"] = workloads;
-  fleet.set_workloads(workload_names, profile_name);
+  fleet.set_profile(workload_names, profile_name, rule);
 
   // Point 0 checks that every rank can start and runs the same profile; points 1..W-1 start
   // workloads 1..W-1; point W ends the last. Each carries the workload that just ended.
@@ -320,17 +326,10 @@ int run_qualify_fleet(const QualifyOptions& options) {
     std::string bad;
     int code = 0;
     for (const nlohmann::json& a : all) {
-      if (a.value("code", 0) == 2) {
-        bad += (bad.empty() ? "" : "; ") + a.value("node", "?") + " (rank " + std::to_string(a.value("rank", -1)) +
-               "): " + a.value("error", "");
-        code = 2;
-      } else if (a.value("profile", "") != all.front().value("profile", "") ||
-                 a.value("workloads", 0) != all.front().value("workloads", 0)) {
-        bad += (bad.empty() ? "" : "; ") + a.value("node", "?") + " (rank " + std::to_string(a.value("rank", -1)) +
-               ") runs profile " + a.value("profile", "") + ", rank 0 " + all.front().value("profile", "") +
-               ": a fleet compares like with like";
-        code = 2;
-      }
+      const std::string why = refusal(a, all.front());
+      if (why.empty()) continue;
+      bad += (bad.empty() ? "" : "; ") + a.value("node", "?") + " (rank " + std::to_string(a.value("rank", -1)) + ")" + why;
+      code = 2;
     }
     if (code != 0) {
       if (rank == 0) std::fprintf(stderr, "swapio qualify --fleet: %s\n", bad.c_str());

@@ -411,16 +411,19 @@ nlohmann::json workload_to_json(const WorkloadResult& r) {
   for (const auto& [label, s] : r.programs) {
     nlohmann::json contiguous = nlohmann::json::array();
     for (const auto& c : s.contiguous_2m) contiguous.push_back(c ? nlohmann::json(*c) : nlohmann::json());
+    // A program that never ran has no median: null, not 0.
+    const auto figure = [&](double x) { return s.gib_per_s.empty() ? nlohmann::json() : nlohmann::json(x); };
     programs[label] = {{"gib_per_s", s.gib_per_s},
                        {"cpu_seconds_per_gib", s.cpu_per_gib},
-                       {"median_gib_per_s", s.median_gib_per_s},
-                       {"median_cpu_seconds_per_gib", s.median_cpu_per_gib}};
+                       {"median_gib_per_s", figure(s.median_gib_per_s)},
+                       {"median_cpu_seconds_per_gib", figure(s.median_cpu_per_gib)}};
     if (!s.contiguous_2m.empty()) programs[label]["memory_contiguous_2m"] = contiguous;
   }
   nlohmann::json checks = nlohmann::json::array();
+  const bool measured = !r.programs.empty() && !r.programs.front().second.gib_per_s.empty();
   for (const FloorCheck& c : r.checks) {
     checks.push_back({{"kind", c.kind}, {"factor", c.factor}, {"floor_gib_per_s", c.floor},
-                      {"measured_gib_per_s", c.measured}, {"pass", c.pass}, {"skipped", c.skipped},
+                      {"measured_gib_per_s", measured ? nlohmann::json(c.measured) : nlohmann::json()}, {"pass", c.pass}, {"skipped", c.skipped},
                       {"round", c.round > 0 ? nlohmann::json(c.round) : nlohmann::json()},
                       {"reference", c.reference.empty() ? nlohmann::json() : nlohmann::json(c.reference)},
                       {"error", c.error.empty() ? nlohmann::json() : nlohmann::json(c.error)}});

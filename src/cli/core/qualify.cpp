@@ -251,8 +251,10 @@ int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks) {
       const char* io = !r.direct ? "-" : *r.direct ? "direct" : "buffered";
       // The least contiguous I/O memory swapio's processes had (fraction in >= 2 MiB pieces).
       const std::string memory = r.contiguous_2m ? fmt("%.0f%%", *r.contiguous_2m * 100) : "-";
-      std::fprintf(out, "%-20s %-5s %-8s %-7s %10.2f %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
-                  io, memory.c_str(), c.measured, c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
+      // A workload that failed before swapio's first round has no figure: "-", not 0.00.
+      const std::string measured = r.programs.empty() || r.programs.front().second.gib_per_s.empty() ? "-" : fmt("%.2f", c.measured);
+      std::fprintf(out, "%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+                  io, memory.c_str(), measured.c_str(), c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
                   rule.c_str(), verdict);
     }
   }
