@@ -21,5 +21,49 @@ TEST_F(Cli, QualifyFleetTimeoutNeedsFleet) {
   });
 }
 
+// Without --gpu, bench's own memory goes through the staging ring only with --staging always:
+// the ring's shape alone would change nothing.
+TEST_F(Cli, BenchDeviceChunksNeedAStagingRing) {
+  const std::string w = dir_.file("w");
+  expect_refused({
+      {{"bench", "--write-file", w, "--write-size", "1M", "--device-chunk-size", "256K"},
+       "swapio bench: --device-chunk-size needs --gpu or --staging always"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--device_chunks", "4"},
+       "--device-chunks needs --gpu or --staging always"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--device-chunks", "4", "--staging", "never"},
+       "--device-chunks needs --gpu or --staging always"},
+  });
+  const Outcome o = run({"bench", "--write-file", w, "--write-size", "1M", "--block-size", "64K", "--device-chunks",
+                         "3", "--device-chunk-size", "128K", "--staging", "always", "--validate", "--json"});
+  ASSERT_EQ(o.status, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  EXPECT_EQ(j.at("config").at("device_chunks"), 3);
+  EXPECT_EQ(j.at("config").at("device_chunk_size"), 128 * 1024);
+}
+
+// A GPU's bytes always go through the ring: --staging (host memory's choice) would be ignored.
+TEST_F(Cli, BenchStagingIsNotForAGpu) {
+  const std::string w = dir_.file("w");
+  expect_refused({
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--staging", "always"},
+       "swapio bench: --staging always and --gpu"},
+      {{"bench", "--write-file", w, "--write-size", "1M", "--gpu", "--device", "emulated", "--staging", "never"},
+       "--staging never and --gpu"},
+  });
+}
+
+// qualify runs bench as a user would: a GPU workload's staging settings go only where they
+// count (the write that lays out its file has no GPU; its own run no host staging).
+TEST_F(Cli, QualifyPassesBenchOnlyTheSettingsEachRunUses) {
+  std::filesystem::create_directory(dir_.file("q"));
+  const std::string p = dir_.file("gpu.json");
+  std::ofstream(p) << R"({"name": "gpu", "rounds": 1, "workloads": [
+      {"name": "g", "op": "read", "size": "2M", "device": "emulated", "device_chunks": 3, "floor_gib_per_s": 0},
+      {"name": "s", "op": "read", "size": "2M", "device": "emulated", "staging": "always", "floor_gib_per_s": 0}]})";
+  const Outcome o = run({"qualify", "--profile", p, "--folder", dir_.file("q")});
+  EXPECT_EQ(o.status, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("verdict: PASS (2 of 2 floors met"), std::string::npos) << o.out;
+}
+
 }  // namespace
 }  // namespace swapio::test
