@@ -52,6 +52,24 @@ TEST_F(Cli, BenchStagingIsNotForAGpu) {
   });
 }
 
+// ds_io runs one process per mapping entry, as DeepSpeed's does; another count asked for with
+// --multi_process is refused, the same count accepted.
+TEST_F(Cli, DsIoMultiProcessMatchesTheMapping) {
+  std::filesystem::create_directory(dir_.file("a"));
+  std::filesystem::create_directory(dir_.file("b"));
+  const std::string a = dir_.file("a") + ":0", b = dir_.file("b") + ":1";
+  expect_refused({
+      {{"ds_io", "--folder_to_device_mapping", a, b, "--io_size", "1M", "--multi_process", "3"},
+       "swapio ds_io: --multi_process 3 and --folder_to_device_mapping of 2 entries"},
+      {{"ds_io", "--folder_to_device_mapping", a, b, "--io_size", "1M", "--multi_process", "1", "--read"},
+       "--multi_process 1 and --folder_to_device_mapping of 2 entries"},
+  });
+  const Outcome o = run({"ds_io", "--folder_to_device_mapping", a, b, "--io_size", "1M", "--multi_process", "2",
+                         "--validate", "--loops", "1", "--warmup_loops", "0"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("b/_aio_write_1048576.pt.1_0"))) << o.out;
+}
+
 // qualify runs bench as a user would: a GPU workload's staging settings go only where they
 // count (the write that lays out its file has no GPU; its own run no host staging).
 TEST_F(Cli, QualifyPassesBenchOnlyTheSettingsEachRunUses) {
