@@ -168,7 +168,10 @@ int main(int argc, char** argv) {
   if (tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(topts); });
   if (ds_io->parsed()) return run_command("ds_io", [&] { return swapio::cli::run_ds_io(dargs); });
   if (qualify->parsed()) {
-    return run_command("qualify", [&] { return qopts.fleet ? swapio::cli::run_qualify_fleet(qopts) : swapio::cli::run_qualify(qopts); });
+    return run_command("qualify", [&] {
+      swapio::cli::finish_qualify_options(*qualify, qopts);
+      return qopts.fleet ? swapio::cli::run_qualify_fleet(qopts) : swapio::cli::run_qualify(qopts);
+    });
   }
   if (fleet_report->parsed()) return run_command("fleet-report", [&] { return swapio::cli::run_fleet_report(fopts); });
   if (const int bad = run_command("bench", [&] {

@@ -116,19 +116,21 @@ const std::array<Knob, 14> kKnobs = {{
                                            .help = "io_uring fixed buffers (pins memory: RLIMIT_MEMLOCK)"}),
     choice_knob({.name = "staging", .key = "staging", .flag = "--staging",
                  .help = "copy host memory through swapio's contiguous staging ring: auto (memory swapio did not "
-                         "allocate) | always | never",
+                         "allocate) | always | never; not with --gpu (a GPU's bytes always go through the ring)",
                  .choices = "auto|always|never",
                  .get = [](const Config& c) { return std::string(to_string(c.staging)); },
                  .set = [](Config& c, std::string_view t) { c.staging = parse_stage_mode(t); }}),
     field_knob<&Config::device_chunk_size>(
         {.name = "device_chunk_size", .key = "device_chunk_size", .flag = "--device-chunk-size",
-         .alias = "--device_chunk_size", .help = "with --gpu: bytes per staging chunk, rounded up to whole blocks",
+         .alias = "--device_chunk_size",
+         .help = "with --gpu or --staging always: bytes per staging chunk, rounded up to whole blocks",
          .min = 1, .max = kMaxBlockSize, .below = "is invalid: it must be between 1 byte and 1 GiB",
          .above = "is invalid: it must be between 1 byte and 1 GiB"}),
     field_knob<&Config::device_chunks>(
         {.name = "device_chunks", .key = "device_chunks", .flag = "--device-chunks", .alias = "--device_chunks",
-         .help = "with --gpu: staging chunks per thread (pinned memory = chunks x chunk size per thread)", .min = 2,
-         .max = kMaxDeviceChunks, .below = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096",
+         .help = "with --gpu or --staging always: staging chunks per thread (pinned memory = chunks x chunk "
+                 "size per thread)",
+         .min = 2, .max = kMaxDeviceChunks, .below = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096",
          .above = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096"}),
     field_knob<&Config::sync>({.name = "sync", .key = "sync", .flag = "--sync",
                               .help = "fdatasync each written file before its write counts as done (timed with it)"}),

@@ -171,12 +171,24 @@ void check_room(const std::vector<SpaceNeed>& needs, const std::string& who, con
 namespace {
 
 // --gpu, --device and --folder-to-device-mapping: every device named must be one this build
-// can open and that is visible, checked before any worker starts.
+// can open and that is visible, checked before any worker starts. A setting the run would
+// ignore is refused: the staging ring's shape without a ring, host staging on a GPU.
 void finish_device_options(BenchOptions& o, const BenchArgs& a) {
   if (!o.gpu) {
     if (!a.device.empty()) throw ConfigError("--device " + a.device + " needs --gpu");
     if (!a.mapping.empty()) throw ConfigError("--folder-to-device-mapping needs --gpu");
+    // bench's own memory goes through the ring on the host only with --staging always.
+    for (const char* key : {"device_chunk_size", "device_chunks"}) {
+      if (knob_given(a.knobs, key) && o.config.staging != StageMode::always) {
+        throw ConfigError(std::string(find_knob(key)->flag) +
+                          " needs --gpu or --staging always (the staging ring it shapes is used only then)");
+      }
+    }
     return;
+  }
+  if (knob_given(a.knobs, "staging")) {
+    throw ConfigError("--staging " + a.knobs.text.at("staging") +
+                      " and --gpu: --staging is for host memory (a GPU's bytes always go through the ring)");
   }
   if (!a.device.empty()) o.device = a.device;
   DeviceSpec spec;

@@ -33,7 +33,9 @@ void add_ds_io_options(CLI::App& app, DsIoArgs& a) {
   app.add_option("--fast_io_size", a.fast_io_size, "accepted for torch_fastio's command lines (that engine is not supported)")
       ->capture_default_str();
   app.add_flag("--read", a.read, "read (creating missing read files of --io_size first); default: write");
-  app.add_option("--multi_process", a.multi_process, "processes doing I/O in parallel")->capture_default_str();
+  a.multi_process_option = app.add_option("--multi_process", a.multi_process,
+                                          "processes doing I/O in parallel, with --folder (the mapping runs one per entry)")
+                               ->capture_default_str();
   app.add_option("--block_size", a.block_size, "bytes per request (K/M/G suffixes)")->capture_default_str();
   app.add_option("--queue_depth", a.queue_depth, "requests in flight")->capture_default_str();
   app.add_flag("--single_submit", a.single_submit, "submit requests one at a time (default: queue_depth at once)");
@@ -83,6 +85,12 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
   }
   if (!a.device.empty() && !a.gpu) throw ConfigError("--device " + a.device + " needs --gpu");
   if (a.multi_process == 0) throw ConfigError("--multi_process 0: at least 1 process");
+  // The mapping runs a process per entry: a different count asked for would be ignored.
+  if (!a.mapping.empty() && a.multi_process_option != nullptr && a.multi_process_option->count() > 0 &&
+      a.multi_process != a.mapping.size()) {
+    throw ConfigError("--multi_process " + std::to_string(a.multi_process) + " and --folder_to_device_mapping of " +
+                      std::to_string(a.mapping.size()) + " entries: the mapping runs one process per entry");
+  }
   (void)size_arg("--fast_io_size", a.fast_io_size);
 
   DsIoPlan plan;

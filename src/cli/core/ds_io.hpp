@@ -16,6 +16,7 @@ struct DsIoArgs {
   std::string io_size;
   bool read = false;
   unsigned multi_process = 1;
+  const CLI::Option* multi_process_option = nullptr;  // to tell whether --multi_process was given
   std::string block_size = "1M";
   std::string queue_depth = "32";
   bool single_submit = false;

@@ -175,6 +175,15 @@ std::vector<std::string> swapio_bench_args(const FloorOptions& o, const Workload
                                      const std::vector<std::string>& folders, unsigned processes) {
   Config config = w.config;
   config.engine = engine;
+  // Only what this run uses: bench refuses the staging ring's shape where it has no ring (the
+  // write that lays out a GPU read's file) and host staging on a GPU.
+  const bool gpu = !w.device.empty() && write == w.write;
+  const Config defaults;
+  if (gpu) config.staging = defaults.staging;
+  if (!gpu && config.staging != StageMode::always) {
+    config.device_chunk_size = defaults.device_chunk_size;
+    config.device_chunks = defaults.device_chunks;
+  }
   std::vector<std::string> a = {o.swapio, "bench", "--json", "--threads", std::to_string(processes)};
   const std::vector<std::string> knobs = knob_argv(config);
   a.insert(a.end(), knobs.begin(), knobs.end());
@@ -187,7 +196,7 @@ std::vector<std::string> swapio_bench_args(const FloorOptions& o, const Workload
   } else {
     a.insert(a.end(), {"--read-file", std::string(kSwapioFile) + ".0"});
   }
-  if (!w.device.empty() && write == w.write) a.insert(a.end(), {"--gpu", "--device", w.device});
+  if (gpu) a.insert(a.end(), {"--gpu", "--device", w.device});
   for (const std::string& f : folders) a.insert(a.end(), {"--folder", f});
   return a;
 }

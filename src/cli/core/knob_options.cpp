@@ -58,6 +58,14 @@ void apply_knob_options(const KnobArgs& args, Config& config) {
   }
 }
 
+bool knob_given(const KnobArgs& args, const std::string& key) {
+  for (const auto* options : {&args.options, &args.off_options}) {
+    const auto it = options->find(key);
+    if (it != options->end() && it->second->count() > 0) return true;
+  }
+  return false;
+}
+
 nlohmann::json knobs_to_json(const Config& config) {
   nlohmann::json j = nlohmann::json::object();
   for (const Knob& k : knobs()) {

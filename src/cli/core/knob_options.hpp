@@ -26,6 +26,8 @@ void add_knob_options(CLI::App& app, KnobArgs& args);
 // Sets what was given into config, each value checked by its knob's rule; errors name the flag
 // ("--block-size 0: block_size 0 is invalid: ..."). Throws ConfigError.
 void apply_knob_options(const KnobArgs& args, Config& config);
+// Whether the knob `key` was given on the command line (a flag in either spelling).
+bool knob_given(const KnobArgs& args, const std::string& key);
 
 // Every knob of config by key: sizes and counts as numbers, flags as booleans, choices as words.
 nlohmann::json knobs_to_json(const Config& config);

@@ -147,6 +147,10 @@ void add_qualify_options(CLI::App& app, QualifyOptions& o) {
   app.add_option("--rounds", o.rounds, "interleaved rounds instead of the profile's")->check(CLI::Range(1u, 1000u));
 }
 
+void finish_qualify_options(const CLI::App& app, const QualifyOptions& o) {
+  if (app.count("--fleet-timeout") > 0 && !o.fleet) throw ConfigError("--fleet-timeout needs --fleet");
+}
+
 Profile qualify_profile(const QualifyOptions& o) {
   Profile profile = o.profile.empty() ? parse_profile(nlohmann::json::parse(kQuickProfile), "(built-in quick)")
                                       : load_profile(o.profile);

@@ -29,6 +29,9 @@ struct QualifyOptions {
 };
 
 void add_qualify_options(CLI::App& app, QualifyOptions& o);
+// After parsing: refuses an option that would be ignored (--fleet-timeout without --fleet).
+// Throws ConfigError.
+void finish_qualify_options(const CLI::App& app, const QualifyOptions& o);
 
 // The profile used without --profile.
 extern const char* const kQuickProfile;
