@@ -49,19 +49,20 @@ void write_with(Api api, std::span<const std::byte> data, const std::string& pat
 }
 
 // Faults: request `first` (counted over `op`) fails with err, or is held back for `delay`.
-FaultRule fail_at(std::uint64_t first, int err, FaultOp op = FaultOp::any) {
+FaultRule rule_at(FaultKind kind, std::uint64_t first, FaultOp op) {
   FaultRule r;
-  r.kind = FaultKind::error;
+  r.kind = kind;
   r.first = first;
   r.op = op;
+  return r;
+}
+FaultRule fail_at(std::uint64_t first, int err, FaultOp op = FaultOp::any) {
+  FaultRule r = rule_at(FaultKind::error, first, op);
   r.error = err;
   return r;
 }
 FaultRule delay_at(std::uint64_t first, std::chrono::milliseconds delay, FaultOp op) {
-  FaultRule r;
-  r.kind = FaultKind::delay;
-  r.first = first;
-  r.op = op;
+  FaultRule r = rule_at(FaultKind::delay, first, op);
   r.delay = delay;
   return r;
 }
