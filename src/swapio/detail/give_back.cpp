@@ -114,13 +114,13 @@ std::exception_ptr give_back(const File& file, const WriteClaim& claim, std::exc
   }
 }
 
-std::exception_ptr add_to_error(std::exception_ptr error, const std::string& note) noexcept {
+std::exception_ptr add_to_error(std::exception_ptr error, const std::string& note, const std::string& path) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const Error& e) {
     try {
-      return std::make_exception_ptr(
-          Error(e.errnum(), e.op(), e.path(), e.offset(), e.length(), e.detail().empty() ? note : e.detail() + "; " + note));
+      return std::make_exception_ptr(Error(e.errnum(), e.op(), path.empty() ? e.path() : path, e.offset(), e.length(),
+                                           e.detail().empty() ? note : e.detail() + "; " + note));
     } catch (...) {
     }
   } catch (const ValidationError& e) {

@@ -44,7 +44,8 @@ class WriteClaim {
 std::exception_ptr give_back(const File& file, const WriteClaim& claim, std::exception_ptr error) noexcept;
 
 // The error with "; note" added to its message (swapio::Error, ConfigError, ValidationError),
-// or as it was (another kind, or out of memory).
-std::exception_ptr add_to_error(std::exception_ptr error, const std::string& note) noexcept;
+// or as it was (another kind, or out of memory). path, when given, is the file a swapio::Error
+// names instead of its own (the caller's, for an error met on a temporary).
+std::exception_ptr add_to_error(std::exception_ptr error, const std::string& note, const std::string& path = {}) noexcept;
 
 }  // namespace swapio::detail

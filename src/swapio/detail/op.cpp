@@ -229,25 +229,17 @@ void OpRun::complete(const SliceRunner* last, const std::string* engine, const s
   op_.file.close();
   if (error && !op_.temp.empty()) {
     // The error names the caller's path; it also says what was being written, and that it is gone.
-    std::exception_ptr said = error;
     try {
-      std::rethrow_exception(error);
-    } catch (const Error& e) {
-      try {
-        const std::string& path = op_.file.name();  // the caller's
-        const std::string how = "while writing its replacement " +
-                                std::filesystem::path(op_.temp.path()).filename().string() + ", now removed: " + path +
-                                (::access(op_.target.c_str(), F_OK) == 0 ? " keeps its old content" : " was not created");
-        said = std::make_exception_ptr(Error(e.errnum(), e.op(), path, e.offset(), e.length(),
-                                             e.detail().empty() ? how : e.detail() + "; " + how));
-      } catch (...) {
-        // Out of memory for the longer message: the error as it was.
-      }
+      const std::string& path = op_.file.name();
+      error = add_to_error(std::move(error),
+                           "while writing its replacement " + std::filesystem::path(op_.temp.path()).filename().string() +
+                               ", now removed: " + path +
+                               (::access(op_.target.c_str(), F_OK) == 0 ? " keeps its old content" : " was not created"),
+                           path);
     } catch (...) {
-      // Another kind (a validation difference, out of memory): as it is.
+      // Out of memory for the longer message: the error as it was.
     }
     op_.temp = TempFile{};  // removed
-    error = std::move(said);
   }
   {
     std::lock_guard lock(mutex_);
