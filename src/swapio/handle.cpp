@@ -146,6 +146,19 @@ struct Handle::Impl final : detail::SliceExecutor {
     return op;
   }
 
+  // Pending op `id`, taken out of the list when `take`. Throws std::invalid_argument when none.
+  std::shared_ptr<detail::OpRun> pending_op(OpId id, bool take) {
+    std::lock_guard lock(pending_mutex);
+    auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
+    if (it == pending.end()) {
+      throw std::invalid_argument("op " + std::to_string(id) + " is not pending in this handle (unknown or already reported)");
+    }
+    if (!take) return it->second;
+    std::shared_ptr<detail::OpRun> op = std::move(it->second);
+    pending.erase(it);
+    return op;
+  }
+
   OpId track(std::shared_ptr<detail::OpRun> op) {
     const OpId id = next_id.fetch_add(1);
     std::lock_guard lock(pending_mutex);
@@ -228,29 +241,17 @@ WaitResult Handle::wait() {
 
 OpResult Handle::wait(OpId id) {
   impl_->check_owner();
-  std::shared_ptr<detail::OpRun> op;
-  {
-    std::lock_guard lock(impl_->pending_mutex);
-    auto& pending = impl_->pending;
-    auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
-    if (it == pending.end()) {
-      throw std::invalid_argument("op " + std::to_string(id) + " is not pending in this handle (unknown or already reported)");
-    }
-    op = std::move(it->second);
-    pending.erase(it);
-  }
-  return op->result();
+  return impl_->pending_op(id, true)->result();
 }
 
 bool Handle::done(OpId id) const {
   impl_->check_owner();
-  std::lock_guard lock(impl_->pending_mutex);
-  const auto& pending = impl_->pending;
-  auto it = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == id; });
-  if (it == pending.end()) {
-    throw std::invalid_argument("op " + std::to_string(id) + " is not pending in this handle (unknown or already reported)");
-  }
-  return it->second->finished();
+  return impl_->pending_op(id, false)->finished();
+}
+
+void Handle::notify(OpId id, std::function<void()> callback) {
+  impl_->check_owner();
+  impl_->pending_op(id, false)->on_finish(std::move(callback));
 }
 
 const Config& Handle::config() const noexcept { return impl_->config; }

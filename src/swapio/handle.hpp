@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -88,6 +89,10 @@ class Handle {
   // Whether op `id` has finished (successfully or not), without waiting: wait(id) would return
   // at once. Throws std::invalid_argument for an id that is unknown or already reported.
   bool done(OpId id) const;
+  // Has callback run once when op `id` has finished: at once, in this thread, if it has; else on
+  // the worker thread that ends it. It must neither throw nor block (wait(id) reports the op).
+  // Throws std::invalid_argument for an id that is unknown or already reported.
+  void notify(OpId id, std::function<void()> callback);
 
   const Config& config() const noexcept;
   // The engine the workers run ("uring", "aio" or "psync") and why, when auto fell back.

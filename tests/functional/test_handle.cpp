@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
 #include "support.hpp"
+#include "swapio/fault.hpp"
 #include "swapio/swapio.hpp"
 
 namespace swapio::test {
@@ -217,6 +220,43 @@ TEST(Handle, WaitNeverReturnsBeforeTheCallersOpsAreDone) {
     ASSERT_EQ(first_pattern_mismatch(read_plain(dir.file("w")), 0, 80 + round), -1) << "round " << round;
   }
   stop.store(true);
+}
+
+TEST(Handle, NotifyCallsBackOnceWhenTheOpHasEnded) {
+  TempDir dir;
+  Config c = small_blocks(2);
+  FaultRule slow;  // every request held back, so that the op is still running when notify() is called
+  slow.kind = FaultKind::delay;
+  slow.count = 0;
+  slow.delay = std::chrono::milliseconds(20);
+  c.faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{slow});
+  Handle h(c);
+  HostBuffer out(300000), in(300000);
+  fill_pattern(out.span(), 0, 41);
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> calls{0};
+  std::atomic<bool> on_caller{true};
+  const Handle::OpId id = h.async_pwrite(out.span(), dir.file("n"));
+  h.notify(id, [&] {
+    on_caller = std::this_thread::get_id() == caller;
+    ++calls;
+  });
+  EXPECT_EQ(calls.load(), 0) << "called back before the op had ended";
+  EXPECT_EQ(h.wait(id).bytes, out.size());
+  for (int i = 0; i < 1000 && calls.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_FALSE(on_caller.load()) << "a running op's callback runs on the worker that ends it";
+  EXPECT_THROW(h.notify(id, [] {}), std::invalid_argument) << "already reported";
+
+  // An op that has ended: called back at once, in the caller.
+  const Handle::OpId done_id = h.async_pread(in.span(), dir.file("n"));
+  while (!h.done(done_id)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  bool ran = false;
+  h.notify(done_id, [&] { ran = std::this_thread::get_id() == caller; });
+  EXPECT_TRUE(ran);
+  EXPECT_THROW(h.notify(done_id + 100, [] {}), std::invalid_argument);
+  EXPECT_EQ(h.wait().completed, 1u);
+  EXPECT_EQ(first_pattern_mismatch(in.span(), 0, 41), -1);
 }
 
 TEST(Handle, PsyncEngineRunsTheSameOps) {

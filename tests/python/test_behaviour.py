@@ -206,8 +206,10 @@ def test_handle_close_and_context_manager(folder):
     h.write_async(bytearray(pattern(100000)), path)
     h.close()  # waits for it
     assert h.closed and read_plain(path, 100000) == pattern(100000)
-    with pytest.raises(RuntimeError, match="closed"):
-        h.write(bytearray(10), path)
+    for call in (lambda: h.write(bytearray(10), path), lambda: h.read_async(bytearray(10), path), lambda: h.engine):
+        with pytest.raises(swapio.ConfigError, match="is closed"):  # swapio's error, not a bare RuntimeError
+            call()
+    assert h.wait() == 0
     with pytest.raises(ZeroDivisionError):
         with swapio.Handle() as g:
             g.write_async(bytearray(10), path + ".2")

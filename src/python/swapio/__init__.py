@@ -22,7 +22,9 @@ from math import prod as _prod
 
 from ._errors import ConfigError, Error, ValidationError
 from . import _swapio
-from ._swapio import Config, Device, DeviceMemory, Future, OpResult, PinnedMemory
+from ._swapio import Config, Device, DeviceMemory, OpResult, PinnedMemory
+from . import _future
+from ._future import Future
 
 __version__ = _swapio.__version__
 
@@ -41,6 +43,9 @@ def _make_config(config, knobs):
     return config.replace(**knobs) if knobs else config
 
 
+_MAX_OFFSET = (1 << 63) - 1  # the largest file offset (off_t)
+
+
 def _offset(offset):
     if isinstance(offset, bool):
         raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}")
@@ -50,7 +55,15 @@ def _offset(offset):
         raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}") from None
     if offset < 0:
         raise ConfigError(f"offset {offset} is negative")
+    if offset > _MAX_OFFSET:
+        raise ConfigError(f"offset {offset} is past the largest file offset (2^63 - 1)")
     return offset
+
+
+def _flag(name, value):
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_ too
+        return bool(value)
+    raise ConfigError(f"{name} takes True or False, not {value!r}")
 
 
 def _path(path):
@@ -68,8 +81,13 @@ class Handle:
     ``[offset, offset + nbytes)`` of the file, and return an OpResult. A read needs the range
     inside the file; a write creates the file if needed (never truncating it). With
     ``validate=True`` the bytes are checked against an independent read of the file
-    (swapio.ValidationError names the first differing offset). read_async/write_async return
-    a Future; the memory is kept alive until the op is reported (by the future or wait()).
+    (swapio.ValidationError names the first differing offset).
+
+    read_async/write_async return a swapio.Future (a concurrent.futures.Future); the memory is
+    kept alive until the op has ended. Bad arguments and a file the op cannot use (missing for a
+    read, a range past its end, no permission) raise at submission, not through the future;
+    what goes wrong while the op runs (an I/O error, validation) comes through the future, or
+    through wait() for ops whose outcome nobody retrieved from their future.
     """
 
     def __init__(self, config=None, **knobs):
@@ -77,19 +95,20 @@ class Handle:
 
     def read(self, tensor, path, offset=0, validate=False):
         """File -> memory, synchronously. Returns an OpResult."""
-        return self._h.transfer(False, tensor, _path(path), _offset(offset), validate)
+        return self._h.transfer(False, tensor, _path(path), _offset(offset), _flag("validate", validate))
 
     def write(self, tensor, path, offset=0, validate=False):
         """Memory -> file, synchronously. Returns an OpResult."""
-        return self._h.transfer(True, tensor, _path(path), _offset(offset), validate)
+        return self._h.transfer(True, tensor, _path(path), _offset(offset), _flag("validate", validate))
 
     def read_async(self, tensor, path, offset=0, validate=False):
-        """File -> memory, asynchronously. Returns a Future (result() gives the OpResult)."""
-        return self._h.submit(False, tensor, _path(path), _offset(offset), validate)
+        """File -> memory, asynchronously. Returns a swapio.Future (a concurrent.futures.Future
+        whose result() is the OpResult)."""
+        return _future.track(self._h.submit(False, tensor, _path(path), _offset(offset), _flag("validate", validate)))
 
     def write_async(self, tensor, path, offset=0, validate=False):
-        """Memory -> file, asynchronously. Returns a Future (result() gives the OpResult)."""
-        return self._h.submit(True, tensor, _path(path), _offset(offset), validate)
+        """Memory -> file, asynchronously. Returns a swapio.Future (see read_async)."""
+        return _future.track(self._h.submit(True, tensor, _path(path), _offset(offset), _flag("validate", validate)))
 
     def wait(self):
         """Waits for every async op not yet reported; returns how many it reported and raises
@@ -145,12 +164,12 @@ class Handle:
 def read_file(tensor, path, offset=0, validate=False, config=None, **knobs):
     """The basic API: a one-shot read that sets up (file, rings, threads) and tears down per
     call, as DeepSpeed's aio_read. Returns an OpResult."""
-    return _swapio.transfer(False, tensor, _path(path), _make_config(config, knobs), _offset(offset), validate)
+    return _swapio.transfer(False, tensor, _path(path), _make_config(config, knobs), _offset(offset), _flag("validate", validate))
 
 
 def write_file(tensor, path, offset=0, validate=False, config=None, **knobs):
     """The basic API: a one-shot write (see read_file). Returns an OpResult."""
-    return _swapio.transfer(True, tensor, _path(path), _make_config(config, knobs), _offset(offset), validate)
+    return _swapio.transfer(True, tensor, _path(path), _make_config(config, knobs), _offset(offset), _flag("validate", validate))
 
 
 def nbytes(tensor):
@@ -179,27 +198,47 @@ def empty_pinned(shape, dtype=None):
     """A tensor on swapio's page-locked, 2 MiB-aligned, huge-page host memory: the memory
     swapio moves without staging (DMA in large physical pieces).
 
-    ``shape``: an int (elements; bytes for the default dtype) or a tuple. ``dtype``: a torch
-    dtype (-> torch tensor), a numpy dtype (-> numpy array), or None (torch.uint8, or
-    numpy.uint8 where torch is not installed). The memory is freed when the last tensor or
-    view on it is. Raises swapio.Error where page-locking is refused (RLIMIT_MEMLOCK).
+    ``shape``: an integer (elements; bytes for the default dtype; numpy integers too) or a
+    tuple of them. ``dtype``: a torch dtype (-> torch tensor), a numpy dtype (-> numpy array),
+    or None (torch.uint8, or numpy.uint8 where torch is not installed). The memory is freed
+    when the last tensor or view on it is. Raises swapio.Error where page-locking is refused
+    (RLIMIT_MEMLOCK).
     """
-    dims = (shape,) if isinstance(shape, int) else tuple(shape)
-    if any((not isinstance(d, int)) or isinstance(d, bool) or d < 0 for d in dims):
+    return _pinned(shape, dtype)[0]
+
+
+def _dims(shape):
+    try:
+        try:
+            dims = (shape,) if isinstance(shape, bool) else (_operator.index(shape),)  # any integer
+        except TypeError:
+            dims = tuple(shape)
+        if any(isinstance(d, bool) for d in dims):
+            raise TypeError
+        dims = tuple(_operator.index(d) for d in dims)
+    except TypeError:
+        raise ConfigError(f"shape must be whole numbers >= 0, not {shape!r}") from None
+    if any(d < 0 for d in dims):
         raise ConfigError(f"shape must be whole numbers >= 0, not {shape!r}")
+    return dims
+
+
+def _pinned(shape, dtype):
+    """(tensor, its PinnedMemory or None when empty)."""
+    dims = _dims(shape)
     kind, dt, itemsize = _resolve_dtype(dtype)
     count = _prod(dims)
     if kind == "torch":
         import torch
         if count == 0:
-            return torch.empty(dims, dtype=dt)
+            return torch.empty(dims, dtype=dt), None
         mem = PinnedMemory(count * itemsize)
-        return torch.frombuffer(mem, dtype=dt, count=count).reshape(dims)
+        return torch.frombuffer(mem, dtype=dt, count=count).reshape(dims), mem
     import numpy
     if count == 0:
-        return numpy.empty(dims, dtype=dt)
+        return numpy.empty(dims, dtype=dt), None
     mem = PinnedMemory(count * itemsize)
-    return numpy.frombuffer(mem, dtype=dt, count=count).reshape(dims)
+    return numpy.frombuffer(mem, dtype=dt, count=count).reshape(dims), mem
 
 
 def open_device(spec):

@@ -1,188 +1,76 @@
-"""DeepSpeed's ``async_io`` op, call for call, on swapio's engine.
+"""DeepSpeed's ``async_io`` and ``pin_memory`` ops, call for call, on swapio's engine.
 
     import swapio.deepspeed
     swapio.deepspeed.install()      # before deepspeed.initialize(...)
 
-From then on ``deepspeed.ops.op_builder.AsyncIOBuilder().load()`` returns this module, so
-ZeRO-Infinity's swapping runs through swapio. Or use it directly::
+From then on ``deepspeed.ops.op_builder.AsyncIOBuilder().load()`` (and ``PinMemoryBuilder``'s)
+returns this module, so ZeRO-Infinity's swapping runs through swapio. Or use it directly::
 
     from swapio.deepspeed import aio_handle
     h = aio_handle()                                  # DeepSpeed's defaults
     h.async_pwrite(tensor, "/nvme/t.swp"); h.wait()   # -> 0, then 1
 
-Names, positional order, keyword names, defaults and return values are DeepSpeed's: a
-synchronous op returns the number of ops completed (1), an asynchronous one returns 0 and
-the next ``wait()`` returns how many completed since the last ``wait()``. Where DeepSpeed
-returns -1 or asserts, this raises swapio.Error (an OSError), swapio.ConfigError (a
-ValueError) or swapio.ValidationError. Any size, offset and dtype; plain (unlocked) CPU
-tensors work too (copied through swapio's staging memory).
+Names, positional order, keyword names, defaults and return values are those of DeepSpeed's
+code (v0.19): read() and write() return 0; a synchronous parallel op waits for every op in
+flight and returns how many completed; an asynchronous one returns 0 and the next ``wait()``
+returns how many completed since the last ``wait()``. Where DeepSpeed returns -1, asserts or
+drops an error, this raises swapio.Error (an OSError), swapio.ConfigError (a ValueError) or
+swapio.ValidationError, at the call for bad arguments and files that cannot be opened, at
+``wait()`` for I/O errors. Any size, offset, dtype and view; plain (unlocked) CPU tensors
+work too (copied through swapio's staging memory).
 """
 
-import bisect as _bisect
-import operator as _operator
-import os as _os
 import sys as _sys
 import threading as _threading
 
 import swapio as _swapio
+from . import _deepspeed_args as _args
+from . import _deepspeed_install
+from ._deepspeed_pin import (free_cpu_locked_tensor, free_cpu_locked_tensor_by_ptr, is_pinned,  # noqa: F401
+                             new_cpu_locked_tensor, pin_handle)
 
 __all__ = [
-    "aio_handle", "aio_read", "aio_write", "deepspeed_memcpy", "free_cpu_locked_tensor", "install",
-    "is_pinned", "new_cpu_locked_tensor", "pin_handle", "uninstall",
+    "aio_handle", "aio_read", "aio_write", "deepspeed_memcpy", "free_cpu_locked_tensor",
+    "free_cpu_locked_tensor_by_ptr", "install", "is_pinned", "new_cpu_locked_tensor", "pin_handle", "uninstall",
 ]
 
-_ALIGNMENT = 4096  # transfers whose offset and size are multiples of this are direct end to end
+_O_DIRECT_ALIGNMENT = 512  # DeepSpeed's: get_alignment() is intra_op_parallelism times this
+
+# DeepSpeed's parameter lists: (names, defaults).
+_PARALLEL = (("buffer", "filename", "validate", "async", "file_offset"), {"file_offset": 0})
+_BY_PATH = (("buffer", "filename", "file_offset"), {"file_offset": 0})
+_BY_FD = (("buffer", "fd", "file_offset"), {"file_offset": 0})
 
 
-def _target(filename):
-    """A path, or an open descriptor: the file it refers to, reopened through /proc/self/fd (so
-    O_DIRECT or not is swapio's choice) as its access mode allows: a read-only or O_APPEND
-    descriptor is refused for writes, a write-only one for reads (EBADF, as DeepSpeed's op)."""
-    if isinstance(filename, bool):
-        raise TypeError("filename must be a path or an open file descriptor, not a bool")
-    if isinstance(filename, int):
-        _os.fstat(filename)  # OSError EBADF for a descriptor that is not open
-        return f"/proc/self/fd/{filename}"
-    return _os.fspath(filename)
-
-
-def _bind(name, params, defaults, args, kwargs):
-    """Binds DeepSpeed's argument names (one of them, 'async', is a Python keyword)."""
-    if len(args) > len(params):
-        raise TypeError(f"{name}() takes at most {len(params)} arguments ({len(args)} given)")
-    values = dict(zip(params, args))
-    for key, value in kwargs.items():
-        if key not in params:
-            raise TypeError(f"{name}() got an unexpected keyword argument '{key}'")
-        if key in values:
-            raise TypeError(f"{name}() got multiple values for argument '{key}'")
-        values[key] = value
-    out = []
-    for p in params:
-        if p in values:
-            out.append(values[p])
-        elif p in defaults:
-            out.append(defaults[p])
-        else:
-            raise TypeError(f"{name}() missing required argument '{p}'")
-    return out
-
-
-# ---- page-locked tensors: one registry for the process -----------------------------------
-
-class _LockedRegistry:
-    def __init__(self):
-        self._lock = _threading.Lock()
-        self._starts = []   # sorted start addresses
-        self._entries = {}  # start -> (end, tensor)
-
-    def new(self, num_elem, example):
-        try:
-            num_elem = _operator.index(num_elem)
-        except TypeError:
-            num_elem = -1
-        if isinstance(num_elem, bool) or num_elem < 0:
-            raise _swapio.ConfigError(f"num_elem must be a whole number >= 0, not {num_elem!r}")
-        dtype = getattr(example, "dtype", None)
-        if dtype is None:
-            raise _swapio.ConfigError(f"example tensor {type(example).__name__} has no dtype")
-        t = _swapio.empty_pinned(num_elem, dtype)
-        if num_elem == 0:
-            return t
-        start = _swapio._swapio.address(t)
-        with self._lock:
-            _bisect.insort(self._starts, start)
-            self._entries[start] = (start + _swapio.nbytes(t), t)
-        return t
-
-    def free(self, tensor):
-        start = _swapio._swapio.address(tensor)
-        with self._lock:
-            if start not in self._entries:
-                return False
-            del self._entries[start]
-            self._starts.remove(start)
-        return True  # the memory goes when the last view on it does
-
-    def contains(self, tensor):
-        try:
-            start = _swapio._swapio.address(tensor)
-            end = start + _swapio.nbytes(tensor)
-        except (TypeError, ValueError):
-            return False
-        with self._lock:
-            i = _bisect.bisect_right(self._starts, start) - 1
-            if i < 0:
-                return False
-            return end <= self._entries[self._starts[i]][0]
-
-
-_registry = _LockedRegistry()
-
-
-def new_cpu_locked_tensor(num_elem, example_tenosr=None, *, example_tensor=None):
-    """A page-locked CPU tensor of num_elem elements of the example's dtype (DeepSpeed spells
-    the keyword example_tenosr; example_tensor is taken too)."""
-    example = example_tenosr if example_tenosr is not None else example_tensor
-    if example is None:
-        raise TypeError("new_cpu_locked_tensor() missing required argument 'example_tenosr'")
-    return _registry.new(num_elem, example)
-
-
-def free_cpu_locked_tensor(tensor):
-    """Forgets a tensor new_cpu_locked_tensor gave: True when it was one. Its memory is freed
-    when the last view on it is (never under a live view)."""
-    return _registry.free(tensor)
-
-
-def is_pinned(tensor):
-    """Whether the tensor (or view) lies inside memory new_cpu_locked_tensor locked, through
-    any handle, or is page-locked by torch itself (tensor.is_pinned())."""
-    if _registry.contains(tensor):
-        return True
-    torch_pinned = getattr(tensor, "is_pinned", None)
-    try:
-        return bool(torch_pinned()) if callable(torch_pinned) else False
-    except RuntimeError:  # torch without an accelerator runtime cannot tell
-        return False
-
-
-class pin_handle:
-    """DeepSpeed's pin-memory op: the locked-tensor calls, sharing aio_handle's registry."""
-
-    def new_cpu_locked_tensor(self, num_elem, example_tenosr=None, *, example_tensor=None):
-        return new_cpu_locked_tensor(num_elem, example_tenosr, example_tensor=example_tensor)
-
-    def free_cpu_locked_tensor(self, tensor):
-        return free_cpu_locked_tensor(tensor)
-
-    def is_pinned(self, tensor):
-        return is_pinned(tensor)
-
-
-# ---- the handle ---------------------------------------------------------------------------
-
-class aio_handle(pin_handle):
+class aio_handle:
     """DeepSpeed's aio_handle: block_size bytes per request, queue_depth requests in flight
-    per thread, intra_op_parallelism threads each taking one slice of every parallel op. The
-    locked-tensor calls are pin_handle's (one registry for the process)."""
+    per thread, intra_op_parallelism threads each taking one slice of every parallel op.
+
+    aio_handle(self, block_size=1048576, queue_depth=128, single_submit=False,
+    overlap_events=False, intra_op_parallelism=1)
+
+    Every method takes DeepSpeed's argument names, positions and defaults and returns what
+    DeepSpeed's returns; see the README's DeepSpeed table for the differences (errors raise).
+    """
 
     def __init__(self, block_size=1048576, queue_depth=128, single_submit=False, overlap_events=False,
                  intra_op_parallelism=1):
-        self._config = _swapio.Config(block_size=block_size, queue_depth=queue_depth, single_submit=single_submit,
-                                      overlap_events=overlap_events, intra_op_parallelism=intra_op_parallelism)
-        self._handle = _swapio.Handle(self._config)
+        f = "aio_handle"
+        self._config = _swapio.Config(
+            block_size=_args.integer(f, "block_size", block_size),
+            queue_depth=_args.integer(f, "queue_depth", queue_depth),
+            single_submit=_args.flag(f, "single_submit", single_submit),
+            overlap_events=_args.flag(f, "overlap_events", overlap_events),
+            intra_op_parallelism=_args.integer(f, "intra_op_parallelism", intra_op_parallelism))
+        self._engine = _swapio._swapio._Handle(self._config)
         self._serial = None
         self._serial_lock = _threading.Lock()
 
-    def _serial_handle(self):
-        # read()/write() are DeepSpeed's non-parallel ops: one thread.
+    def _serial_engine(self):
+        # read()/write() are DeepSpeed's non-parallel ops: one thread, apart from the parallel ops.
         with self._serial_lock:
             if self._serial is None:
-                if self._config.intra_op_parallelism == 1:
-                    self._serial = self._handle
-                else:
-                    self._serial = _swapio.Handle(self._config.replace(intra_op_parallelism=1))
+                self._serial = _swapio._swapio._Handle(self._config.replace(intra_op_parallelism=1))
             return self._serial
 
     def get_block_size(self):
@@ -203,86 +91,134 @@ class aio_handle(pin_handle):
     get_thread_count = get_intra_op_parallelism  # DeepSpeed's older name
 
     def get_alignment(self):
-        """The offset and size alignment at which a transfer is direct end to end (swapio takes
-        any; unaligned edges go through its staging memory)."""
-        return _ALIGNMENT
+        """intra_op_parallelism x 512, as DeepSpeed's: the unit its I/O buffers (deepspeed/io) keep
+        sizes and offsets to. swapio itself takes any size and offset."""
+        return self._config.intra_op_parallelism * _O_DIRECT_ALIGNMENT
+
+    def _serial_op(self, func, write, buffer, filename, validate, file_offset):
+        path = _args.target(func, filename)
+        validate = _args.flag(func, "validate", validate)
+        file_offset = _args.offset(func, file_offset)
+        self._serial_engine().transfer(write, buffer, path, file_offset, validate)
+        return 0
 
     def read(self, buffer, filename, validate, file_offset=0):
-        """Synchronous and non-parallel file read. Returns the count of completed ops (1)."""
-        self._serial_handle().read(buffer, _target(filename), file_offset, validate)
-        return 1
+        """Synchronous and non-parallel file read. Returns 0, as DeepSpeed's code does."""
+        return self._serial_op("read", False, buffer, filename, validate, file_offset)
 
     def write(self, buffer, filename, validate, file_offset=0):
-        """Synchronous and non-parallel file write. Returns the count of completed ops (1)."""
-        self._serial_handle().write(buffer, _target(filename), file_offset, validate)
-        return 1
+        """Synchronous and non-parallel file write. Returns 0, as DeepSpeed's code does."""
+        return self._serial_op("write", True, buffer, filename, validate, file_offset)
 
-    def _parallel(self, write, buffer, filename, validate, run_async, file_offset):
-        h = self._handle
-        (h.write_async if write else h.read_async)(buffer, _target(filename), file_offset, validate)
+    def _parallel(self, func, write, buffer, path, validate, run_async, file_offset):
+        validate = _args.flag(func, "validate", validate)
+        run_async = _args.flag(func, "async", run_async)
+        file_offset = _args.offset(func, file_offset)
+        self._engine.submit(write, buffer, path, file_offset, validate)
         if run_async:
             return 0
         # As DeepSpeed's: a synchronous parallel op waits for everything pending, and returns how
         # many ops that completed (1 when nothing else was in flight).
-        return h.wait()
+        return self._engine.wait()
 
     def pread(self, *args, **kwargs):
-        """pread(buffer, filename, validate, async, file_offset=0): parallel read. Returns 0 when
-        async (the next wait() counts it), else waits for every op in flight and returns how many
-        completed (1 when it was alone)."""
-        buffer, filename, validate, run_async, file_offset = _bind(
-            "pread", ("buffer", "filename", "validate", "async", "file_offset"), {"file_offset": 0}, args, kwargs)
-        return self._parallel(False, buffer, filename, validate, run_async, file_offset)
+        """pread(self, buffer, filename, validate, async, file_offset=0) -> int
+
+        Parallel read. Returns 0 when async (the next wait() counts it), else waits for every op
+        in flight and returns how many completed (1 when it was alone)."""
+        buffer, filename, validate, run_async, file_offset = _args.bind("pread", *_PARALLEL, args, kwargs)
+        return self._parallel("pread", False, buffer, _args.target("pread", filename), validate, run_async, file_offset)
 
     def pwrite(self, *args, **kwargs):
-        """pwrite(buffer, filename, validate, async, file_offset=0): parallel write. Returns 0 when
-        async (the next wait() counts it), else waits for every op in flight and returns how many
-        completed (1 when it was alone)."""
-        buffer, filename, validate, run_async, file_offset = _bind(
-            "pwrite", ("buffer", "filename", "validate", "async", "file_offset"), {"file_offset": 0}, args, kwargs)
-        return self._parallel(True, buffer, filename, validate, run_async, file_offset)
+        """pwrite(self, buffer, filename, validate, async, file_offset=0) -> int
+
+        Parallel write. Returns 0 when async (the next wait() counts it), else waits for every op
+        in flight and returns how many completed (1 when it was alone)."""
+        buffer, filename, validate, run_async, file_offset = _args.bind("pwrite", *_PARALLEL, args, kwargs)
+        return self._parallel("pwrite", True, buffer, _args.target("pwrite", filename), validate, run_async,
+                              file_offset)
 
     def sync_pread(self, buffer, filename, file_offset=0):
         """Synchronous parallel read: waits for every op in flight; returns how many completed."""
-        return self._parallel(False, buffer, filename, False, False, file_offset)
+        return self._parallel("sync_pread", False, buffer, _args.target("sync_pread", filename), False, False,
+                              file_offset)
 
     def sync_pwrite(self, buffer, filename, file_offset=0):
         """Synchronous parallel write: waits for every op in flight; returns how many completed."""
-        return self._parallel(True, buffer, filename, False, False, file_offset)
+        return self._parallel("sync_pwrite", True, buffer, _args.target("sync_pwrite", filename), False, False,
+                              file_offset)
 
     def async_pread(self, buffer, filename, file_offset=0):
         """Asynchronous parallel read. Returns 0; the next wait() counts it."""
-        return self._parallel(False, buffer, filename, False, True, file_offset)
+        return self._parallel("async_pread", False, buffer, _args.target("async_pread", filename), False, True,
+                              file_offset)
 
-    def async_pwrite(self, buffer, filename, file_offset=0):
-        """Asynchronous parallel write, to a path or an open descriptor (fd). Returns 0; the next
-        wait() counts it."""
-        return self._parallel(True, buffer, filename, False, True, file_offset)
+    def async_pwrite(self, *args, **kwargs):
+        """async_pwrite(*args, **kwargs)
+        Overloaded function.
+
+        1. async_pwrite(self, buffer, filename, file_offset=0) -> int
+        2. async_pwrite(self, buffer, fd, file_offset=0) -> int
+
+        Asynchronous parallel write, to a path or to an open file descriptor (used as it was
+        opened: a read-only one is refused). Returns 0; the next wait() counts it."""
+        form, (buffer, where, file_offset) = _args.bind_overloads(
+            "async_pwrite", [(*_BY_PATH, lambda v: not _args.is_descriptor(v[1])),
+                             (*_BY_FD, lambda v: _args.is_descriptor(v[1])),
+                             (*_BY_PATH, lambda v: True)], args, kwargs)
+        where = _args.target("async_pwrite", where, "fd" if form == 1 else "filename")
+        return self._parallel("async_pwrite", True, buffer, where, False, True, file_offset)
 
     def wait(self):
         """Waits for the async ops; returns how many completed since the last wait(). Raises the
         first failure among them once all have ended."""
-        return self._handle.wait()
+        return self._engine.wait()
 
+    def new_cpu_locked_tensor(self, num_elem, example_tenosr=None, *, example_tensor=None):
+        """new_cpu_locked_tensor(self, num_elem, example_tenosr): a page-locked CPU tensor of
+        num_elem elements of the example's dtype (DeepSpeed's keyword is spelled example_tenosr;
+        example_tensor is taken too)."""
+        example = example_tenosr if example_tenosr is not None else example_tensor
+        if example is None:
+            raise TypeError("new_cpu_locked_tensor() missing required argument 'example_tenosr'")
+        return new_cpu_locked_tensor(num_elem, example)
+
+    def free_cpu_locked_tensor(self, tensor):
+        """Forgets a tensor new_cpu_locked_tensor gave: True when it was one."""
+        return free_cpu_locked_tensor(tensor)
+
+    def is_pinned(self, buffer):
+        """Whether the buffer is torch-pinned or inside memory new_cpu_locked_tensor locked (through
+        any handle or pin_handle): what DeepSpeed's engine moves without a copy."""
+        return is_pinned(buffer)
+
+
+_args.with_signature(aio_handle.pread, *_PARALLEL)
+_args.with_signature(aio_handle.pwrite, *_PARALLEL)
 
 
 # ---- the basic API ------------------------------------------------------------------------
 
-def _basic(write, buffer, filename, block_size, queue_depth, single_submit, overlap_events, validate):
-    config = _swapio.Config(block_size=block_size, queue_depth=queue_depth, single_submit=single_submit,
-                            overlap_events=overlap_events)
-    (_swapio.write_file if write else _swapio.read_file)(buffer, _target(filename), 0, validate, config)
+def _basic(func, write, buffer, filename, block_size, queue_depth, single_submit, overlap_events, validate):
+    config = _swapio.Config(block_size=_args.integer(func, "block_size", block_size),
+                            queue_depth=_args.integer(func, "queue_depth", queue_depth),
+                            single_submit=_args.flag(func, "single_submit", single_submit),
+                            overlap_events=_args.flag(func, "overlap_events", overlap_events))
+    _swapio._swapio.transfer(write, buffer, _args.target(func, filename), config, 0,
+                             _args.flag(func, "validate", validate))
     return 0
 
 
 def aio_read(buffer, filename, block_size, queue_depth, single_submit, overlap_events, validate):
     """One-shot read of the whole buffer from the start of the file. Returns 0."""
-    return _basic(False, buffer, filename, block_size, queue_depth, single_submit, overlap_events, validate)
+    return _basic("aio_read", False, buffer, filename, block_size, queue_depth, single_submit, overlap_events,
+                  validate)
 
 
 def aio_write(buffer, filename, block_size, queue_depth, single_submit, overlap_events, validate):
     """One-shot write of the whole buffer to the start of the file. Returns 0."""
-    return _basic(True, buffer, filename, block_size, queue_depth, single_submit, overlap_events, validate)
+    return _basic("aio_write", True, buffer, filename, block_size, queue_depth, single_submit, overlap_events,
+                  validate)
 
 
 def deepspeed_memcpy(dest, src):
@@ -293,66 +229,17 @@ def deepspeed_memcpy(dest, src):
 
 # ---- routing DeepSpeed to swapio ----------------------------------------------------------
 
-_saved = {}
-
-
 def install():
-    """Makes DeepSpeed's async_io op swapio's: AsyncIOBuilder().load() returns this module (and
-    is_compatible() is True), and deepspeed.ops.aio is this module. Idempotent; uninstall()
-    undoes it. Raises ImportError where DeepSpeed is not importable."""
-    try:
-        import deepspeed.ops.op_builder as op_builder
-    except ImportError as e:
-        raise ImportError(f"swapio.deepspeed.install(): DeepSpeed is not importable ({e})") from e
-    cls = op_builder.AsyncIOBuilder
-    this = _sys.modules[__name__]
-    if "class" not in _saved:
-        _saved["class"] = (cls, {k: cls.__dict__[k] for k in ("load", "is_compatible") if k in cls.__dict__})
-
-        def load(self, verbose=True):
-            return this
-
-        def is_compatible(self, verbose=True):
-            return True
-
-        cls.load = load
-        cls.is_compatible = is_compatible
-    import deepspeed.ops as ops
-    if "aio" not in _saved:
-        try:
-            import deepspeed.ops.aio as original
-        except ImportError:
-            original = None
-        _saved["aio"] = (_sys.modules.get("deepspeed.ops.aio"), ops.__dict__.get("aio"), [])
-        # What DeepSpeed imports from its aio package (AsyncIOBuilder, ...) stays importable.
-        for name in dir(original) if original is not None else []:
-            if not name.startswith("_") and not hasattr(this, name):
-                setattr(this, name, getattr(original, name))
-                _saved["aio"][2].append(name)
-    _sys.modules["deepspeed.ops.aio"] = this
-    ops.aio = this
-    return this
+    """Makes DeepSpeed's async_io and pin_memory ops swapio's: AsyncIOBuilder().load() and
+    PinMemoryBuilder().load() return this module (their is_compatible() is True, and so are
+    their entries in deepspeed.ops.__compatible_ops__), and deepspeed.ops.aio is this module.
+    DeepSpeed's native pin backend (DS_PIN_MEMORY_BACKEND=native) then pins through
+    pin_handle, on the registry every aio_handle sees. Call it before DeepSpeed pins or swaps
+    anything. Idempotent; uninstall() undoes it. Raises ImportError where DeepSpeed is not
+    importable."""
+    return _deepspeed_install.install(_sys.modules[__name__])
 
 
 def uninstall():
     """Undoes install()."""
-    if "class" in _saved:
-        cls, methods = _saved.pop("class")
-        for k in ("load", "is_compatible"):
-            if k in methods:
-                setattr(cls, k, methods[k])
-            elif k in cls.__dict__:
-                delattr(cls, k)
-    if "aio" in _saved:
-        module, attr, borrowed = _saved.pop("aio")
-        for name in borrowed:
-            delattr(_sys.modules[__name__], name)
-        import deepspeed.ops as ops
-        if module is None:
-            _sys.modules.pop("deepspeed.ops.aio", None)
-        else:
-            _sys.modules["deepspeed.ops.aio"] = module
-        if attr is None:
-            ops.__dict__.pop("aio", None)
-        else:
-            ops.aio = attr
+    _deepspeed_install.uninstall(_sys.modules[__name__])

@@ -210,6 +210,7 @@ void OpRun::end_slices(std::size_t count, const SliceRunner* last) noexcept {
 // The engine reported is the last slice's runner's (every runner of an op has the same config),
 // or the executor's for an op without slices; an op that failed reports none.
 void OpRun::complete(const SliceRunner* last, const std::string* engine, const std::string* engine_note) noexcept {
+  std::vector<std::function<void()>> callbacks;
   std::exception_ptr error;
   {
     std::lock_guard lock(mutex_);
@@ -246,8 +247,21 @@ void OpRun::complete(const SliceRunner* last, const std::string* engine, const s
     error_ = std::move(error);  // moved, not copied: the error's last reference must be the caller's
     result_ = std::move(result);
     done_ = true;
+    callbacks.swap(on_finish_);
   }
   cv_.notify_all();
+  for (auto& callback : callbacks) callback();
+}
+
+void OpRun::on_finish(std::function<void()> callback) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!done_) {
+      on_finish_.push_back(std::move(callback));
+      return;
+    }
+  }
+  callback();
 }
 
 void OpRun::wait() noexcept {

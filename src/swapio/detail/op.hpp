@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,6 +77,9 @@ class OpRun {
   void complete_empty(const std::string& engine, const std::string& engine_note) noexcept;
 
   void wait() noexcept;
+  // Has callback run once when the op has ended: at once, in this thread, if it has; else on the
+  // thread that ends it, after its waiters are woken. The callback must neither throw nor block.
+  void on_finish(std::function<void()> callback);
   // Whether the op has ended (successfully or not): wait() would return at once.
   bool finished() noexcept;
   // After wait(): the error (moved out, so that the exception object dies in the caller's thread
@@ -98,6 +102,7 @@ class OpRun {
   std::condition_variable cv_;
   std::size_t remaining_;
   bool done_ = false;
+  std::vector<std::function<void()>> on_finish_;
   std::exception_ptr error_;
   OpResult result_;
 };
