@@ -4,12 +4,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "binding.hpp"
+#include "swapio/fault.hpp"
 
 using namespace pybind11::literals;
 
@@ -199,7 +202,32 @@ PYBIND11_MODULE(_swapio, m) {
   m.def("cuda_built", &cuda_built);
 
   // The emulation's controls, for tests of the GPU path without a GPU (swapio.testing).
-  auto t = m.def_submodule("testing", "The host emulation of GPUs, for tests.");
+  auto t = m.def_submodule("testing", "The host emulation of GPUs, and injected faults, for tests.");
+  t.def(
+      "with_faults",
+      [](const Config& config, int error, std::uint64_t first, std::uint64_t count, const std::string& op,
+         std::uint32_t delay_us) {
+        FaultRule rule;
+        rule.kind = delay_us > 0 ? FaultKind::delay : FaultKind::error;
+        rule.error = error;
+        rule.first = first;
+        rule.count = count;
+        rule.delay = std::chrono::microseconds(delay_us);
+        if (op == "read") {
+          rule.op = FaultOp::read;
+        } else if (op == "write") {
+          rule.op = FaultOp::write;
+        } else if (op != "any") {
+          raise_config("op must be 'read', 'write' or 'any', not '" + op + "'");
+        }
+        Config out = config;
+        out.faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{rule});
+        return out;
+      },
+      "config"_a, "error"_a = EIO, "first"_a = 1, "count"_a = 1, "op"_a = "any", "delay_us"_a = 0,
+      "A copy of config whose requests (counted from 1 over `op`: 'read', 'write' or 'any') numbered first to "
+      "first + count - 1 (count 0: every one from first on) fail with errno `error`, or, with delay_us, complete "
+      "that late.");
   const auto emulated = [](const PyDevice& d) -> EmulatedDevice& {
     auto* e = dynamic_cast<EmulatedDevice*>(d.device.get());
     if (e == nullptr) raise_config(d.device->name() + " is not an emulated device");

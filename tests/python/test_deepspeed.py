@@ -193,15 +193,51 @@ def test_errors_raise_instead_of_returning_minus_one(folder):
 
 STAND_IN = {
     "deepspeed/__init__.py": "",
-    "deepspeed/ops/__init__.py": "",
+    "deepspeed/ops/__init__.py": "__compatible_ops__ = {'async_io': False, 'pin_memory': False, 'cpu_adam': True}\n",
     "deepspeed/ops/op_builder/__init__.py": """
         class AsyncIOBuilder:
-            def load(self, verbose=True):
+            def load(self, verbose=False):
                 raise RuntimeError("stand-in: async_io was not built")
-            def is_compatible(self, verbose=True):
+            def is_compatible(self, verbose=False):
+                return False
+
+        class PinMemoryBuilder:
+            def load(self, verbose=False):
+                raise RuntimeError("stand-in: pin_memory was not built")
+            def is_compatible(self, verbose=False):
                 return False
         """,
     "deepspeed/ops/aio/__init__.py": "from ..op_builder import AsyncIOBuilder\n",
+    # DeepSpeed's native pin backend (DS_PIN_MEMORY_BACKEND=native) makes these calls of the op.
+    "deepspeed/utils/__init__.py": "",
+    "deepspeed/utils/pin_memory.py": """
+        import weakref
+
+        class NativePins:
+            def __init__(self):
+                from deepspeed.ops.op_builder import PinMemoryBuilder
+                self.handle = PinMemoryBuilder().load().pin_handle()
+                self.freed = []
+                self.bases = {}  # begin -> base, until unpinned or dropped
+
+            def pin(self, tensor):
+                base = self.handle.new_cpu_locked_tensor(tensor.numel(), tensor)
+                locked = base[:tensor.numel()]
+                locked.copy_(tensor.reshape(-1))
+                begin = base.data_ptr()
+                weakref.finalize(base, self._release, self.handle, begin, self.freed)
+                self.bases[begin] = base
+                return locked.view(tensor.shape), begin
+
+            def unpin(self, begin):
+                freed = self.handle.free_cpu_locked_tensor_by_ptr(begin)
+                self.bases.pop(begin, None)
+                return freed
+
+            @staticmethod
+            def _release(handle, begin, freed):
+                freed.append(handle.free_cpu_locked_tensor_by_ptr(begin))
+        """,
 }
 
 
@@ -252,6 +288,42 @@ def test_install_routes_asyncio_builder_to_swapio(stand_in_deepspeed, folder):
     assert not hasattr(ds, "AsyncIOBuilder")
     import deepspeed.ops.aio as restored
     assert restored is not ds and restored.AsyncIOBuilder is AsyncIOBuilder
+
+
+def test_install_answers_deepspeeds_pin_memory_op_with_swapios_one_registry(stand_in_deepspeed, folder):
+    import gc
+
+    import deepspeed.ops
+    from deepspeed.ops.op_builder import PinMemoryBuilder
+    with pytest.raises(RuntimeError, match="stand-in"):
+        PinMemoryBuilder().load()
+    ds.install()
+    assert PinMemoryBuilder().load() is ds and PinMemoryBuilder().is_compatible()
+    assert deepspeed.ops.__compatible_ops__ == {"async_io": True, "pin_memory": True, "cpu_adam": True}
+    from deepspeed.utils.pin_memory import NativePins
+    pins = NativePins()
+    source = torch.arange(3000, dtype=torch.float32).reshape(30, 100)
+    pinned, begin = pins.pin(source)
+    assert torch.equal(pinned, source) and pinned.data_ptr() == begin
+    h = ds.aio_handle(block_size=65536, intra_op_parallelism=2)
+    assert h.is_pinned(pinned) and h.is_pinned(pinned[7]) and ds.pin_handle().is_pinned(pinned)
+    path = os.path.join(folder, "pinned.swp")
+    assert h.async_pwrite(pinned, path) == 0 and h.wait() == 1
+    back = torch.zeros(30, 100)
+    assert h.sync_pread(back, path) == 1 and torch.equal(back, source)
+    # The backend frees by address: explicitly (unpin), or when its tensor is collected.
+    assert pins.unpin(begin) is True and not h.is_pinned(back) and not h.is_pinned(pinned)
+    assert pins.unpin(begin) is False
+    again, begin = pins.pin(source)
+    assert h.is_pinned(again)
+    del again, pins.bases[begin]
+    gc.collect()
+    assert pins.freed == [False, True]  # the first base, already unpinned; then this one
+    assert not ds.pin_handle().free_cpu_locked_tensor_by_ptr(begin)
+    ds.uninstall()
+    assert deepspeed.ops.__compatible_ops__ == {"async_io": False, "pin_memory": False, "cpu_adam": True}
+    with pytest.raises(RuntimeError, match="stand-in"):
+        PinMemoryBuilder().load()
 
 
 def test_install_without_deepspeed_says_so(monkeypatch):

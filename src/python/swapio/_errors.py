@@ -5,9 +5,9 @@ class Error(OSError):
     """An I/O or system-call failure.
 
     An ``OSError``: ``errno``, ``strerror`` and ``filename`` as usual, and ``op`` (what was
-    being done: "pwrite", "open", ...), ``offset`` and ``length`` (the file range).
-    ``str()`` gives the whole message, e.g.
-    ``pwrite /data/x.swp offset 4096 length 1048576: No space left on device (errno 28)``.
+    being done: "write", "read", "open", "fallocate", ...), ``offset`` and ``length`` (the file
+    range). ``str()`` gives the whole message, e.g.
+    ``write /data/x.swp offset 4096 length 1048576: No space left on device``.
     """
 
     def __init__(self, errno, message, filename=None, *, op="", offset=0, length=0):

@@ -31,6 +31,7 @@ def _serve():
             future = _waiting.pop(op.serial, None)
         if future is not None:
             future._settle()
+        del op, future  # nothing here keeps a settled future alive
 
 
 def _start():
@@ -92,7 +93,8 @@ class Future(_cf.Future):
         try:
             result = self._op.outcome()
         except BaseException as e:  # noqa: B902 - the op's error, whatever it is
-            self.set_exception(e)
+            # Its traceback is this frame only: dropped, so that the error does not hold the future.
+            self.set_exception(e.with_traceback(None))
         else:
             self.set_result(result)
 
