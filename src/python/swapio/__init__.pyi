@@ -1,3 +1,4 @@
+import concurrent.futures
 from os import PathLike
 from typing import Any, Optional, Sequence, Union
 
@@ -62,11 +63,11 @@ class OpResult:
     replaced: bool
     latency: dict[str, float]
 
-class Future:
+class Future(concurrent.futures.Future[OpResult]):
     id: int
-    def result(self) -> OpResult: ...
+    def result(self, timeout: Optional[float] = ...) -> OpResult: ...
     def done(self) -> bool: ...
-    def exception(self) -> Optional[BaseException]: ...
+    def exception(self, timeout: Optional[float] = ...) -> Optional[BaseException]: ...
 
 class PinnedMemory:
     address: int
