@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
   // Run as `ds_io` (a link to this binary, as DeepSpeed's command is named): `swapio ds_io ...`.
   std::vector<char*> words(argv, argv + argc);
   static char ds_io_word[] = "ds_io";
+  std::string ds_io_name;  // run as ds_io: the name it was run by (its --help's usage line names it alone)
   if (const char* slash = std::strrchr(argv[0], '/'); std::strcmp(slash ? slash + 1 : argv[0], "ds_io") == 0) {
+    ds_io_name = argv[0];
     words.insert(words.begin() + 1, ds_io_word);
     argc = static_cast<int>(words.size());
     argv = words.data();
@@ -149,6 +151,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
+    if (!ds_io_name.empty()) {
+      // "Usage: ./ds_io [OPTIONS]", not the program's name followed by the inserted word.
+      app.name("");
+      ds_io->name(ds_io_name);
+    }
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     const char* sub = bench->parsed()     ? "bench "

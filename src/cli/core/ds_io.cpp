@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "bench.hpp"
 #include "bench_options.hpp"
@@ -22,13 +25,114 @@ std::string file_name(bool read, std::uint64_t bytes, bool handle, bool per_loop
          (handle ? (per_loop ? "{i}_{l}" : "{i}_0") : "{i}");
 }
 
+// A count argument of ds_io's (--loops, --warmup_loops), named as given when it is no number.
+std::uint64_t count_arg(const char* name, const std::string& text) {
+  try {
+    return parse_count(text);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string(name) + " " + text + ": " + e.what());
+  }
+}
+
+bool option_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_'; }
+
+// DeepSpeed's reading of the mapping (ds_aio_args.py, _get_mapping_dict): each entry split at
+// every ':', the folder before the first, the device id (a string) after it; a dict by device
+// id, a later entry replacing the folder of an earlier one with its id, one process per id.
+// Where it would run another count of processes, or another folder, than swapio's reading
+// (one process per entry, split at the last ':'), one line each saying so.
+std::vector<std::string> mapping_notes(const std::vector<std::string>& mapping) {
+  std::vector<std::string> notes;
+  std::set<std::string> ids;
+  std::string split;  // the first entry the first ':' splits otherwise
+  std::size_t differing = 0;
+  for (const std::string& entry : mapping) {
+    const std::size_t first = entry.find(':'), last = entry.rfind(':');
+    const std::size_t second = entry.find(':', first + 1);
+    ids.insert(entry.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1));
+    if (first == last) continue;
+    if (differing++ == 0) {
+      split = entry + " at the first ':' (folder " + entry.substr(0, first) + "); swapio splits it at the last (folder " +
+              entry.substr(0, last) + ", device " + entry.substr(last + 1) + ")";
+    }
+  }
+  if (ids.size() != mapping.size()) {
+    notes.push_back("note: DeepSpeed's ds_io would run " + std::to_string(ids.size()) + " process" +
+                    (ids.size() == 1 ? "" : "es") +
+                    " for this mapping (it keys entries by device id, a later folder replacing an earlier one); "
+                    "swapio runs " + std::to_string(mapping.size()) + ", one per entry");
+  }
+  if (differing > 0) {
+    notes.push_back("note: DeepSpeed's ds_io would split --folder_to_device_mapping " + split +
+                    (differing > 1 ? "; " + std::to_string(differing - 1) + " more entr" +
+                                         (differing == 2 ? "y has" : "ies have") + " a ':' in its folder"
+                                   : ""));
+  }
+  return notes;
+}
+
 }  // namespace
+
+std::string in_ds_io_words(const std::string& message, const DsIoArgs& a) {
+  // --folder stands for the mapping's folders when the mapping gave them; a file (bench's
+  // --write-file, --read-file) is the one ds_io names in them.
+  const std::string folder = a.folder.empty() ? "--folder_to_device_mapping" : "--folder";
+  const std::map<std::string, std::string> names = {
+      {"--write-size", "--io_size"},         {"--write_size", "--io_size"},
+      {"--block-size", "--block_size"},      {"--queue-depth", "--queue_depth"},
+      {"--io-parallel", "--io_parallel"},    {"--warmup-loops", "--warmup_loops"},
+      {"--single-submit", "--single_submit"}, {"--sequential-requests", "--sequential_requests"},
+      {"--folder-to-device-mapping", "--folder_to_device_mapping"},
+      {"--folder", folder},                  {"--write-file", folder},
+      {"--read-file", "--read"},             {"--handle", "--engine aio_handle"},
+      {"--use-accelerator-pin-memory", "--use_accelerator_pin_memory"},
+  };
+  std::string text = message;
+  // Advice ds_io's line cannot follow: it has no --direct.
+  const std::string drop = ", or --direct off";
+  for (std::size_t at = text.find(drop); at != std::string::npos; at = text.find(drop, at)) text.erase(at, drop.size());
+  std::string out;
+  std::size_t option_end = std::string::npos;  // where the last option renamed ended ("--loops/--warmup-loops")
+  for (std::size_t i = 0; i < text.size();) {
+    const bool starts = text.compare(i, 2, "--") == 0 &&
+                        (i == 0 || text[i - 1] == ' ' || text[i - 1] == '(' || (text[i - 1] == '/' && option_end == i - 1));
+    if (!starts) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t end = i + 2;
+    while (end < text.size() && option_char(text[end])) ++end;
+    const std::string word = text.substr(i, end - i);
+    if (word == "--threads") {
+      // bench's processes: --multi_process, or the mapping's entries.
+      std::size_t digits = end;
+      if (digits < text.size() && text[digits] == ' ') ++digits;
+      std::size_t stop = digits;
+      while (stop < text.size() && std::isdigit(static_cast<unsigned char>(text[stop])) != 0) ++stop;
+      const std::string count = stop > digits ? text.substr(digits, stop - digits) : "";
+      if (a.folder.empty()) {
+        out += "--folder_to_device_mapping" + (count.empty() ? "" : " of " + count + " entries");
+      } else {
+        out += "--multi_process" + (count.empty() ? "" : " " + count);
+      }
+      if (!count.empty()) end = stop;
+    } else {
+      const auto it = names.find(word);
+      out += it == names.end() ? word : it->second;
+    }
+    option_end = end;
+    i = end;
+  }
+  return out;
+}
 
 void add_ds_io_options(CLI::App& app, DsIoArgs& a) {
   app.add_option("--folder", a.folder, "folder to use for I/O (every process uses it)");
   app.add_option("--folder_to_device_mapping", a.mapping,
                  "FOLDER:N entries instead of --folder: one process per entry, using its folder (and, with --gpu, "
-                 "GPU N)");
+                 "GPU N), split at the last ':' (a folder may hold ':'). DeepSpeed's ds_io runs one process per "
+                 "distinct N (a later folder replacing an earlier one) and splits at the first ':': a note on stderr "
+                 "says when that would differ");
   app.add_option("--io_size", a.io_size, "bytes each process reads or writes (K/M/G suffixes, powers of 1024)")->required();
   app.add_option("--fast_io_size", a.fast_io_size, "accepted for torch_fastio's command lines (that engine is not supported)")
       ->capture_default_str();
@@ -92,6 +196,8 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
                       std::to_string(a.mapping.size()) + " entries: the mapping runs one process per entry");
   }
   (void)size_arg("--fast_io_size", a.fast_io_size);
+  const std::uint64_t loops = count_arg("--loops", a.loops);
+  const std::uint64_t warmup_loops = count_arg("--warmup_loops", a.warmup_loops);
 
   DsIoPlan plan;
   plan.io_size = size_arg("--io_size", a.io_size);
@@ -115,6 +221,7 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
       }
       folders.push_back(folder);
     }
+    plan.notes = mapping_notes(a.mapping);
     if (a.gpu) {
       b.emplace_back("--folder-to-device-mapping");
       b.insert(b.end(), a.mapping.begin(), a.mapping.end());
@@ -130,11 +237,7 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
     b.insert(b.end(), {"--read-file", name});
     std::uint64_t total = 1;
     if (per_loop) {
-      try {
-        total = parse_count(a.loops) + parse_count(a.warmup_loops);
-      } catch (const ConfigError& e) {
-        throw ConfigError(std::string("--loops/--warmup_loops: ") + e.what());
-      }
+      total = loops + warmup_loops;
       if (total > 10000) throw ConfigError("--different_file_each_iteration: at most 10000 loops (a file each)");
     }
     for (std::size_t i = 0; i < folders.size(); ++i) {
@@ -145,7 +248,7 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
       }
     }
   } else {
-    b.insert(b.end(), {"--write-file", name, "--write-size", std::to_string(plan.io_size)});
+    b.insert(b.end(), {"--write-file", name, "--write-size", a.io_size});  // as given: bench's errors show it so
   }
   b.insert(b.end(), {"--block-size", a.block_size, "--queue-depth", a.queue_depth});
   if (a.single_submit) b.emplace_back("--single-submit");
@@ -155,14 +258,7 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
   if (!a.io_parallel.empty()) b.insert(b.end(), {"--io-parallel", a.io_parallel});
   if (a.include_warmup_time) {
     // The warm-up loops count: they are timed loops.
-    std::uint64_t loops = 0, warmup = 0;
-    try {
-      loops = parse_count(a.loops);
-      warmup = parse_count(a.warmup_loops);
-    } catch (const ConfigError& e) {
-      throw ConfigError(std::string("--loops/--warmup_loops: ") + e.what());
-    }
-    b.insert(b.end(), {"--loops", std::to_string(loops + warmup), "--warmup-loops", "0"});
+    b.insert(b.end(), {"--loops", std::to_string(loops + warmup_loops), "--warmup-loops", "0"});
   } else {
     b.insert(b.end(), {"--loops", a.loops, "--warmup-loops", a.warmup_loops});
   }
@@ -188,7 +284,14 @@ int run_ds_io(const DsIoArgs& a) {
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::ParseError& e) {
-    throw ConfigError(e.what());
+    throw ConfigError(in_ds_io_words(e.what(), a));
+  }
+  // The settings' own rules, before any read file is made (bench's other checks need the files).
+  try {
+    Config settings;
+    apply_knob_options(args.knobs, settings);
+  } catch (const ConfigError& e) {
+    throw ConfigError(in_ds_io_words(e.what(), a));
   }
 
   // ds_io creates the read files it does not find. A file of another size is someone's data:
@@ -227,8 +330,18 @@ int run_ds_io(const DsIoArgs& a) {
     }
     std::fflush(say);
   }
-  finish_bench_options(opts, args);
-  return run_bench(opts);
+  try {
+    finish_bench_options(opts, args);
+  } catch (const ConfigError& e) {
+    throw ConfigError(in_ds_io_words(e.what(), a));
+  }
+  for (const std::string& note : plan.notes) std::fprintf(stderr, "%s\n", note.c_str());
+  std::fflush(stderr);
+  try {
+    return run_bench(opts);
+  } catch (const ConfigError& e) {
+    throw ConfigError(in_ds_io_words(e.what(), a));
+  }
 }
 
 }  // namespace swapio::cli

@@ -45,10 +45,18 @@ struct DsIoPlan {
   std::vector<std::string> bench_args;  // without the program name and "bench"
   std::uint64_t io_size = 0;
   std::vector<std::string> read_files;  // one per process (reads only)
+  // One line each where DeepSpeed's ds_io would read the mapping otherwise (another count of
+  // processes, another folder): printed on stderr before the run.
+  std::vector<std::string> notes;
 };
 // Checks the line as ds_io's validate_args does (and what swapio cannot do). Throws ConfigError
 // with one line naming the argument; touches no file.
 DsIoPlan plan_ds_io(const DsIoArgs& args);
+
+// A message about the bench line plan_ds_io made, in ds_io's words: each bench option named as
+// the ds_io option it came from (--block-size as --block_size, --threads N as --multi_process N
+// or the mapping's entries, ...), and bench's advice that ds_io's line cannot follow left out.
+std::string in_ds_io_words(const std::string& message, const DsIoArgs& args);
 
 // Creates the missing read files (swapio's pattern, written whole then renamed into place), then
 // runs the bench line. Returns bench's exit status.
