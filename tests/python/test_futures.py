@@ -20,7 +20,7 @@ import swapio.testing as st
 from conftest import pattern, read_plain, write_plain
 
 
-def slow_handle(delay_us=20000):
+def slow_handle(delay_us):
     """A Handle whose every request completes delay_us late."""
     return swapio.Handle(st.with_faults(swapio.Config(block_size=65536), delay_us=delay_us, count=0))
 
@@ -33,7 +33,7 @@ def failing_handle(op="write"):
 def test_a_future_is_a_concurrent_futures_future(folder):
     path = os.path.join(folder, "f.swp")
     data = pattern(200000, seed=3)
-    with slow_handle() as h:
+    with slow_handle(500000) as h:  # every request 0.5 s late: the op runs while it is asked
         f = h.write_async(bytearray(data), path)
         assert isinstance(f, cf.Future) and isinstance(f, swapio.Future)
         assert not f.done() and f.running()
@@ -59,7 +59,7 @@ def test_callbacks_wait_and_as_completed(folder):
             seen.append(fut)
             threads.add(threading.current_thread().name)
 
-    with slow_handle(5000) as h:
+    with slow_handle(300000) as h:  # late enough that every callback is added before its op ends
         fs = [h.write_async(bytearray(pattern(100000, seed=i)), p) for i, p in enumerate(paths)]
         for f in fs:
             f.add_done_callback(callback)

@@ -107,6 +107,8 @@ class Future(_cf.Future):
                 mine = _waiting.pop(self._op.serial, None) is not None
             if mine:
                 self._settle()
+            else:
+                super().exception()  # the completions thread is settling it: a moment
 
     def done(self):
         """Whether the op has ended (successfully or not), without waiting."""
