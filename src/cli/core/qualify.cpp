@@ -1,3 +1,5 @@
+// `swapio qualify`: its options, the checks made before anything runs, and the run itself
+// (the screen, JSON and JUnit reports are qualify_report.cpp's).
 #include "qualify.hpp"
 
 #include <unistd.h>
@@ -12,13 +14,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "facts.hpp"
 #include "bench_options.hpp"
 #include "floors.hpp"
+#include "qualify_report.hpp"
 #include "report_text.hpp"
 #include "subprocess.hpp"
 #include "swapio/device.hpp"
-#include "fleet.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -34,45 +35,6 @@ const char* const kQuickProfile = R"({
 })";
 
 namespace {
-
-
-std::string rule_of(const FloorCheck& c) {
-  if (c.kind == "absolute") return "absolute";
-  if (c.kind == "round vs ceiling") return fmt("%.2fx ", c.factor) + "ceiling, every round";
-  return fmt("%.2fx ", c.factor) + (c.kind == "vs fio" ? "plain fio" : "ceiling");
-}
-
-std::string junit_xml(const Profile& p, const std::vector<WorkloadResult>& results, double seconds) {
-  std::size_t tests = 0, failures = 0, skipped = 0, errors = 0;
-  std::string cases;
-  for (const WorkloadResult& r : results) {
-    for (const FloorCheck& c : r.checks) {
-      ++tests;
-      cases += "    <testcase classname=\"swapio.qualify." + xml_escape(p.name) + "\" name=\"" +
-               xml_escape(r.workload.name + " " + rule_of(c)) + "\">\n";
-      if (!c.error.empty()) {
-        ++errors;
-        cases += "      <error message=\"" + xml_escape(c.error) + "\"/>\n";
-      } else if (c.skipped) {
-        ++skipped;
-        cases += "      <skipped message=\"reference not measured\"/>\n";
-      } else if (!c.pass) {
-        ++failures;
-        cases += "      <failure message=\"" +
-                 xml_escape(fmt("%.2f GiB/s", c.measured) +
-                            (c.round > 0 ? " in round " + std::to_string(c.round) + " (against " + c.reference + ")" : std::string()) +
-                            " is below the floor of " + fmt("%.2f GiB/s", c.floor)) +
-                 "\"/>\n";
-      }
-      cases += "      <system-out>" + xml_escape(fmt("measured %.3f GiB/s", c.measured) + fmt(", floor %.3f GiB/s", c.floor)) +
-               "</system-out>\n    </testcase>\n";
-    }
-  }
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"swapio qualify " +
-         xml_escape(p.name) + "\" tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(failures) +
-         "\" skipped=\"" + std::to_string(skipped) + "\" errors=\"" + std::to_string(errors) + "\" time=\"" + fmt("%.3f", seconds) + "\">\n" + cases +
-         "  </testsuite>\n</testsuites>\n";
-}
 
 // fio's version ("fio-3.33"), or "" where it does not run.
 std::string fio_version() {
@@ -121,6 +83,106 @@ std::vector<SpaceNeed> space_needed(const Profile& profile, const std::vector<st
   return needs;
 }
 
+
+// Where the screen goes: stdout, or nowhere for a quiet run (a fleet's rank: its report goes to
+// the hooks).
+struct Screen {
+  FILE* file;
+  explicit Screen(bool quiet) : file(quiet ? std::fopen("/dev/null", "w") : stdout) {
+    if (file == nullptr) throw_io_error(errno, "open", "/dev/null");
+  }
+  ~Screen() {
+    if (file != stdout) std::fclose(file);
+  }
+  Screen(const Screen&) = delete;
+  Screen& operator=(const Screen&) = delete;
+};
+
+// The folders and the report files are writable, before anything runs.
+void check_destinations(const QualifyOptions& o) {
+  for (const std::string& f : o.folders) {
+    check_writable_folder("--folder", f);
+  }
+  if (!o.json.empty()) check_writable_file_folder("--json " + o.json, o.json);
+  if (!o.junit.empty()) check_writable_file_folder("--junit " + o.junit, o.junit);
+}
+
+// Every GPU a workload names is there.
+void check_gpus(const Profile& profile) {
+  for (const Workload& w : profile.workloads) {
+    if (w.device.empty() || w.device == "emulated") continue;
+    std::string why;
+    if (cuda_device_count(&why) == 0) {
+      throw ConfigError("workload " + w.name + " needs GPU " + w.device + ", but " + why);
+    }
+  }
+}
+
+// What the profile's floors are compared with.
+struct References {
+  bool plain_fio = false;            // a floor_vs_fio needs it
+  bool needs_ceiling = false;        // a floor vs the ceiling wants a --ceiling tool
+  std::string fio;                   // fio's version ("" where not needed, or it does not run)
+  std::vector<std::string> ceiling;  // the --ceiling command's words
+};
+
+// Throws ConfigError where a GPU or fio the profile needs is not there.
+References references(const QualifyOptions& o, const Profile& profile) {
+  References refs;
+  for (const Workload& w : profile.workloads) {
+    refs.plain_fio = refs.plain_fio || w.floor_vs_fio.has_value();
+    refs.needs_ceiling = refs.needs_ceiling || w.floor_vs_ceiling.has_value() || w.floor_round_vs_ceiling.has_value();
+  }
+  check_gpus(profile);
+  refs.fio = refs.plain_fio || !o.ceiling.empty() ? fio_version() : "";
+  if (refs.plain_fio && refs.fio.empty()) {
+    throw ConfigError("fio is not installed, and profile " + profile.name +
+                      " compares with it (floor_vs_fio): install fio, or give a profile with absolute floors");
+  }
+  if (!o.ceiling.empty()) {
+    std::stringstream words(o.ceiling);
+    for (std::string w; words >> w;) refs.ceiling.push_back(w);
+  }
+  return refs;
+}
+
+// The measurement's options; show_progress: a line per run on stderr (a terminal's, not quiet).
+FloorOptions floor_options(const QualifyOptions& o, const QualifyHooks& hooks, const References& refs, bool show_progress) {
+  FloorOptions fo;
+  fo.swapio = "/proc/self/exe";  // this very binary, even if replaced on disk meanwhile
+  fo.plain_fio = refs.plain_fio;
+  fo.ceiling = refs.ceiling;
+  if (o.rounds > 0) fo.rounds = o.rounds;
+  fo.before_workload = hooks.before_workload;
+  fo.after_workload = hooks.after_workload;
+  fo.progress = [show = show_progress](const std::string& line) {
+    if (show) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+  };
+  fo.folders = o.folders;
+  return fo;
+}
+
+void print_heading(FILE* out, const QualifyOptions& o, const Profile& profile, const FloorOptions& fo, bool needs_ceiling) {
+  std::string where;
+  for (const auto& f : fo.folders) where += (where.empty() ? "" : ", ") + f;
+  std::fprintf(out, "swapio qualify: profile %s%s on %s\n", profile.name.c_str(), o.profile.empty() ? " (built-in)" : "",
+              where.c_str());
+  if (!profile.description.empty()) std::fprintf(out, "  %s\n", profile.description.c_str());
+  if (needs_ceiling && fo.ceiling.empty()) std::fprintf(out, "  floors vs the ceiling are skipped: no --ceiling tool given\n");
+  std::fflush(stdout);
+}
+
+// --json and --junit, and the JSON report to the hooks.
+void write_reports(const QualifyOptions& o, const QualifyHooks& hooks, const Profile& profile,
+                   const std::vector<WorkloadResult>& results, bool pass, double seconds, const std::string& fio) {
+  if (!o.json.empty() || hooks.report != nullptr) {
+    nlohmann::json j = qualify_json(o, profile, results, pass, seconds, fio);
+    if (!o.json.empty()) write_report(o.json, j.dump(2) + "\n");
+    if (hooks.report != nullptr) *hooks.report = std::move(j);
+  }
+  if (!o.junit.empty()) write_report(o.junit, qualify_junit(profile, results, seconds));
+}
+
 }  // namespace
 
 void add_qualify_options(CLI::App& app, QualifyOptions& o) {
@@ -165,136 +227,32 @@ Profile qualify_profile(const QualifyOptions& o) {
 int run_qualify(const QualifyOptions& o) { return run_qualify(o, QualifyHooks{}); }
 
 int run_qualify(const QualifyOptions& o, const QualifyHooks& hooks) {
-  // Quiet (a fleet's rank): the report goes to the hooks, nothing to stdout.
-  FILE* const out = hooks.quiet ? std::fopen("/dev/null", "w") : stdout;
-  if (out == nullptr) throw_io_error(errno, "open", "/dev/null");
-  struct CloseOut {
-    FILE* f;
-    ~CloseOut() {
-      if (f != stdout) std::fclose(f);
-    }
-  } close_out{out};
+  const Screen screen(hooks.quiet);
   // First: from here an interrupt stops the programs started (also `fio --version`), and the
   // folders are cleaned up on the way out.
   catch_interrupts();
   const Profile profile = qualify_profile(o);
-  for (const std::string& f : o.folders) {
-    check_writable_folder("--folder", f);
-  }
-  FloorOptions fo;
-  fo.swapio = "/proc/self/exe";  // this very binary, even if replaced on disk meanwhile
-  if (!o.json.empty()) check_writable_file_folder("--json " + o.json, o.json);
-  if (!o.junit.empty()) check_writable_file_folder("--junit " + o.junit, o.junit);
-
-  fo.plain_fio = false;
-  bool needs_ceiling = false;
-  for (const Workload& w : profile.workloads) {
-    fo.plain_fio = fo.plain_fio || w.floor_vs_fio.has_value();
-    needs_ceiling = needs_ceiling || w.floor_vs_ceiling.has_value() || w.floor_round_vs_ceiling.has_value();
-  }
-  for (const Workload& w : profile.workloads) {
-    if (w.device.empty() || w.device == "emulated") continue;
-    std::string why;
-    if (cuda_device_count(&why) == 0) {
-      throw ConfigError("workload " + w.name + " needs GPU " + w.device + ", but " + why);
-    }
-  }
-  const std::string fio = fo.plain_fio || !o.ceiling.empty() ? fio_version() : "";
-  if (fo.plain_fio && fio.empty()) {
-    throw ConfigError("fio is not installed, and profile " + profile.name +
-                      " compares with it (floor_vs_fio): install fio, or give a profile with absolute floors");
-  }
-  if (!o.ceiling.empty()) {
-    std::stringstream words(o.ceiling);
-    for (std::string w; words >> w;) fo.ceiling.push_back(w);
-  }
-  if (o.rounds > 0) fo.rounds = o.rounds;
+  check_destinations(o);
+  const References refs = references(o, profile);
   const bool tty = ::isatty(STDERR_FILENO) != 0;
-  fo.before_workload = hooks.before_workload;
-  fo.after_workload = hooks.after_workload;
-  fo.progress = [show = tty && !hooks.quiet](const std::string& line) {
-    if (show) std::fprintf(stderr, "\r\033[K%s", line.c_str());
-  };
-
+  FloorOptions fo = floor_options(o, hooks, refs, tty && !hooks.quiet);
   std::optional<TempFolder> temp;
-  fo.folders = o.folders;
   if (fo.folders.empty()) {
     temp.emplace();
     fo.folders.push_back(temp->path);
   }
   check_room(space_needed(profile, fo.folders), "profile " + profile.name,
              "free space, or give a profile with smaller workloads");
-  std::string where;
-  for (const auto& f : fo.folders) where += (where.empty() ? "" : ", ") + f;
-  std::fprintf(out, "swapio qualify: profile %s%s on %s\n", profile.name.c_str(), o.profile.empty() ? " (built-in)" : "",
-              where.c_str());
-  if (!profile.description.empty()) std::fprintf(out, "  %s\n", profile.description.c_str());
-  if (needs_ceiling && fo.ceiling.empty()) std::fprintf(out, "  floors vs the ceiling are skipped: no --ceiling tool given\n");
-  std::fflush(stdout);
+  print_heading(screen.file, o, profile, fo, refs.needs_ceiling);
 
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<WorkloadResult> results = run_floors(profile, fo);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tty && !hooks.quiet) std::fprintf(stderr, "\r\033[K");
 
-  std::fprintf(out, "\n%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", "workload", "op", "I/O", "memory", "GiB/s", "floor", "rule",
-              "result");
-  std::size_t checks = 0, failed = 0, skipped = 0;
-  std::size_t errors = 0;
-  for (const WorkloadResult& r : results) {
-    for (const FloorCheck& c : r.checks) {
-      ++checks;
-      const char* verdict = !c.error.empty() ? "ERROR" : c.skipped ? "SKIP" : c.pass ? "PASS" : "FAIL";
-      if (!c.error.empty()) ++errors;
-      if (c.error.empty() && !c.skipped && !c.pass) ++failed;
-      if (c.error.empty() && c.skipped) ++skipped;
-      std::string rule = rule_of(c);
-      if (c.kind == "vs fio" && r.fio_best) rule += fmt(" (%.2f)", *r.fio_best);
-      if (c.kind == "vs ceiling" && r.ceiling_best) rule += fmt(" (%.2f)", *r.ceiling_best);
-      if (c.kind == "round vs ceiling" && c.round > 0) rule += " (worst " + std::to_string(c.round) + ")";
-      const char* io = !r.direct ? "-" : *r.direct ? "direct" : "buffered";
-      // The least contiguous I/O memory swapio's processes had (fraction in >= 2 MiB pieces).
-      const std::string memory = r.contiguous_2m ? fmt("%.0f%%", *r.contiguous_2m * 100) : "-";
-      // A workload that failed before swapio's first round has no figure: "-", not 0.00.
-      const std::string measured = r.programs.empty() || r.programs.front().second.gib_per_s.empty() ? "-" : fmt("%.2f", c.measured);
-      std::fprintf(out, "%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
-                  io, memory.c_str(), measured.c_str(), c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
-                  rule.c_str(), verdict);
-    }
-  }
-  std::fprintf(out, "(memory: how much of swapio's I/O memory was physically contiguous in >= 2 MiB pieces, the least of its "
-              "processes and rounds; - where not measured)\n");
-  for (const WorkloadResult& r : results) {
-    if (!r.error.empty()) std::fprintf(out, "%s: %s\n", r.workload.name.c_str(), r.error.c_str());
-    if (r.direct && !*r.direct) {
-      std::fprintf(out, "%s: buffered I/O for every program (%s)\n", r.workload.name.c_str(), r.direct_note.c_str());
-    }
-    for (const std::string& w : r.memory_warnings) std::fprintf(out, "%s: warning: swapio %s\n", r.workload.name.c_str(), w.c_str());
-  }
-  const bool pass = failed == 0 && errors == 0 && checks > skipped;
-  const std::size_t checked = checks - skipped - errors;
-  const std::string skip_note = skipped > 0 ? ", " + std::to_string(skipped) + " skipped without a reference" : "";
-  const std::string error_note =
-      errors > 0 ? ", " + std::to_string(errors) + " not checked: the workload failed or was interrupted" : "";
-  std::fprintf(out, "\nverdict: %s (%zu of %zu floors met%s%s, %.0f s)\n", pass ? "PASS" : "FAIL", checked - failed, checked,
-              skip_note.c_str(), error_note.c_str(), seconds);
-
-  if (!o.json.empty() || hooks.report != nullptr) {
-    nlohmann::json j = results_to_json(profile, results);
-    j["node"] = fleet_node_name();
-    j["fleet_rule"] = {{"outlier_fraction", profile.outlier_fraction}, {"outlier_mads", profile.outlier_mads}};
-    j["verdict"] = pass ? "PASS" : "FAIL";
-    j["interrupted"] = interrupt_signal() != 0;
-    j["folders"] = o.folders;
-    j["seconds"] = seconds;
-    j["facts"] = run_facts(o.folders.empty() ? std::vector<std::string>{"."} : o.folders);
-    j["facts"]["fio"] = fio.empty() ? nlohmann::json(nullptr) : nlohmann::json(fio);
-    j["schema_version"] = kReportSchemaVersion;
-    if (!o.json.empty()) write_report(o.json, j.dump(2) + "\n");
-    if (hooks.report != nullptr) *hooks.report = std::move(j);
-  }
-  if (!o.junit.empty()) write_report(o.junit, junit_xml(profile, results, seconds));
-  std::fflush(out);
+  const bool pass = print_qualify_results(screen.file, results, seconds);
+  write_reports(o, hooks, profile, results, pass, seconds, refs.fio);
+  std::fflush(screen.file);
   throw_if_interrupted();  // after the reports: exit 128 + the signal
   return pass ? 0 : 1;
 }
