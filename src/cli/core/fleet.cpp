@@ -1,3 +1,5 @@
+// The fleet report (fleet.hpp): the nodes' reports read into one grid, each workload's fleet
+// median and outliers judged, every node's verdict; and `swapio fleet-report`, from files.
 #include "fleet.hpp"
 
 #include <unistd.h>
@@ -11,6 +13,7 @@
 
 #include "bench_options.hpp"
 #include "facts.hpp"
+#include "fleet_grid.hpp"
 #include "fleet_report_checks.hpp"
 #include "floors.hpp"
 #include "report_text.hpp"
@@ -19,7 +22,6 @@
 namespace swapio::cli {
 namespace {
 
-constexpr std::size_t kFullTableNodes = 40;
 constexpr double kMadScale = 1.4826;  // MAD to a standard deviation, for normal data
 
 using nlohmann::json;
@@ -35,39 +37,6 @@ std::vector<std::string> workload_names(const json& report) {
 // fleet report), or cut short or never started by an interrupt (floors.hpp's "interrupted by
 // ..." and "not run: ...").
 bool unfinished(const std::string& error) { return error.starts_with("not run") || error.starts_with("interrupted by "); }
-
-struct Cell {
-  bool measured = false;
-  double gib_per_s = 0;
-  bool floors = false;   // the node's own floors held
-  bool outlier = false;
-  double below = 0;      // fraction below the fleet median (negative: above)
-  bool pending = false;  // not measured, and not failed either (unfinished)
-  std::string error;     // the workload failed on the node, or did not run
-};
-
-// A node, and the fleet: PASS, FAIL (a floor missed, an outlier, a failure), or INCOMPLETE
-// (nothing failed, but not everything was measured: a report written before the end).
-enum class Verdict { pass, incomplete, fail };
-
-const char* to_string(Verdict v) { return v == Verdict::pass ? "PASS" : v == Verdict::fail ? "FAIL" : "INCOMPLETE"; }
-
-// The fleet as a table: nodes x workloads, and per workload its figures over the nodes.
-struct Grid {
-  std::string profile = "?";
-  std::vector<std::string> workloads;
-  FleetRule rule;
-  std::vector<std::vector<Cell>> cells;        // [node][workload]
-  std::vector<std::optional<double>> medians;  // unset: no node measured the workload
-  std::vector<Verdict> verdicts;               // per node
-  std::size_t passing = 0, incomplete = 0;
-  Verdict verdict = Verdict::pass;
-};
-
-std::string pad(std::string s, std::size_t w) {
-  if (s.size() < w) s.append(w - s.size(), ' ');
-  return s;
-}
 
 FleetRule rule_of(const json& report) {
   FleetRule rule;
@@ -115,8 +84,8 @@ const FleetNode* check_fleet(const std::vector<FleetNode>& nodes) {
   return first;
 }
 
-Cell read_cell(const FleetNode& n, std::size_t k) {
-  Cell c;
+FleetCell read_cell(const FleetNode& n, std::size_t k) {
+  FleetCell c;
   if (n.report.is_null() || k >= n.report["workloads"].size()) {
     c.error = n.error.empty() ? "not run" : n.error;
     c.pending = n.error.empty();
@@ -140,7 +109,7 @@ Cell read_cell(const FleetNode& n, std::size_t k) {
 }
 
 // Per workload: the median over the nodes that measured it, the MAD, and the outliers.
-json judge_outliers(Grid& g, const std::vector<FleetNode>& nodes) {
+json judge_outliers(FleetGrid& g, const std::vector<FleetNode>& nodes) {
   json jw = json::array();
   g.medians.assign(g.workloads.size(), std::nullopt);
   for (std::size_t k = 0; k < g.workloads.size(); ++k) {
@@ -154,7 +123,7 @@ json judge_outliers(Grid& g, const std::vector<FleetNode>& nodes) {
     const double mad = median(dev);
     json outliers = json::array();
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      Cell& c = g.cells[i][k];
+      FleetCell& c = g.cells[i][k];
       if (!c.measured) continue;
       c.below = med > 0 ? (med - c.gib_per_s) / med : 0;
       const bool far = c.gib_per_s < med * (1 - g.rule.fraction);
@@ -177,23 +146,23 @@ json judge_outliers(Grid& g, const std::vector<FleetNode>& nodes) {
   return jw;
 }
 
-Verdict node_verdict(const FleetNode& n, const std::vector<Cell>& cells) {
-  if (!n.error.empty()) return Verdict::fail;
+FleetVerdict node_verdict(const FleetNode& n, const std::vector<FleetCell>& cells) {
+  if (!n.error.empty()) return FleetVerdict::fail;
   bool pending = n.report.is_null();
-  for (const Cell& c : cells) {
-    if (c.measured ? !c.floors || c.outlier : !c.pending) return Verdict::fail;
+  for (const FleetCell& c : cells) {
+    if (c.measured ? !c.floors || c.outlier : !c.pending) return FleetVerdict::fail;
     pending = pending || c.pending;
   }
-  return pending ? Verdict::incomplete : Verdict::pass;
+  return pending ? FleetVerdict::incomplete : FleetVerdict::pass;
 }
 
 // The nodes' entries of the JSON report.
-json nodes_json(const Grid& g, const std::vector<FleetNode>& nodes) {
+json nodes_json(const FleetGrid& g, const std::vector<FleetNode>& nodes) {
   json jn = json::array();
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     json per = json::array();
     for (std::size_t k = 0; k < g.workloads.size(); ++k) {
-      const Cell& c = g.cells[i][k];
+      const FleetCell& c = g.cells[i][k];
       per.push_back({{"name", g.workloads[k]},
                      {"gib_per_s", c.measured ? json(c.gib_per_s) : json()},
                      {"floors_met", c.measured ? json(c.floors) : json()},
@@ -211,105 +180,44 @@ json nodes_json(const Grid& g, const std::vector<FleetNode>& nodes) {
   return jn;
 }
 
-std::string cell_text(const Cell& c) {
-  if (!c.measured) return c.pending ? "- INCOMPLETE" : "- ERROR";
-  if (c.outlier) return fmt("%.2f ", c.gib_per_s) + "OUTLIER " + fmt("-%.0f%%", c.below * 100);
-  return fmt("%.2f ", c.gib_per_s) + (c.floors ? "PASS" : "FAIL");
+// The grid of the reports: every node's cells, the outliers judged (the workloads' entries of
+// the JSON report in workloads_json), every node's verdict and the fleet's.
+FleetGrid grid_of(const std::vector<FleetNode>& nodes, json& workloads_json) {
+  FleetGrid g;
+  if (const FleetNode* first = check_fleet(nodes); first != nullptr) {
+    g.profile = first->report["profile"];
+    g.workloads = workload_names(first->report);
+    g.rule = rule_of(first->report);
+  }
+  g.cells.assign(nodes.size(), std::vector<FleetCell>(g.workloads.size()));
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (std::size_t k = 0; k < g.workloads.size(); ++k) g.cells[i][k] = read_cell(nodes[i], k);
+  }
+  workloads_json = judge_outliers(g, nodes);
+  bool failing = false;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    g.verdicts.push_back(node_verdict(nodes[i], g.cells[i]));
+    g.passing += g.verdicts[i] == FleetVerdict::pass ? 1 : 0;
+    g.incomplete += g.verdicts[i] == FleetVerdict::incomplete ? 1 : 0;
+    failing = failing || g.verdicts[i] == FleetVerdict::fail;
+  }
+  g.verdict = failing ? FleetVerdict::fail : g.incomplete > 0 ? FleetVerdict::incomplete : FleetVerdict::pass;
+  return g;
 }
 
-// The table: every node up to 40 of them, past that the nodes that do not pass; then the medians.
-std::string table_text(const Grid& g, const std::vector<FleetNode>& nodes) {
-  std::ostringstream t;
-  std::size_t width = 14;
-  for (const FleetNode& n : nodes) width = std::max(width, n.node.size() + 2);
-  const auto column = [&](std::size_t k) { return std::max<std::size_t>(24, g.workloads[k].size() + 2); };
-  t << pad("node", width);
-  for (std::size_t k = 0; k < g.workloads.size(); ++k) t << pad(g.workloads[k], column(k));
-  t << "verdict\n";
-  const bool full = nodes.size() <= kFullTableNodes;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    if (!full && g.verdicts[i] == Verdict::pass) continue;
-    t << pad(nodes[i].node, width);
-    for (std::size_t k = 0; k < g.workloads.size(); ++k) t << pad(cell_text(g.cells[i][k]), column(k));
-    t << to_string(g.verdicts[i]) << "\n";
-  }
-  if (!full) t << "(" << g.passing << " passing nodes not shown: see --json)\n";
-  t << pad("fleet median", width);
-  for (std::size_t k = 0; k < g.workloads.size(); ++k) {
-    t << pad(g.medians[k] ? fmt("%.2f", *g.medians[k]) : std::string("-"), column(k));
-  }
-  t << "\n";
-  return t.str();
+json fleet_json(const FleetGrid& g, const json& workloads_json, const std::vector<FleetNode>& nodes) {
+  return {{"swapio_fleet", 1},
+          {"schema_version", kReportSchemaVersion},
+          {"profile", g.profile},
+          {"rule", {{"outlier_fraction", g.rule.fraction}, {"outlier_mads", g.rule.mads}}},
+          {"verdict", to_string(g.verdict)},
+          {"nodes_passing", g.passing},
+          {"nodes_incomplete", g.incomplete},
+          {"node_count", nodes.size()},
+          {"workloads", workloads_json},
+          {"nodes", nodes_json(g, nodes)}};
 }
 
-// The screen: the rule, the table, the outliers, the failures and the verdict.
-std::string screen_text(const Grid& g, const std::vector<FleetNode>& nodes) {
-  std::ostringstream t;
-  t << "swapio fleet: profile " << g.profile << ", " << nodes.size() << " node" << (nodes.size() == 1 ? "" : "s")
-    << " (outlier: more than " << fmt("%.0f%%", g.rule.fraction * 100) << " and " << fmt("%.1f", g.rule.mads)
-    << " MADs below the fleet median, judged with 3 nodes or more)\n\n"
-    << table_text(g, nodes);
-  std::string outliers, failed;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
-      const Cell& c = g.cells[i][k];
-      if (c.outlier) {
-        outliers += "  " + nodes[i].node + ": " + g.workloads[k] + " " + fmt("%.2f GiB/s", c.gib_per_s) + ", " +
-                    fmt("%.0f%%", c.below * 100) + " below the fleet median " + fmt("%.2f", g.medians[k].value_or(0)) + "\n";
-      }
-    }
-    if (!nodes[i].error.empty()) {
-      failed += "  " + nodes[i].node + " (" + nodes[i].origin + "): " + nodes[i].error + "\n";
-      continue;
-    }
-    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
-      const Cell& c = g.cells[i][k];
-      if (c.error.empty() || c.pending) continue;
-      failed += "  " + nodes[i].node + " (" + nodes[i].origin + "): " + g.workloads[k] + ": " + c.error + "\n";
-    }
-  }
-  if (!outliers.empty()) t << "\noutliers:\n" << outliers;
-  if (!failed.empty()) t << "\nfailed:\n" << failed;
-  t << "\nverdict: " << to_string(g.verdict) << " (" << g.passing << " of " << nodes.size() << " nodes pass"
-    << (g.incomplete > 0 ? ", " + std::to_string(g.incomplete) + " not measured to the end" : std::string()) << ")\n";
-  return t.str();
-}
-
-// JUnit: a testsuite per node, a test case per workload (skipped where it was not measured and
-// did not fail).
-std::string junit_text(const Grid& g, const std::vector<FleetNode>& nodes) {
-  std::ostringstream x;
-  x << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"swapio fleet " << xml_escape(g.profile) << "\">\n";
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    std::size_t failures = 0, errors = 0, skipped = 0;
-    std::string cases;
-    for (std::size_t k = 0; k < g.workloads.size(); ++k) {
-      const Cell& c = g.cells[i][k];
-      cases += "    <testcase classname=\"swapio.fleet." + xml_escape(nodes[i].node) + "\" name=\"" + xml_escape(g.workloads[k]) + "\">\n";
-      const std::string why = nodes[i].error.empty() ? c.error : nodes[i].error;
-      if (!c.measured && c.pending && nodes[i].error.empty()) {
-        ++skipped;
-        cases += "      <skipped message=\"" + xml_escape(why) + "\"/>\n";
-      } else if (!c.measured) {
-        ++errors;
-        cases += "      <error message=\"" + xml_escape(why) + "\"/>\n";
-      } else if (c.outlier) {
-        ++failures;
-        cases += "      <failure message=\"" +
-                 xml_escape(fmt("%.2f GiB/s", c.gib_per_s) + fmt(" is %.0f%%", c.below * 100) + " below the fleet median " +
-                            fmt("%.2f GiB/s", g.medians[k].value_or(0))) + "\"/>\n";
-      } else if (!c.floors) {
-        ++failures;
-        cases += "      <failure message=\"" + xml_escape(fmt("%.2f GiB/s", c.gib_per_s) + " misses a floor of the node's own") + "\"/>\n";
-      }
-      cases += "    </testcase>\n";
-    }
-    x << "  <testsuite name=\"" << xml_escape(nodes[i].node) << "\" tests=\"" << g.workloads.size() << "\" failures=\""
-      << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\">\n" << cases << "  </testsuite>\n";
-  }
-  x << "</testsuites>\n";
-  return x.str();
-}
 }  // namespace
 
 std::string fleet_node_name() {
@@ -328,40 +236,13 @@ std::string node_name(const nlohmann::json& report) {
 }
 
 FleetReport fleet_report(const std::vector<FleetNode>& nodes) {
-  Grid g;
-  if (const FleetNode* first = check_fleet(nodes); first != nullptr) {
-    g.profile = first->report["profile"];
-    g.workloads = workload_names(first->report);
-    g.rule = rule_of(first->report);
-  }
-  g.cells.assign(nodes.size(), std::vector<Cell>(g.workloads.size()));
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    for (std::size_t k = 0; k < g.workloads.size(); ++k) g.cells[i][k] = read_cell(nodes[i], k);
-  }
-  const json jw = judge_outliers(g, nodes);
-  bool failing = false;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    g.verdicts.push_back(node_verdict(nodes[i], g.cells[i]));
-    g.passing += g.verdicts[i] == Verdict::pass ? 1 : 0;
-    g.incomplete += g.verdicts[i] == Verdict::incomplete ? 1 : 0;
-    failing = failing || g.verdicts[i] == Verdict::fail;
-  }
-  g.verdict = failing ? Verdict::fail : g.incomplete > 0 ? Verdict::incomplete : Verdict::pass;
-
+  json workloads_json;
+  const FleetGrid g = grid_of(nodes, workloads_json);
   FleetReport out;
-  out.pass = g.verdict == Verdict::pass;
-  out.json = {{"swapio_fleet", 1},
-              {"schema_version", kReportSchemaVersion},
-              {"profile", g.profile},
-              {"rule", {{"outlier_fraction", g.rule.fraction}, {"outlier_mads", g.rule.mads}}},
-              {"verdict", to_string(g.verdict)},
-              {"nodes_passing", g.passing},
-              {"nodes_incomplete", g.incomplete},
-              {"node_count", nodes.size()},
-              {"workloads", jw},
-              {"nodes", nodes_json(g, nodes)}};
-  out.text = screen_text(g, nodes);
-  out.junit = junit_text(g, nodes);
+  out.pass = g.verdict == FleetVerdict::pass;
+  out.json = fleet_json(g, workloads_json, nodes);
+  out.text = fleet_screen(g, nodes);
+  out.junit = fleet_junit(g, nodes);
   return out;
 }
 
