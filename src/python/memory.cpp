@@ -34,78 +34,72 @@ Memory device_memory(Memory m, std::uintptr_t ptr, std::size_t bytes, std::uintp
   return m;
 }
 
-}  // namespace
+// A torch tensor, by its Python protocol (libtorch is not linked): CPU memory, or CUDA memory
+// ordered after torch's current stream of the tensor's device.
+Memory from_torch(Memory m, const py::object& obj, const char* what) {
+  const py::object device = obj.attr("device");
+  const std::string device_type = py::str(device.attr("type"));
+  if (device_type != "cpu" && device_type != "cuda") {
+    raise_config(std::string(what) + " is on device '" + std::string(py::str(device)) +
+                 "': swapio moves CPU and CUDA tensors; copy it to one of them");
+  }
+  if (!obj.attr("is_contiguous")().cast<bool>()) {
+    raise_config(std::string(what) + " is not contiguous (a strided view): pass tensor.contiguous()");
+  }
+  const auto numel = obj.attr("numel")().cast<std::uint64_t>();
+  const auto elem = obj.attr("element_size")().cast<std::uint64_t>();
+  const auto ptr = obj.attr("data_ptr")().cast<std::uintptr_t>();
+  const std::size_t bytes = numel * elem;
+  if (device_type == "cuda" && bytes != 0) {
+    // Ordered after torch's current stream of the tensor's device (0: the legacy default).
+    const py::object torch_cuda = py::module_::import("torch").attr("cuda");
+    const py::object index_obj = device.attr("index");
+    const int index = index_obj.is_none() ? torch_cuda.attr("current_device")().cast<int>() : index_obj.cast<int>();
+    const auto stream = torch_cuda.attr("current_stream")(device).attr("cuda_stream").cast<std::uintptr_t>();
+    return device_memory(std::move(m), ptr, bytes, stream, index, what);
+  }
+  m.span = TensorSpan(std::span<std::byte>(reinterpret_cast<std::byte*>(ptr), bytes));
+  return m;
+}
 
-Memory resolve(const py::object& obj, bool writable, const char* what) {
-  Memory m;
-  m.keep.object = obj;
-  if (py::isinstance<DeviceMemory>(obj)) {
-    auto& dm = obj.cast<DeviceMemory&>();
-    m.span = TensorSpan(dm.buffer.span());
-    return m;
+// CuPy, Numba and others: the CUDA Array Interface (version 3: its stream, when named).
+Memory from_cuda_array_interface(Memory m, const py::object& obj, bool writable, const char* what) {
+  const py::dict cai = obj.attr("__cuda_array_interface__");
+  const py::tuple data = cai["data"];
+  const auto ptr = data[0].cast<std::uintptr_t>();
+  if (writable && data[1].cast<bool>()) {
+    raise_config(std::string(what) + " (" + type_name(obj) + ") is read-only: a read needs writable memory");
   }
-  if (py::hasattr(obj, "data_ptr") && py::hasattr(obj, "element_size") && py::hasattr(obj, "numel") &&
-      py::hasattr(obj, "is_contiguous")) {
-    // A torch tensor, by its Python protocol (libtorch is not linked).
-    const py::object device = obj.attr("device");
-    const std::string device_type = py::str(device.attr("type"));
-    if (device_type != "cpu" && device_type != "cuda") {
-      raise_config(std::string(what) + " is on device '" + std::string(py::str(device)) +
-                   "': swapio moves CPU and CUDA tensors; copy it to one of them");
-    }
-    if (!obj.attr("is_contiguous")().cast<bool>()) {
-      raise_config(std::string(what) + " is not contiguous (a strided view): pass tensor.contiguous()");
-    }
-    const auto numel = obj.attr("numel")().cast<std::uint64_t>();
-    const auto elem = obj.attr("element_size")().cast<std::uint64_t>();
-    const auto ptr = obj.attr("data_ptr")().cast<std::uintptr_t>();
-    const std::size_t bytes = numel * elem;
-    if (device_type == "cuda" && bytes != 0) {
-      // Ordered after torch's current stream of the tensor's device (0: the legacy default).
-      const py::object torch_cuda = py::module_::import("torch").attr("cuda");
-      const py::object index_obj = device.attr("index");
-      const int index = index_obj.is_none() ? torch_cuda.attr("current_device")().cast<int>() : index_obj.cast<int>();
-      const auto stream = torch_cuda.attr("current_stream")(device).attr("cuda_stream").cast<std::uintptr_t>();
-      return device_memory(std::move(m), ptr, bytes, stream, index, what);
-    }
-    m.span = TensorSpan(std::span<std::byte>(reinterpret_cast<std::byte*>(ptr), bytes));
-    return m;
-  }
-  if (py::hasattr(obj, "__cuda_array_interface__")) {
-    // CuPy, Numba and others: the CUDA Array Interface (version 3: its stream, when named).
-    const py::dict cai = obj.attr("__cuda_array_interface__");
-    const py::tuple data = cai["data"];
-    const auto ptr = data[0].cast<std::uintptr_t>();
-    if (writable && data[1].cast<bool>()) {
-      raise_config(std::string(what) + " (" + type_name(obj) + ") is read-only: a read needs writable memory");
-    }
-    const std::string typestr = py::str(cai["typestr"]);
-    std::uint64_t itemsize = 0;
-    if (typestr.size() >= 3) itemsize = std::strtoull(typestr.c_str() + 2, nullptr, 10);
-    if (itemsize == 0) raise_config(std::string(what) + ": __cuda_array_interface__ typestr '" + typestr + "' is not understood");
-    std::uint64_t numel = 1;
-    std::vector<std::uint64_t> shape;
-    for (const auto& d : py::tuple(cai["shape"])) shape.push_back(d.cast<std::uint64_t>());
-    for (std::uint64_t d : shape) numel *= d;
-    if (cai.contains("strides") && !cai["strides"].is_none() && numel > 1) {
-      std::uint64_t expect = itemsize;
-      const py::tuple strides = cai["strides"];
-      for (std::size_t k = shape.size(); k-- > 0;) {
-        if (shape[k] != 1 && strides[k].cast<std::uint64_t>() != expect) {
-          raise_config(std::string(what) + " (" + type_name(obj) + ") is not C-contiguous: pass a contiguous copy");
-        }
-        expect *= shape[k];
+  const std::string typestr = py::str(cai["typestr"]);
+  std::uint64_t itemsize = 0;
+  if (typestr.size() >= 3) itemsize = std::strtoull(typestr.c_str() + 2, nullptr, 10);
+  if (itemsize == 0) raise_config(std::string(what) + ": __cuda_array_interface__ typestr '" + typestr + "' is not understood");
+  std::uint64_t numel = 1;
+  std::vector<std::uint64_t> shape;
+  for (const auto& d : py::tuple(cai["shape"])) shape.push_back(d.cast<std::uint64_t>());
+  for (std::uint64_t d : shape) numel *= d;
+  if (cai.contains("strides") && !cai["strides"].is_none() && numel > 1) {
+    std::uint64_t expect = itemsize;
+    const py::tuple strides = cai["strides"];
+    for (std::size_t k = shape.size(); k-- > 0;) {
+      if (shape[k] != 1 && strides[k].cast<std::uint64_t>() != expect) {
+        raise_config(std::string(what) + " (" + type_name(obj) + ") is not C-contiguous: pass a contiguous copy");
       }
+      expect *= shape[k];
     }
-    std::uintptr_t stream = 0;  // 1 and absent (None): the legacy default stream
-    if (cai.contains("stream") && !cai["stream"].is_none()) {
-      stream = cai["stream"].cast<std::uintptr_t>();
-      if (stream == 1) stream = 0;
-      if (stream == 2) raise_config(std::string(what) + ": the per-thread default stream (2) is not supported");
-    }
-    if (numel * itemsize == 0) return m;
-    return device_memory(std::move(m), ptr, numel * itemsize, stream, -1, what);
   }
+  std::uintptr_t stream = 0;  // 1 and absent (None): the legacy default stream
+  if (cai.contains("stream") && !cai["stream"].is_none()) {
+    stream = cai["stream"].cast<std::uintptr_t>();
+    if (stream == 1) stream = 0;
+    if (stream == 2) raise_config(std::string(what) + ": the per-thread default stream (2) is not supported");
+  }
+  if (numel * itemsize == 0) return m;
+  return device_memory(std::move(m), ptr, numel * itemsize, stream, -1, what);
+}
+
+// The buffer protocol (numpy, bytearray, memoryview, mmap): the exported buffer is held with m.
+Memory from_buffer(Memory m, const py::object& obj, bool writable, const char* what) {
   if (!PyObject_CheckBuffer(obj.ptr())) {
     throw py::type_error(std::string(what) + " must be a torch tensor, an object with the buffer protocol "
                          "(numpy array, bytearray, memoryview, mmap) or swapio device memory, not " + type_name(obj));
@@ -125,6 +119,24 @@ Memory resolve(const py::object& obj, bool writable, const char* what) {
                                            static_cast<std::size_t>(held->view.len)));
   m.keep.buffer = std::move(held);
   return m;
+}
+
+}  // namespace
+
+Memory resolve(const py::object& obj, bool writable, const char* what) {
+  Memory m;
+  m.keep.object = obj;
+  if (py::isinstance<DeviceMemory>(obj)) {
+    auto& dm = obj.cast<DeviceMemory&>();
+    m.span = TensorSpan(dm.buffer.span());
+    return m;
+  }
+  if (py::hasattr(obj, "data_ptr") && py::hasattr(obj, "element_size") && py::hasattr(obj, "numel") &&
+      py::hasattr(obj, "is_contiguous")) {
+    return from_torch(std::move(m), obj, what);
+  }
+  if (py::hasattr(obj, "__cuda_array_interface__")) return from_cuda_array_interface(std::move(m), obj, writable, what);
+  return from_buffer(std::move(m), obj, writable, what);
 }
 
 Memory host_peer(const DeviceMemory& d, const py::object& obj, bool writable) {

@@ -1,18 +1,14 @@
 // swapio._swapio: the engine for Python (the swapio package wraps it). This file: the module, its
-// errors, results, the basic API, page-locked and device memory, and the emulation's controls.
+// errors, results and the basic API; the other parts are bound by the files binding.hpp names.
 // Every call that blocks releases the GIL.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "binding.hpp"
-#include "swapio/fault.hpp"
 
 using namespace pybind11::literals;
 
@@ -42,7 +38,6 @@ void translate(std::exception_ptr p) {
   }
 }
 
-
 py::dict latency_dict(const OpResult& r) {
   const LatencySummary l = r.latency();
   return py::dict("count"_a = l.count, "mean_us"_a = l.mean_us, "p50_us"_a = l.p50_us, "p99_us"_a = l.p99_us,
@@ -57,18 +52,16 @@ std::string result_repr(const OpResult& r) {
          (r.direct ? " direct" : " buffered") + (r.staged ? " staged" : "") + (r.validated ? " validated" : "") + ">";
 }
 
-}  // namespace
-
-PYBIND11_MODULE(_swapio, m) {
-  m.doc() = "swapio's engine (the swapio package wraps it; import swapio).";
+// swapio._errors' classes raised for swapio's C++ exceptions.
+void bind_errors() {
   py::module_ errors = py::module_::import("swapio._errors");
   g_error = py::object(errors.attr("Error")).release().ptr();
   g_config_error = py::object(errors.attr("ConfigError")).release().ptr();
   g_validation_error = py::object(errors.attr("ValidationError")).release().ptr();
   py::register_exception_translator(&translate);
+}
 
-  bind_config(m);
-
+void bind_results(py::module_& m) {
   py::class_<OpResult>(m, "OpResult", "What one transfer did: bytes, time, engine, O_DIRECT, staging, latencies.")
       .def_readonly("write", &OpResult::write)
       .def_readonly("path", &OpResult::path)
@@ -91,9 +84,10 @@ PYBIND11_MODULE(_swapio, m) {
       .def_property_readonly("latency", &latency_dict,
                              "Per-request latency: count, mean_us, p50_us, p99_us, p999_us, max_us.")
       .def("__repr__", &result_repr);
+}
 
-  bind_handle(m);
-
+// transfer, nbytes, address, memcpy.
+void bind_basic(py::module_& m) {
   m.def(
       "transfer",
       [](bool write, const py::object& tensor, const std::string& path, const Config& config, std::uint64_t offset,
@@ -125,157 +119,19 @@ PYBIND11_MODULE(_swapio, m) {
         if (d.span.size() != 0) std::memmove(d.span.data(), s.span.data(), d.span.size());
       },
       "dest"_a, "src"_a);
+}
 
-  py::class_<HostBuffer>(m, "PinnedMemory", py::buffer_protocol(),
-                         "Page-locked, 2 MiB-aligned, huge-page host memory that swapio moves without staging.")
-      .def(py::init([](std::size_t nbytes) {
-             py::gil_scoped_release unlocked;
-             return HostBuffer(nbytes, MemoryKind::pinned);
-           }),
-           "nbytes"_a)
-      .def_buffer([](HostBuffer& b) {
-        return py::buffer_info(b.data(), 1, py::format_descriptor<std::uint8_t>::format(), 1,
-                               {static_cast<py::ssize_t>(b.size())}, {1});
-      })
-      .def_property_readonly("address", [](const HostBuffer& b) { return reinterpret_cast<std::uintptr_t>(b.data()); })
-      .def_property_readonly("nbytes", &HostBuffer::size)
-      .def("__len__", &HostBuffer::size);
+}  // namespace
 
-  py::class_<PyDevice>(m, "Device", "A device whose memory swapio moves through its staging ring.")
-      .def_property_readonly("name", [](const PyDevice& d) { return d.device->name(); })
-      .def(
-          "empty",
-          [](const PyDevice& d, std::size_t nbytes) {
-            py::gil_scoped_release unlocked;
-            return DeviceMemory{DeviceBuffer(d.device, nbytes), d.device->name()};
-          },
-          "nbytes"_a, "Device memory of nbytes bytes (its content undefined).")
-      .def_property_readonly("ordinal", [](const PyDevice& d) { return d.device->ordinal(); })
-      .def_property_readonly("cached_staging_bytes", [](const PyDevice& d) { return d.device->cached_staging_bytes(); })
-      .def("trim_staging", [](const PyDevice& d) { d.device->trim_staging(); },
-           "Frees the registered staging memory the device's driver keeps for reuse.")
-      .def("__repr__", [](const PyDevice& d) { return "<swapio.Device " + d.device->name() + ">"; });
-
-  py::class_<DeviceMemory>(m, "DeviceMemory",
-                           "Memory on a device, allocated by swapio: pass it to the same calls as host memory.")
-      .def_property_readonly("nbytes", [](const DeviceMemory& d) { return d.buffer.size(); })
-      .def_property_readonly("device", [](const DeviceMemory& d) { return d.device_name; })
-      .def_property_readonly("address",
-                             [](const DeviceMemory& d) { return reinterpret_cast<std::uintptr_t>(d.buffer.span().data); },
-                             "The device address (what a CUDA tensor's data_ptr() is).")
-      .def(
-          "copy_from",
-          [](DeviceMemory& d, const py::object& src) {
-            const Memory s = host_peer(d, src, false);
-            py::gil_scoped_release unlocked;
-            d.buffer.device().copy_to_device(d.buffer.span(), s.span.data());
-          },
-          "src"_a, "Copies host memory of the same size into this device memory.")
-      .def(
-          "copy_to",
-          [](DeviceMemory& d, const py::object& dest) {
-            const Memory t = host_peer(d, dest, true);
-            py::gil_scoped_release unlocked;
-            d.buffer.device().copy_to_host(t.span.data(), d.buffer.span());
-          },
-          "dest"_a, "Copies this device memory into host memory of the same size.")
-      .def(
-          "tobytes",
-          [](DeviceMemory& d) {
-            std::string out(d.buffer.size(), '\0');
-            {
-              py::gil_scoped_release unlocked;
-              d.buffer.device().copy_to_host(reinterpret_cast<std::byte*>(out.data()), d.buffer.span());
-            }
-            return py::bytes(out);
-          },
-          "The content, copied to the host.")
-      .def("__len__", [](const DeviceMemory& d) { return d.buffer.size(); })
-      .def("__repr__", [](const DeviceMemory& d) {
-        return "<swapio.DeviceMemory " + format_bytes(d.buffer.size()) + " on " + d.device_name + ">";
-      });
-
-  m.def(
-      "open_device",
-      [](const std::string& spec) { return PyDevice{swapio::open_device(spec)}; },
-      "spec"_a);
-  m.def("cuda_built", &cuda_built);
-
-  // The emulation's controls, for tests of the GPU path without a GPU (swapio.testing).
-  auto t = m.def_submodule("testing", "The host emulation of GPUs, and injected faults, for tests.");
-  t.def(
-      "with_faults",
-      [](const Config& config, int error, std::uint64_t first, std::uint64_t count, const std::string& op,
-         std::uint32_t delay_us) {
-        FaultRule rule;
-        rule.kind = delay_us > 0 ? FaultKind::delay : FaultKind::error;
-        rule.error = error;
-        rule.first = first;
-        rule.count = count;
-        rule.delay = std::chrono::microseconds(delay_us);
-        if (op == "read") {
-          rule.op = FaultOp::read;
-        } else if (op == "write") {
-          rule.op = FaultOp::write;
-        } else if (op != "any") {
-          raise_config("op must be 'read', 'write' or 'any', not '" + op + "'");
-        }
-        Config out = config;
-        out.faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{rule});
-        return out;
-      },
-      "config"_a, "error"_a = EIO, "first"_a = 1, "count"_a = 1, "op"_a = "any", "delay_us"_a = 0,
-      "A copy of config whose requests (counted from 1 over `op`: 'read', 'write' or 'any') numbered first to "
-      "first + count - 1 (count 0: every one from first on) fail with errno `error`, or, with delay_us, complete "
-      "that late.");
-  const auto emulated = [](const PyDevice& d) -> EmulatedDevice& {
-    auto* e = dynamic_cast<EmulatedDevice*>(d.device.get());
-    if (e == nullptr) raise_config(d.device->name() + " is not an emulated device");
-    return *e;
-  };
-  t.def(
-      "emulated_devices",
-      [](int count, std::uint32_t max_delay_us) {
-        std::vector<PyDevice> out;
-        for (auto& d : make_emulated_devices(count, EmulatedDeviceOptions{0, max_delay_us, 1})) out.push_back(PyDevice{d});
-        return out;
-      },
-      "count"_a = 1, "max_delay_us"_a = 0,
-      "count emulated devices of one driver (emulated:0..), whose memory stands in for cuda:0.. memory.");
-  t.def(
-      "create_stream",
-      [emulated](const PyDevice& d, bool blocking) {
-        return reinterpret_cast<std::uintptr_t>(emulated(d).create_caller_stream(blocking));
-      },
-      "device"_a, "blocking"_a = true, "A caller's stream on the device, as torch's stream.cuda_stream.");
-  t.def(
-      "launch_write",
-      [emulated](const PyDevice& d, std::uintptr_t stream, std::uintptr_t address, const py::bytes& data,
-                 std::uint32_t delay_us) {
-        const std::string bytes = data;
-        std::vector<std::byte> v(bytes.size());
-        std::memcpy(v.data(), bytes.data(), bytes.size());
-        emulated(d).launch_write(reinterpret_cast<void*>(stream),
-                                 DeviceSpan{d.device.get(), reinterpret_cast<std::byte*>(address), v.size()}, std::move(v),
-                                 delay_us);
-      },
-      "device"_a, "stream"_a, "address"_a, "data"_a, "delay_us"_a,
-      "A kernel on the stream (0: the legacy default) that writes data at address after delay_us.");
-  t.def(
-      "read_device",
-      [](const PyDevice& d, std::uintptr_t address, std::size_t nbytes) {
-        std::string out(nbytes, '\0');
-        {
-          py::gil_scoped_release unlocked;
-          d.device->copy_to_host(reinterpret_cast<std::byte*>(out.data()),
-                                 DeviceSpan{d.device.get(), reinterpret_cast<std::byte*>(address), nbytes});
-        }
-        return py::bytes(out);
-      },
-      "device"_a, "address"_a, "nbytes"_a, "The bytes at a device address (after the legacy default stream).");
-  t.def("current_device", [] { return EmulatedDevice::current(); });
-  t.def("set_current_device", [](int ordinal) { EmulatedDevice::make_current(ordinal); }, "ordinal"_a);
-  t.def("registrations", [emulated](const PyDevice& d) { return emulated(d).counters().registrations; }, "device"_a);
+PYBIND11_MODULE(_swapio, m) {
+  m.doc() = "swapio's engine (the swapio package wraps it; import swapio).";
+  bind_errors();
+  bind_config(m);
+  bind_results(m);
+  bind_handle(m);
+  bind_basic(m);
+  bind_memory(m);
+  bind_testing(m);
   m.attr("__version__") = SWAPIO_VERSION;
 }
 
