@@ -1,8 +1,8 @@
 // The driver seam under Device: the few CUDA runtime calls the GPU path makes, with CUDA's
 // semantics, implemented by CUDA's runtime (cuda_driver.cpp) and by the host emulation
 // (emulated_driver.cpp). Everything the GPU path decides (which device is current, what a stream
-// is ordered after, which events block, what a pointer is, what is cached) lives above it in
-// device.cpp, so the emulation exercises the same code a GPU runs.
+// is ordered after, which events block, what a pointer is, what is cached) lives above it (device,
+// device_pointers, driver_stream, staging_cache), so the emulation exercises the code a GPU runs.
 //
 // Calls act on the calling thread's current device where CUDA's do (allocate, create_stream,
 // create_event, copies, records). Failures throw swapio::Error (EIO) with the driver's error name;
