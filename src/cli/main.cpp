@@ -60,6 +60,147 @@ int run_command(const char* name, Step&& step) {
   }
 }
 
+// The command line: every verb (subcommand) and the options it fills in.
+struct Command {
+  CLI::App app{"swapio: move tensors between memory and NVMe files as fast as the device allows"};
+  CLI::App* bench = nullptr;
+  CLI::App* qualify = nullptr;
+  CLI::App* fleet_report = nullptr;
+  CLI::App* tune = nullptr;
+  CLI::App* ds_io = nullptr;
+  swapio::cli::BenchOptions opts;
+  swapio::cli::BenchArgs args;
+  swapio::cli::QualifyOptions qopts;
+  swapio::cli::FleetReportOptions fopts;
+  swapio::cli::TuneOptions topts;
+  swapio::cli::DsIoArgs dargs;
+};
+
+void add_bench(Command& c) {
+  c.bench = c.app.add_subcommand(
+      "bench",
+      "Read and/or write files with worker processes behind barriers and report Task and E2E latency and speed, "
+      "request latency percentiles and CPU per GiB (DeepSpeed's test_ds_aio.py, natively). GiB/s and the \"GB\" "
+      "of the Task/E2E lines are 2^30 bytes per second.");
+  swapio::cli::add_bench_options(*c.bench, c.opts, c.args);
+  c.bench->footer(
+      "Examples:\n"
+      "  swapio bench --quick\n"
+      "  swapio bench --write-file /nvme/x --write-size 1G --handle --io-parallel 2 --threads 2 --validate\n"
+      "  swapio bench --read-file /nvme/x.0 --handle --threads 2 --validate --json\n"
+      + exit_statuses("0 done, 1 a worker or the I/O failed"));
+}
+
+void add_qualify(Command& c) {
+  c.qualify = c.app.add_subcommand(
+      "qualify",
+      "Is this node's storage fit for tensor swapping? Runs a profile's workloads through swapio bench beside "
+      "fio on the same folders, compares each with its floor, and prints a table and a verdict; writes JSON and "
+      "JUnit XML reports on request.");
+  swapio::cli::add_qualify_options(*c.qualify, c.qopts);
+  c.qualify->footer(
+      "Examples:\n"
+      "  swapio qualify\n"
+      "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
+      "  srun -N 64 --ntasks-per-node=1 swapio qualify --fleet --profile P --folder /nvme0 --json fleet.json\n"
+      + exit_statuses("0 every floor met (with --fleet: every node passes), 1 a floor missed, a node is an outlier "
+                      "or a measurement failed"));
+}
+
+void add_fleet_report(Command& c) {
+  c.fleet_report = c.app.add_subcommand(
+      "fleet-report",
+      "The fleet report of nodes qualified one by one (swapio qualify --json FILE on each, by any means): nodes x "
+      "workloads, the fleet median per workload, and outliers, nodes far below their siblings, which fail even "
+      "above their floors. The same report as qualify --fleet.");
+  swapio::cli::add_fleet_report_options(*c.fleet_report, c.fopts);
+  c.fleet_report->footer("Examples:\n"
+                         "  swapio fleet-report reports/node-*.json --json fleet.json --junit fleet.xml\n" +
+                         exit_statuses("0 every node passes, 1 a node fails (a floor, an outlier, an error)"));
+}
+
+void add_tune(Command& c) {
+  c.tune = c.app.add_subcommand(
+      "tune",
+      "Find a folder's best settings: screens every configuration of the space with short runs, keeps the better "
+      "quarter for runs four times as long, confirms the leaders at full size, and writes a table (CSV, JSON), "
+      "the best configuration as a DeepSpeed \"aio\" block, and an SVG heat map.");
+  swapio::cli::add_tune_options(*c.tune, c.topts);
+  c.tune->footer(
+      "Examples:\n"
+      "  swapio tune --folder /nvme0\n"
+      "  swapio tune --folder /nvme0 --space space.json --prefix /tmp/nvme0-tune\n"
+      + exit_statuses("0 done, 1 I/O failed"));
+}
+
+void add_ds_io(Command& c) {
+  c.ds_io = c.app.add_subcommand(
+      "ds_io",
+      "DeepSpeed's current harness (ds_io), argument for argument, on swapio bench's engine, processes and "
+      "validation: the same files (_aio_read_<bytes>.pt.<process>_0, created when missing), the same defaults "
+      "(3 loops after 1 warm-up, depth 32, 1M blocks, overlapped) and the same Task/E2E summary lines.");
+  swapio::cli::add_ds_io_options(*c.ds_io, c.dargs);
+  c.ds_io->footer(
+      "Examples:\n"
+      "  swapio ds_io --folder /nvme --io_size 400M --block_size 1M --queue_depth 32 --read --io_parallel 2 "
+      "--multi_process 1 --loops 3 --warmup_loops 1\n"
+      "  ln -s $(command -v swapio) ds_io && ./ds_io --folder /nvme --io_size 1G\n"
+      + exit_statuses("0 done, 1 a worker or the I/O failed"));
+}
+
+// The whole command line, verb by verb (in --help's order).
+void build_command(Command& c) {
+  c.app.require_subcommand(1);
+  c.app.set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
+  c.app.footer(exit_statuses("0 done, 1 a run or a check failed") + "\nSee swapio(1), and swapio VERB --help.");
+  add_bench(c);
+  add_qualify(c);
+  add_fleet_report(c);
+  add_tune(c);
+  add_ds_io(c);
+  for (CLI::App* sub : {c.bench, c.qualify, c.tune, c.ds_io, c.fleet_report}) {
+    sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
+  }
+}
+
+// A command line CLI11 refused: one line naming the verb's --help (or the word that is no verb).
+int refuse(const Command& c, const CLI::ParseError& e, int argc, char** argv) {
+  const char* sub = c.bench->parsed()          ? "bench "
+                    : c.qualify->parsed()      ? "qualify "
+                    : c.tune->parsed()         ? "tune "
+                    : c.ds_io->parsed()        ? "ds_io "
+                    : c.fleet_report->parsed() ? "fleet-report "
+                                               : "";
+  if (*sub == '\0' && argc > 1 && argv[1][0] != '-') {  // a word that is no subcommand
+    std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify, tune, ds_io or fleet-report (see swapio --help)\n", argv[1]);
+    return 2;
+  }
+  std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
+  json_error(e.what());
+  return 2;
+}
+
+// Runs the verb that was parsed.
+int dispatch(Command& c) {
+  if (c.tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(c.topts); });
+  if (c.ds_io->parsed()) return run_command("ds_io", [&] { return swapio::cli::run_ds_io(c.dargs); });
+  if (c.qualify->parsed()) {
+    return run_command("qualify", [&] {
+      swapio::cli::finish_qualify_options(*c.qualify, c.qopts);
+      return c.qopts.fleet ? swapio::cli::run_qualify_fleet(c.qopts) : swapio::cli::run_qualify(c.qopts);
+    });
+  }
+  if (c.fleet_report->parsed()) return run_command("fleet-report", [&] { return swapio::cli::run_fleet_report(c.fopts); });
+  if (const int bad = run_command("bench", [&] {
+        swapio::cli::finish_bench_options(c.opts, c.args);
+        return 0;
+      });
+      bad != 0) {
+    return bad;
+  }
+  return run_command("bench", [&] { return swapio::cli::run_bench(c.opts); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,117 +217,21 @@ int main(int argc, char** argv) {
   }
 
   for (int i = 1; i < argc; ++i) g_json = g_json || std::strcmp(argv[i], "--json") == 0;
-  CLI::App app{"swapio: move tensors between memory and NVMe files as fast as the device allows"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
-  app.footer(exit_statuses("0 done, 1 a run or a check failed") + "\nSee swapio(1), and swapio VERB --help.");
-  auto* bench = app.add_subcommand(
-      "bench",
-      "Read and/or write files with worker processes behind barriers and report Task and E2E latency and speed, "
-      "request latency percentiles and CPU per GiB (DeepSpeed's test_ds_aio.py, natively). GiB/s and the \"GB\" "
-      "of the Task/E2E lines are 2^30 bytes per second.");
-  swapio::cli::BenchOptions opts;
-  swapio::cli::BenchArgs args;
-  swapio::cli::add_bench_options(*bench, opts, args);
-  bench->footer(
-      "Examples:\n"
-      "  swapio bench --quick\n"
-      "  swapio bench --write-file /nvme/x --write-size 1G --handle --io-parallel 2 --threads 2 --validate\n"
-      "  swapio bench --read-file /nvme/x.0 --handle --threads 2 --validate --json\n"
-      + exit_statuses("0 done, 1 a worker or the I/O failed"));
-  auto* qualify = app.add_subcommand(
-      "qualify",
-      "Is this node's storage fit for tensor swapping? Runs a profile's workloads through swapio bench beside "
-      "fio on the same folders, compares each with its floor, and prints a table and a verdict; writes JSON and "
-      "JUnit XML reports on request.");
-  swapio::cli::QualifyOptions qopts;
-  swapio::cli::add_qualify_options(*qualify, qopts);
-  qualify->footer(
-      "Examples:\n"
-      "  swapio qualify\n"
-      "  swapio qualify --profile fixtures/profiles/any-node.json --folder /nvme0 --folder /nvme1 --junit q.xml\n"
-      "  srun -N 64 --ntasks-per-node=1 swapio qualify --fleet --profile P --folder /nvme0 --json fleet.json\n"
-      + exit_statuses("0 every floor met (with --fleet: every node passes), 1 a floor missed, a node is an outlier "
-                      "or a measurement failed"));
-  auto* fleet_report = app.add_subcommand(
-      "fleet-report",
-      "The fleet report of nodes qualified one by one (swapio qualify --json FILE on each, by any means): nodes x "
-      "workloads, the fleet median per workload, and outliers, nodes far below their siblings, which fail even "
-      "above their floors. The same report as qualify --fleet.");
-  swapio::cli::FleetReportOptions fopts;
-  swapio::cli::add_fleet_report_options(*fleet_report, fopts);
-  fleet_report->footer("Examples:\n"
-                       "  swapio fleet-report reports/node-*.json --json fleet.json --junit fleet.xml\n" +
-                       exit_statuses("0 every node passes, 1 a node fails (a floor, an outlier, an error)"));
-  auto* tune = app.add_subcommand(
-      "tune",
-      "Find a folder's best settings: screens every configuration of the space with short runs, keeps the better "
-      "quarter for runs four times as long, confirms the leaders at full size, and writes a table (CSV, JSON), "
-      "the best configuration as a DeepSpeed \"aio\" block, and an SVG heat map.");
-  swapio::cli::TuneOptions topts;
-  swapio::cli::add_tune_options(*tune, topts);
-  tune->footer(
-      "Examples:\n"
-      "  swapio tune --folder /nvme0\n"
-      "  swapio tune --folder /nvme0 --space space.json --prefix /tmp/nvme0-tune\n"
-      + exit_statuses("0 done, 1 I/O failed"));
-  auto* ds_io = app.add_subcommand(
-      "ds_io",
-      "DeepSpeed's current harness (ds_io), argument for argument, on swapio bench's engine, processes and "
-      "validation: the same files (_aio_read_<bytes>.pt.<process>_0, created when missing), the same defaults "
-      "(3 loops after 1 warm-up, depth 32, 1M blocks, overlapped) and the same Task/E2E summary lines.");
-  swapio::cli::DsIoArgs dargs;
-  swapio::cli::add_ds_io_options(*ds_io, dargs);
-  ds_io->footer(
-      "Examples:\n"
-      "  swapio ds_io --folder /nvme --io_size 400M --block_size 1M --queue_depth 32 --read --io_parallel 2 "
-      "--multi_process 1 --loops 3 --warmup_loops 1\n"
-      "  ln -s $(command -v swapio) ds_io && ./ds_io --folder /nvme --io_size 1G\n"
-      + exit_statuses("0 done, 1 a worker or the I/O failed"));
-  for (CLI::App* sub : {bench, qualify, tune, ds_io, fleet_report}) {
-    sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
-  }
+  Command command;
+  build_command(command);
   // The manual page, made from this very command line: `swapio __man FILE` (the build runs it).
-  if (argc == 3 && std::strcmp(argv[1], "__man") == 0) return swapio::cli::write_man_page(app, argv[2]);
+  if (argc == 3 && std::strcmp(argv[1], "__man") == 0) return swapio::cli::write_man_page(command.app, argv[2]);
   try {
-    app.parse(argc, argv);
+    command.app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     if (!ds_io_name.empty()) {
       // "Usage: ./ds_io [OPTIONS]", not the program's name followed by the inserted word.
-      app.name("");
-      ds_io->name(ds_io_name);
+      command.app.name("");
+      command.ds_io->name(ds_io_name);
     }
-    return app.exit(e);
+    return command.app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const char* sub = bench->parsed()     ? "bench "
-                      : qualify->parsed() ? "qualify "
-                      : tune->parsed()    ? "tune "
-                      : ds_io->parsed()   ? "ds_io "
-                      : fleet_report->parsed() ? "fleet-report "
-                                          : "";
-    if (*sub == '\0' && argc > 1 && argv[1][0] != '-') {  // a word that is no subcommand
-      std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify, tune, ds_io or fleet-report (see swapio --help)\n", argv[1]);
-      return 2;
-    }
-    std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
-    json_error(e.what());
-    return 2;
+    return refuse(command, e, argc, argv);
   }
-  if (tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(topts); });
-  if (ds_io->parsed()) return run_command("ds_io", [&] { return swapio::cli::run_ds_io(dargs); });
-  if (qualify->parsed()) {
-    return run_command("qualify", [&] {
-      swapio::cli::finish_qualify_options(*qualify, qopts);
-      return qopts.fleet ? swapio::cli::run_qualify_fleet(qopts) : swapio::cli::run_qualify(qopts);
-    });
-  }
-  if (fleet_report->parsed()) return run_command("fleet-report", [&] { return swapio::cli::run_fleet_report(fopts); });
-  if (const int bad = run_command("bench", [&] {
-        swapio::cli::finish_bench_options(opts, args);
-        return 0;
-      });
-      bad != 0) {
-    return bad;
-  }
-  return run_command("bench", [&] { return swapio::cli::run_bench(opts); });
+  return dispatch(command);
 }

@@ -59,29 +59,82 @@ void print_line(const swapio::OpResult& r) {
   if (!r.engine_note.empty()) std::printf("      note: %s\n", r.engine_note.c_str());
 }
 
+// The command line, as given.
+struct Args {
+  std::string size_text = "1G", block_text = "1M", folder = ".", engine = "auto", direct = "auto";
+  unsigned queue_depth = 32, parallel = 1, loops = 1;
+  bool keep = false, json = false, validate = false, sequential = false, single_submit = false;
+};
+
+void add_options(CLI::App& app, Args& a) {
+  app.add_option("--size", a.size_text, "bytes to write and read back (K/M/G suffixes, powers of 1024)")
+      ->capture_default_str();
+  app.add_option("--folder", a.folder, "folder for the file (one on the NVMe device under test)")->capture_default_str();
+  app.add_option("--block-size", a.block_text, "bytes per I/O request")->capture_default_str();
+  app.add_option("--queue-depth", a.queue_depth, "most requests in flight per ring")->capture_default_str();
+  app.add_option("--io-parallel", a.parallel, "handle threads; each op is split into one slice per thread")
+      ->capture_default_str();
+  app.add_option("--loops", a.loops, "write+read rounds")->capture_default_str();
+  app.add_option("--engine", a.engine, "auto | uring | psync")->capture_default_str();
+  app.add_option("--direct", a.direct, "O_DIRECT: auto | on | off")->capture_default_str();
+  app.add_flag("--single-submit", a.single_submit, "one submit call per request instead of one per batch");
+  app.add_flag("--sequential-requests", a.sequential, "lock-step windows instead of the sliding window");
+  app.add_flag("--validate", a.validate, "also check the file against an independent buffered read");
+  app.add_flag("--keep", a.keep, "keep the file afterwards");
+  app.add_flag("--json", a.json, "print one JSON document instead of text");
+}
+
+// The Handle's settings from the arguments; throws on a bad one.
+swapio::Config make_config(const Args& a) {
+  swapio::Config config;
+  config.block_size = swapio::parse_size(a.block_text);
+  config.queue_depth = a.queue_depth;
+  config.intra_op_parallelism = a.parallel;
+  config.engine = swapio::parse_engine(a.engine);
+  config.direct = swapio::parse_direct_mode(a.direct);
+  config.single_submit = a.single_submit;
+  config.overlap_events = !a.sequential;
+  config.validate();
+  return config;
+}
+
+// Writes and reads back `size` bytes at path, `loops` times, checking every byte each round;
+// prints each op (or adds it to the report's runs with --json).
+void round_trips(const Args& a, const swapio::Config& config, std::uint64_t size, const std::string& path,
+                 nlohmann::json& report) {
+  swapio::HostBuffer out(size), in(size);
+  fill_pattern(out.span(), 42);
+  swapio::Handle handle(config);
+  if (!a.json) {
+    std::printf("swapio-roundtrip: %s to %s, block %s, queue depth %u, %u thread(s)\n",
+                swapio::format_bytes(size).c_str(), path.c_str(), swapio::format_bytes(config.block_size).c_str(),
+                config.queue_depth, config.intra_op_parallelism);
+  }
+  for (unsigned loop = 0; loop < a.loops; ++loop) {
+    std::memset(in.data(), 0, in.size());
+    const swapio::OpResult w = handle.pwrite(out.span(), path, 0, a.validate);
+    const swapio::OpResult r = handle.pread(in.span(), path, 0, a.validate);
+    if (std::memcmp(out.data(), in.data(), size) != 0) {
+      throw std::runtime_error("read-back differs from what was written to " + path);
+    }
+    if (a.json) {
+      report["runs"].push_back(to_json(w));
+      report["runs"].push_back(to_json(r));
+    } else {
+      print_line(w);
+      print_line(r);
+    }
+  }
+  if (!a.json) std::printf("read-back matches: %s checked\n", swapio::format_bytes(size).c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Write a buffer to a file with swapio, read it back, check every byte, print GiB/s "
                "(GiB/s = 2^30 bytes per second)."};
-  std::string size_text = "1G", block_text = "1M", folder = ".", engine = "auto", direct = "auto";
-  unsigned queue_depth = 32, parallel = 1, loops = 1;
-  bool keep = false, json = false, validate = false, sequential = false, single_submit = false;
-  app.add_option("--size", size_text, "bytes to write and read back (K/M/G suffixes, powers of 1024)")
-      ->capture_default_str();
-  app.add_option("--folder", folder, "folder for the file (one on the NVMe device under test)")->capture_default_str();
-  app.add_option("--block-size", block_text, "bytes per I/O request")->capture_default_str();
-  app.add_option("--queue-depth", queue_depth, "most requests in flight per ring")->capture_default_str();
-  app.add_option("--io-parallel", parallel, "handle threads; each op is split into one slice per thread")
-      ->capture_default_str();
-  app.add_option("--loops", loops, "write+read rounds")->capture_default_str();
-  app.add_option("--engine", engine, "auto | uring | psync")->capture_default_str();
-  app.add_option("--direct", direct, "O_DIRECT: auto | on | off")->capture_default_str();
-  app.add_flag("--single-submit", single_submit, "one submit call per request instead of one per batch");
-  app.add_flag("--sequential-requests", sequential, "lock-step windows instead of the sliding window");
-  app.add_flag("--validate", validate, "also check the file against an independent buffered read");
-  app.add_flag("--keep", keep, "keep the file afterwards");
-  app.add_flag("--json", json, "print one JSON document instead of text");
+  Args a;
+  add_options(app, a);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,25 +144,18 @@ int main(int argc, char** argv) {
   swapio::Config config;
   std::uint64_t size = 0;
   try {
-    size = swapio::parse_size(size_text);
-    config.block_size = swapio::parse_size(block_text);
-    config.queue_depth = queue_depth;
-    config.intra_op_parallelism = parallel;
-    config.engine = swapio::parse_engine(engine);
-    config.direct = swapio::parse_direct_mode(direct);
-    config.single_submit = single_submit;
-    config.overlap_events = !sequential;
-    config.validate();
+    size = swapio::parse_size(a.size_text);
+    config = make_config(a);
     if (size == 0) throw swapio::ConfigError("--size 0: nothing to move");
-    if (loops == 0) throw swapio::ConfigError("--loops 0: at least one round");
-    if (!std::filesystem::is_directory(folder)) throw swapio::ConfigError("--folder " + folder + ": not a directory");
+    if (a.loops == 0) throw swapio::ConfigError("--loops 0: at least one round");
+    if (!std::filesystem::is_directory(a.folder)) throw swapio::ConfigError("--folder " + a.folder + ": not a directory");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "swapio-roundtrip: %s\n", e.what());
     return 2;
   }
 
   const std::string path =
-      (std::filesystem::path(folder) / ("swapio-roundtrip." + std::to_string(::getpid()) + ".swp")).string();
+      (std::filesystem::path(a.folder) / ("swapio-roundtrip." + std::to_string(::getpid()) + ".swp")).string();
   nlohmann::json report = {{"size", size},
                            {"block_size", config.block_size},
                            {"queue_depth", config.queue_depth},
@@ -120,30 +166,7 @@ int main(int argc, char** argv) {
                            {"runs", nlohmann::json::array()}};
   int status = 0;
   try {
-    swapio::HostBuffer out(size), in(size);
-    fill_pattern(out.span(), 42);
-    swapio::Handle handle(config);
-    if (!json) {
-      std::printf("swapio-roundtrip: %s to %s, block %s, queue depth %u, %u thread(s)\n",
-                  swapio::format_bytes(size).c_str(), path.c_str(), swapio::format_bytes(config.block_size).c_str(),
-                  config.queue_depth, config.intra_op_parallelism);
-    }
-    for (unsigned loop = 0; loop < loops; ++loop) {
-      std::memset(in.data(), 0, in.size());
-      const swapio::OpResult w = handle.pwrite(out.span(), path, 0, validate);
-      const swapio::OpResult r = handle.pread(in.span(), path, 0, validate);
-      if (std::memcmp(out.data(), in.data(), size) != 0) {
-        throw std::runtime_error("read-back differs from what was written to " + path);
-      }
-      if (json) {
-        report["runs"].push_back(to_json(w));
-        report["runs"].push_back(to_json(r));
-      } else {
-        print_line(w);
-        print_line(r);
-      }
-    }
-    if (!json) std::printf("read-back matches: %s checked\n", swapio::format_bytes(size).c_str());
+    round_trips(a, config, size, path, report);
   } catch (const swapio::ConfigError& e) {
     std::fprintf(stderr, "swapio-roundtrip: %s\n", e.what());
     status = 2;
@@ -151,7 +174,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "swapio-roundtrip: %s\n", e.what());
     status = 1;
   }
-  if (!keep) std::filesystem::remove(path);
-  if (json) std::cout << report.dump(2) << "\n";
+  if (!a.keep) std::filesystem::remove(path);
+  if (a.json) std::cout << report.dump(2) << "\n";
   return status;
 }

@@ -150,34 +150,31 @@ void clean_up_failed_writes(const std::vector<std::string>& paths, const std::ve
   }
 }
 
-}  // namespace
+// A phase of the run: the reads or the writes, process i's file paths[i].
+struct Step {
+  bool write;
+  std::vector<std::string> paths;
+};
 
-int run_bench(const BenchOptions& o) {
-  catch_interrupts();
-  struct Step {
-    bool write;
-    std::vector<std::string> paths;
-  };
+// --quick writes then reads back each process's own file; otherwise the reads, then the writes.
+std::vector<Step> plan_steps(const BenchOptions& o, const std::vector<std::string>& write_paths) {
   std::vector<Step> steps;
-  std::vector<std::string> write_paths, written;  // per process (the workers' name); every file
-  for (unsigned i = 0; i < o.threads; ++i) {
-    write_paths.push_back(o.path_for(true, i));
-    for (const std::string& f : o.files_for(true, i)) written.push_back(f);
-  }
-  std::vector<bool> existed;  // before the run (through links): a failed run removes only what it created
-  for (const std::string& p : written) existed.push_back(::access(p.c_str(), F_OK) == 0);
   if (o.quick) {
     steps.push_back({true, write_paths});
     steps.push_back({false, write_paths});  // each process reads back its own file
-  } else {
-    if (!o.read_file.empty()) {
-      std::vector<std::string> paths;
-      for (unsigned i = 0; i < o.threads; ++i) paths.push_back(o.path_for(false, i));
-      steps.push_back({false, paths});
-    }
-    if (!o.write_file.empty()) steps.push_back({true, write_paths});
+    return steps;
   }
+  if (!o.read_file.empty()) {
+    std::vector<std::string> paths;
+    for (unsigned i = 0; i < o.threads; ++i) paths.push_back(o.path_for(false, i));
+    steps.push_back({false, paths});
+  }
+  if (!o.write_file.empty()) steps.push_back({true, write_paths});
+  return steps;
+}
 
+// The report's frame, before any phase: the configuration and, with --json, the run's facts.
+nlohmann::json start_report(const BenchOptions& o) {
   nlohmann::json report = {{"swapio_bench", 1}, {"schema_version", kReportSchemaVersion}, {"config", o.to_json()},
                            {"phases", nlohmann::json::array()}};
   if (o.json) {
@@ -189,6 +186,51 @@ int run_bench(const BenchOptions& o) {
     }
     report["facts"] = run_facts(folders);
   }
+  return report;
+}
+
+// Runs one phase and shows it: printed for people, or with --json (stdout is the document) its
+// warnings on stderr. Returns its report.
+nlohmann::json run_step(const BenchOptions& o, const Step& step) {
+  nlohmann::json ph = run_phase(o, step.write, step.paths);
+  if (!o.json) print_phase(o, ph);
+  if (o.json) {
+    for (const auto& w : ph.at("memory_layout").at("warnings")) {
+      std::fprintf(stderr, "swapio bench: warning: %s\n", w.get<std::string>().c_str());
+    }
+  }
+  return ph;
+}
+
+// The timed loops every worker finished before one failed: printed, and kept in the report.
+void keep_finished_loops(const BenchOptions& o, const Step& step, const WorkerFailure& e, nlohmann::json& report) {
+  if (!o.json) {
+    std::printf("%s: the %llu timed loop(s) that finished before the failure:\n", step.write ? "write" : "read",
+                static_cast<unsigned long long>(e.finished.at("loops_finished").get<std::uint64_t>()));
+    for (const auto& l : e.finished.at("loops")) {
+      std::printf("  loop %llu: task %.4f s, %.2f GiB/s; e2e %.4f s, %.2f GiB/s\n",
+                  static_cast<unsigned long long>(l.at("loop").get<std::uint64_t>()),
+                  l.at("task_latency_s").get<double>(), l.at("task_gib_per_s").get<double>(),
+                  l.at("e2e_latency_s").get<double>(), l.at("e2e_gib_per_s").get<double>());
+    }
+  }
+  report["phases"].push_back(e.finished);
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& o) {
+  catch_interrupts();
+  std::vector<std::string> write_paths, written;  // per process (the workers' name); every file
+  for (unsigned i = 0; i < o.threads; ++i) {
+    write_paths.push_back(o.path_for(true, i));
+    for (const std::string& f : o.files_for(true, i)) written.push_back(f);
+  }
+  std::vector<bool> existed;  // before the run (through links): a failed run removes only what it created
+  for (const std::string& p : written) existed.push_back(::access(p.c_str(), F_OK) == 0);
+  const std::vector<Step> steps = plan_steps(o, write_paths);
+
+  nlohmann::json report = start_report(o);
   if (!o.json) {
     std::printf("swapio bench: %u process%s; GiB/s = 2^30 bytes/s (\"GB\" in the Task/E2E lines is 2^30 bytes too)\n",
                 o.threads, o.threads == 1 ? "" : "es");
@@ -196,38 +238,13 @@ int run_bench(const BenchOptions& o) {
   int status = 0;
   for (const Step& step : steps) {
     try {
-      nlohmann::json ph = run_phase(o, step.write, step.paths);
-      if (!o.json) print_phase(o, ph);
-      // With --json, stdout is the document: people see the warnings on stderr.
-      if (o.json) {
-        for (const auto& w : ph.at("memory_layout").at("warnings")) {
-          std::fprintf(stderr, "swapio bench: warning: %s\n", w.get<std::string>().c_str());
-        }
-      }
-      report["phases"].push_back(std::move(ph));
-    } catch (const WorkerFailure& e) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "swapio bench: %s\n", e.what());
-      if (!e.finished.is_null()) {
-        if (!o.json) {
-          std::printf("%s: the %llu timed loop(s) that finished before the failure:\n", step.write ? "write" : "read",
-                      static_cast<unsigned long long>(e.finished.at("loops_finished").get<std::uint64_t>()));
-          for (const auto& l : e.finished.at("loops")) {
-            std::printf("  loop %llu: task %.4f s, %.2f GiB/s; e2e %.4f s, %.2f GiB/s\n",
-                        static_cast<unsigned long long>(l.at("loop").get<std::uint64_t>()),
-                        l.at("task_latency_s").get<double>(), l.at("task_gib_per_s").get<double>(),
-                        l.at("e2e_latency_s").get<double>(), l.at("e2e_gib_per_s").get<double>());
-          }
-        }
-        report["phases"].push_back(e.finished);
-      }
-      if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(written, existed);
-      report["error"] = e.what();
-      status = interrupt_signal() != 0 ? 128 + interrupt_signal() : 1;
-      break;
+      report["phases"].push_back(run_step(o, step));
     } catch (const std::exception& e) {
       std::fflush(stdout);
       std::fprintf(stderr, "swapio bench: %s\n", e.what());
+      if (const auto* failure = dynamic_cast<const WorkerFailure*>(&e); failure != nullptr && !failure->finished.is_null()) {
+        keep_finished_loops(o, step, *failure, report);
+      }
       // A replacing run never touched the files in place: each holds its old content or a whole
       // new one. In place, what the run created goes and what existed is named.
       if (step.write && !o.config.atomic_replace && !o.quick) clean_up_failed_writes(written, existed);

@@ -49,6 +49,10 @@ std::uint64_t size_arg(const char* name, const std::string& text);
 
 // The file of loop `loop`: {l} in path's name replaced by the loop's number.
 std::string loop_path(const std::string& path, unsigned loop);
+// Where the file's name starts in path ({i} and {l} stand only there, never in its folder).
+std::size_t name_start(const std::string& path);
+// Whether token ({i}, {l}) stands in the file's name of path.
+bool name_has(const std::string& path, const char* token);
 
 // Registers the bench options on app (its strings are parsed into opts after app.parse()).
 struct BenchArgs {

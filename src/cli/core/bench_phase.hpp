@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench_options.hpp"
+#include "bench_phase_report.hpp"  // layout_warning, layout_line: the report's words for people
 #include "subprocess.hpp"
 
 namespace swapio::cli {
@@ -21,14 +22,6 @@ struct WorkerFailure : std::runtime_error {
   // with "complete": false), or null when none finished.
   nlohmann::json finished;
 };
-
-// I/O memory less contiguous than this (fraction in >= 2 MiB physical pieces) is warned about.
-inline constexpr double kLowContiguity = 0.9;
-
-// For a process's "memory" layout (the worker's report): a warning when it is low, else "".
-std::string layout_warning(unsigned process, const nlohmann::json& memory);
-// The phase's "memory_layout" in one line for people.
-std::string layout_line(const nlohmann::json& layout);
 
 // Runs one phase: process i moves paths[i]. Returns its JSON report. Throws WorkerFailure
 // naming the worker, or Interrupted (after catch_interrupts()).

@@ -166,7 +166,10 @@ void add_ds_io_options(CLI::App& app, DsIoArgs& a) {
   app.add_flag("--json", a.json, "swapio's: one JSON document with every figure (bench's)");
 }
 
-DsIoPlan plan_ds_io(const DsIoArgs& a) {
+namespace {
+
+// The checks of ds_io's validate_args, and what swapio cannot do.
+void check_ds_io_line(const DsIoArgs& a) {
   if (!a.folder.empty() && !a.mapping.empty()) {
     throw ConfigError("--folder and --folder_to_device_mapping cannot be specified together");
   }
@@ -195,66 +198,74 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
     throw ConfigError("--multi_process " + std::to_string(a.multi_process) + " and --folder_to_device_mapping of " +
                       std::to_string(a.mapping.size()) + " entries: the mapping runs one process per entry");
   }
-  (void)size_arg("--fast_io_size", a.fast_io_size);
-  const std::uint64_t loops = count_arg("--loops", a.loops);
-  const std::uint64_t warmup_loops = count_arg("--warmup_loops", a.warmup_loops);
+}
 
-  DsIoPlan plan;
-  plan.io_size = size_arg("--io_size", a.io_size);
-  if (plan.io_size == 0) throw ConfigError("--io_size 0: nothing to move");
-  const bool handle = a.engine == "aio_handle";
+// The processes: --folder's, or one per mapping entry, as ds_io does (--multi_process does not
+// apply then). Returns process i's folder.
+std::vector<std::string> add_processes(const DsIoArgs& a, DsIoPlan& plan) {
   std::vector<std::string> folders;
   std::vector<std::string>& b = plan.bench_args;
   if (!a.folder.empty()) {
     folders.assign(a.multi_process, a.folder);
     b.insert(b.end(), {"--folder", a.folder, "--threads", std::to_string(a.multi_process)});
-  } else {
-    // One process per entry, as ds_io does (--multi_process does not apply).
-    for (const std::string& entry : a.mapping) {
-      const std::size_t colon = entry.rfind(':');
-      if (colon == std::string::npos || colon == 0) {
-        throw ConfigError("--folder_to_device_mapping " + entry + ": missing delimiter (:) between FOLDER and N");
-      }
-      const std::string folder = entry.substr(0, colon);
-      if (!std::filesystem::is_directory(folder)) {
-        throw ConfigError("--folder_to_device_mapping " + entry + ": " + folder + " is not a folder");
-      }
-      folders.push_back(folder);
-    }
-    plan.notes = mapping_notes(a.mapping);
-    if (a.gpu) {
-      b.emplace_back("--folder-to-device-mapping");
-      b.insert(b.end(), a.mapping.begin(), a.mapping.end());
-    } else {
-      for (const std::string& f : folders) b.insert(b.end(), {"--folder", f});
-    }
-    b.insert(b.end(), {"--threads", std::to_string(a.mapping.size())});
+    return folders;
   }
+  for (const std::string& entry : a.mapping) {
+    const std::size_t colon = entry.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      throw ConfigError("--folder_to_device_mapping " + entry + ": missing delimiter (:) between FOLDER and N");
+    }
+    const std::string folder = entry.substr(0, colon);
+    if (!std::filesystem::is_directory(folder)) {
+      throw ConfigError("--folder_to_device_mapping " + entry + ": " + folder + " is not a folder");
+    }
+    folders.push_back(folder);
+  }
+  plan.notes = mapping_notes(a.mapping);
+  if (a.gpu) {
+    b.emplace_back("--folder-to-device-mapping");
+    b.insert(b.end(), a.mapping.begin(), a.mapping.end());
+  } else {
+    for (const std::string& f : folders) b.insert(b.end(), {"--folder", f});
+  }
+  b.insert(b.end(), {"--threads", std::to_string(a.mapping.size())});
+  return folders;
+}
+
+// The file ds_io names, to read (then also every file it would create first) or to write.
+void add_files(const DsIoArgs& a, DsIoPlan& plan, const std::vector<std::string>& folders, std::uint64_t loops,
+               std::uint64_t warmup_loops) {
+  const bool handle = a.engine == "aio_handle";
   // As ds_io's: a file per loop with the handle engine (the basic one always uses one).
   const bool per_loop = a.different_file_each_iteration && handle;
   const std::string name = file_name(a.read, plan.io_size, handle, per_loop);
-  if (a.read) {
-    b.insert(b.end(), {"--read-file", name});
-    std::uint64_t total = 1;
-    if (per_loop) {
-      total = loops + warmup_loops;
-      if (total > 10000) throw ConfigError("--different_file_each_iteration: at most 10000 loops (a file each)");
-    }
-    for (std::size_t i = 0; i < folders.size(); ++i) {
-      std::string file = name;
-      file.replace(file.find("{i}"), 3, std::to_string(i));
-      for (std::uint64_t l = 0; l < total; ++l) {
-        plan.read_files.push_back(loop_path((std::filesystem::path(folders[i]) / file).string(), static_cast<unsigned>(l)));
-      }
-    }
-  } else {
+  std::vector<std::string>& b = plan.bench_args;
+  if (!a.read) {
     b.insert(b.end(), {"--write-file", name, "--write-size", a.io_size});  // as given: bench's errors show it so
+    return;
   }
+  b.insert(b.end(), {"--read-file", name});
+  std::uint64_t total = 1;
+  if (per_loop) {
+    total = loops + warmup_loops;
+    if (total > 10000) throw ConfigError("--different_file_each_iteration: at most 10000 loops (a file each)");
+  }
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    std::string file = name;
+    file.replace(file.find("{i}"), 3, std::to_string(i));
+    for (std::uint64_t l = 0; l < total; ++l) {
+      plan.read_files.push_back(loop_path((std::filesystem::path(folders[i]) / file).string(), static_cast<unsigned>(l)));
+    }
+  }
+}
+
+// The request shape, engine, loops, device and output, in bench's words.
+void add_settings(const DsIoArgs& a, std::vector<std::string>& b, std::uint64_t loops, std::uint64_t warmup_loops) {
   b.insert(b.end(), {"--block-size", a.block_size, "--queue-depth", a.queue_depth});
   if (a.single_submit) b.emplace_back("--single-submit");
   b.emplace_back(a.sequential_requests ? "--sequential-requests" : "--overlap-events");
   if (a.validate) b.emplace_back("--validate");
-  if (handle) b.emplace_back("--handle");
+  if (a.engine == "aio_handle") b.emplace_back("--handle");
   if (!a.io_parallel.empty()) b.insert(b.end(), {"--io-parallel", a.io_parallel});
   if (a.include_warmup_time) {
     // The warm-up loops count: they are timed loops.
@@ -267,6 +278,61 @@ DsIoPlan plan_ds_io(const DsIoArgs& a) {
     if (!a.device.empty()) b.insert(b.end(), {"--device", a.device});
   }
   if (a.json) b.emplace_back("--json");
+}
+
+// ds_io creates the read files it does not find, in swapio's pattern, each written whole beside
+// its name and renamed into place. A file of another size is someone's data: refused, never
+// overwritten.
+void create_missing_read_files(const DsIoPlan& plan, const DsIoArgs& a) {
+  std::vector<std::string> missing;
+  for (const std::string& f : plan.read_files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) {
+      if (std::find(missing.begin(), missing.end(), f) == missing.end()) missing.push_back(f);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != plan.io_size) {
+      throw ConfigError("--read: " + f + " exists and is not a file of --io_size " + std::to_string(plan.io_size) +
+                        " bytes (" + std::to_string(st.st_size) + "): remove it or give its size");
+    }
+  }
+  if (missing.empty()) return;
+  std::vector<SpaceNeed> needs;
+  for (const std::string& f : missing) {
+    const std::string folder = std::filesystem::path(f).parent_path().string();
+    if (needs.empty() || needs.back().folder != folder) check_writable_folder("--read", folder);
+    needs.push_back({folder, plan.io_size});
+  }
+  check_room(needs, "creating the read files", "give a smaller --io_size");
+  FILE* say = a.json ? stderr : stdout;
+  HostBuffer buffer(plan.io_size);
+  Config config;
+  config.atomic_replace = true;  // written whole beside the name, then renamed: never a partial file
+  for (std::size_t i = 0; i < missing.size(); ++i) {
+    fill_pattern(buffer.span(), i + 1, 0);
+    std::fprintf(say, "[Start] Create %s of %llu bytes (swapio's pattern)\n", missing[i].c_str(),
+                 static_cast<unsigned long long>(plan.io_size));
+    std::fflush(say);
+    (void)write_file(std::span<const std::byte>(buffer.span()), missing[i], config);
+    std::fprintf(say, "[Done] Create read file of %llu bytes\n", static_cast<unsigned long long>(plan.io_size));
+  }
+  std::fflush(say);
+}
+
+}  // namespace
+
+DsIoPlan plan_ds_io(const DsIoArgs& a) {
+  check_ds_io_line(a);
+  (void)size_arg("--fast_io_size", a.fast_io_size);
+  const std::uint64_t loops = count_arg("--loops", a.loops);
+  const std::uint64_t warmup_loops = count_arg("--warmup_loops", a.warmup_loops);
+
+  DsIoPlan plan;
+  plan.io_size = size_arg("--io_size", a.io_size);
+  if (plan.io_size == 0) throw ConfigError("--io_size 0: nothing to move");
+  const std::vector<std::string> folders = add_processes(a, plan);
+  add_files(a, plan, folders, loops, warmup_loops);
+  add_settings(a, plan.bench_args, loops, warmup_loops);
   return plan;
 }
 
@@ -293,43 +359,7 @@ int run_ds_io(const DsIoArgs& a) {
   } catch (const ConfigError& e) {
     throw ConfigError(in_ds_io_words(e.what(), a));
   }
-
-  // ds_io creates the read files it does not find. A file of another size is someone's data:
-  // refused, never overwritten.
-  std::vector<std::string> missing;
-  for (const std::string& f : plan.read_files) {
-    struct stat st {};
-    if (::stat(f.c_str(), &st) != 0) {
-      if (std::find(missing.begin(), missing.end(), f) == missing.end()) missing.push_back(f);
-      continue;
-    }
-    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != plan.io_size) {
-      throw ConfigError("--read: " + f + " exists and is not a file of --io_size " + std::to_string(plan.io_size) +
-                        " bytes (" + std::to_string(st.st_size) + "): remove it or give its size");
-    }
-  }
-  if (!missing.empty()) {
-    std::vector<SpaceNeed> needs;
-    for (const std::string& f : missing) {
-      const std::string folder = std::filesystem::path(f).parent_path().string();
-      if (needs.empty() || needs.back().folder != folder) check_writable_folder("--read", folder);
-      needs.push_back({folder, plan.io_size});
-    }
-    check_room(needs, "creating the read files", "give a smaller --io_size");
-    FILE* say = a.json ? stderr : stdout;
-    HostBuffer buffer(plan.io_size);
-    Config config;
-    config.atomic_replace = true;  // written whole beside the name, then renamed: never a partial file
-    for (std::size_t i = 0; i < missing.size(); ++i) {
-      fill_pattern(buffer.span(), i + 1, 0);
-      std::fprintf(say, "[Start] Create %s of %llu bytes (swapio's pattern)\n", missing[i].c_str(),
-                   static_cast<unsigned long long>(plan.io_size));
-      std::fflush(say);
-      (void)write_file(std::span<const std::byte>(buffer.span()), missing[i], config);
-      std::fprintf(say, "[Done] Create read file of %llu bytes\n", static_cast<unsigned long long>(plan.io_size));
-    }
-    std::fflush(say);
-  }
+  create_missing_read_files(plan, a);
   try {
     finish_bench_options(opts, args);
   } catch (const ConfigError& e) {
