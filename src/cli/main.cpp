@@ -7,15 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "bench.hpp"
-#include "bench_options.hpp"
-#include "ds_io.hpp"
-#include "facts.hpp"
-#include "man_page.hpp"
-#include "fleet.hpp"
-#include "qualify.hpp"
-#include "subprocess.hpp"
-#include "tune.hpp"
+#include "bench/bench.hpp"
+#include "bench/bench_options.hpp"
+#include "bench/ds_io.hpp"
+#include "common/facts.hpp"
+#include "common/man_page.hpp"
+#include "common/subprocess.hpp"
+#include "qualify/fleet.hpp"
+#include "qualify/qualify.hpp"
+#include "tune/tune.hpp"
 #include "swapio/error.hpp"
 
 namespace {

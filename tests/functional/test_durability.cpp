@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "expect.hpp"
-#include "subprocess.hpp"
+#include "common/subprocess.hpp"
 #include "support.hpp"
 #include "swapio/fault.hpp"
 #include "swapio/swapio.hpp"

@@ -11,13 +11,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "bench_phase.hpp"
-#include "fleet.hpp"
-#include "fleet_progress.hpp"
-#include "floors.hpp"
-#include "knob_options.hpp"
-#include "profile.hpp"
-#include "report_text.hpp"
+#include "bench/bench_phase.hpp"
+#include "common/knob_options.hpp"
+#include "common/report_text.hpp"
+#include "qualify/fleet.hpp"
+#include "qualify/fleet_progress.hpp"
+#include "qualify/floors.hpp"
+#include "qualify/profile.hpp"
 #include "support.hpp"
 #include "swapio/error.hpp"
 

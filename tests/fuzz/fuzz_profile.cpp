@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "profile.hpp"
+#include "qualify/profile.hpp"
 #include "swapio/error.hpp"
 
 namespace {

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "floors.hpp"
+#include "qualify/floors.hpp"
 #include "swapio/error.hpp"
 
 namespace {
