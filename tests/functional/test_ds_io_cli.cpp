@@ -57,7 +57,8 @@ class DsIoCli : public Cli {
   }
 };
 
-TEST_F(DsIoCli, SizeErrorsNameTheSizeOptions) {
+// Sizes and counts: every bad value named by the option the user typed.
+TEST_F(DsIoCli, ValueErrorsNameTheOptionsAsTyped) {
   expect_in_ds_io_words({
       {line({"--block_size", "0"}), "swapio ds_io: --block_size 0: block_size 0 is invalid"},
       {line({"--block_size", "abc"}), "swapio ds_io: --block_size abc: size 'abc' is invalid"},
@@ -67,25 +68,6 @@ TEST_F(DsIoCli, SizeErrorsNameTheSizeOptions) {
       {{"ds_io", "--folder", "nvme0", "--io_size", "1000T"}, "swapio ds_io: --io_size 1000 TiB x 1 file(s) does not fit in"},
       {{"ds_io", "--folder", "nvme0", "--io_size", "1000T", "--multi_process", "2"},
        "swapio ds_io: --io_size 1000 TiB x 2 file(s) does not fit in"},
-  });
-}
-
-// Where the folder's filesystem has a direct-I/O alignment, a block size off it is refused in
-// ds_io's words, without bench's advice to turn --direct off (ds_io has no such option).
-TEST_F(DsIoCli, BlockSizeOffTheDirectAlignmentNamesBlockSize) {
-  const std::uint32_t align = direct_offset_alignment(dir_.file("nvme0"), DirectMode::automatic);
-  if (align <= 1) GTEST_SKIP() << dir_.path() << " has no direct-I/O alignment to miss";
-  const std::string odd = std::to_string(align + 1);
-  expect_in_ds_io_words({
-      {line({"--block_size", odd}),
-       "swapio ds_io: --block_size " + odd + " is not a multiple of the direct-I/O alignment " + std::to_string(align) +
-           " of nvme0 (use a multiple)"},
-      {entries({"nvme0:0"}, {"--block_size", odd}), "swapio ds_io: --block_size " + odd + " is not a multiple"},
-  });
-}
-
-TEST_F(DsIoCli, CountErrorsNameTheCountOptions) {
-  expect_in_ds_io_words({
       {line({"--queue_depth", "0"}), "swapio ds_io: --queue_depth 0: queue_depth 0 is invalid"},
       {line({"--queue_depth", "abc"}), "swapio ds_io: --queue_depth abc: 'abc' is not a whole decimal number"},
       {line({"--queue_depth", "99999"}), "swapio ds_io: --queue_depth 99999: queue_depth 99999 is beyond"},
@@ -100,6 +82,20 @@ TEST_F(DsIoCli, CountErrorsNameTheCountOptions) {
       {line({"--warmup_loops", "2000000"}), "swapio ds_io: --loops/--warmup_loops: at most 1000000"},
       {line({"--multi_process", "2000"}), "swapio ds_io: --multi_process 2000: at most 1024"},
       {line({"--multi_process", "abc"}), "--multi_process = abc"},
+  });
+}
+
+// Where the folder's filesystem has a direct-I/O alignment, a block size off it is refused in
+// ds_io's words, without bench's advice to turn --direct off (ds_io has no such option).
+TEST_F(DsIoCli, BlockSizeOffTheDirectAlignmentNamesBlockSize) {
+  const std::uint32_t align = direct_offset_alignment(dir_.file("nvme0"), DirectMode::automatic);
+  if (align <= 1) GTEST_SKIP() << dir_.path() << " has no direct-I/O alignment to miss";
+  const std::string odd = std::to_string(align + 1);
+  expect_in_ds_io_words({
+      {line({"--block_size", odd}),
+       "swapio ds_io: --block_size " + odd + " is not a multiple of the direct-I/O alignment " + std::to_string(align) +
+           " of nvme0 (use a multiple)"},
+      {entries({"nvme0:0"}, {"--block_size", odd}), "swapio ds_io: --block_size " + odd + " is not a multiple"},
   });
 }
 

@@ -23,22 +23,6 @@ EventRef mark(CopyQueue& queue) {
 
 }  // namespace
 
-void EmuEvent::complete(std::uint64_t gen) {
-  std::lock_guard lock(mutex);
-  completed = std::max(completed, gen);
-  cv.notify_all();
-}
-
-bool EmuEvent::reached(std::uint64_t gen) {
-  std::lock_guard lock(mutex);
-  return completed >= gen;
-}
-
-void EmuEvent::block_until(std::uint64_t gen) {
-  std::unique_lock lock(mutex);
-  cv.wait(lock, [&] { return completed >= gen; });
-}
-
 EmulatedStreams::EmulatedStreams(int count, const EmulatedDeviceOptions& o) {
   for (int i = 0; i < count; ++i) {
     auto& d = devices_.emplace_back(std::make_unique<PerDevice>());

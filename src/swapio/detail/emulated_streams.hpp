@@ -2,6 +2,7 @@
 // legacy default stream and its callers' streams, and events recorded as markers in them.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -24,9 +25,19 @@ struct EmuEvent {
   std::uint64_t recorded = 0;   // records issued
   std::uint64_t completed = 0;  // the latest record whose marker has run
 
-  void complete(std::uint64_t gen);
-  bool reached(std::uint64_t gen);
-  void block_until(std::uint64_t gen);
+  void complete(std::uint64_t gen) {
+    std::lock_guard lock(mutex);
+    completed = std::max(completed, gen);
+    cv.notify_all();
+  }
+  bool reached(std::uint64_t gen) {
+    std::lock_guard lock(mutex);
+    return completed >= gen;
+  }
+  void block_until(std::uint64_t gen) {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return completed >= gen; });
+  }
 };
 
 struct EmuStream {
