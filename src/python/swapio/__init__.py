@@ -46,17 +46,18 @@ def _make_config(config, knobs):
 _MAX_OFFSET = (1 << 63) - 1  # the largest file offset (off_t)
 
 
-def _offset(offset):
+def _offset(offset, name="offset"):
+    """A file offset (int, numpy integers) from 0 to 2^63 - 1; `name` names it in errors."""
     if isinstance(offset, bool):
-        raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}")
+        raise ConfigError(f"{name} must be a whole number of bytes, not {offset!r}")
     try:
         offset = _operator.index(offset)  # int, numpy integers
     except TypeError:
-        raise ConfigError(f"offset must be a whole number of bytes, not {offset!r}") from None
+        raise ConfigError(f"{name} must be a whole number of bytes, not {offset!r}") from None
     if offset < 0:
-        raise ConfigError(f"offset {offset} is negative")
+        raise ConfigError(f"{name} {offset} is negative")
     if offset > _MAX_OFFSET:
-        raise ConfigError(f"offset {offset} is past the largest file offset (2^63 - 1)")
+        raise ConfigError(f"{name} {offset} is past the largest file offset (2^63 - 1)")
     return offset
 
 

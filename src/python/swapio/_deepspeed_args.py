@@ -8,7 +8,6 @@ import os as _os
 
 import swapio as _swapio
 
-_MAX_OFFSET = (1 << 63) - 1  # the largest file offset (off_t)
 _EMPTY = _inspect.Parameter.empty
 
 
@@ -66,13 +65,8 @@ def flag(func, name, value):
 
 
 def offset(func, value, name="file_offset"):
-    """A file offset: an integer from 0 to 2^63 - 1."""
-    value = integer(func, name, value)
-    if value < 0:
-        raise _swapio.ConfigError(f"{func}(): {name} {value} is negative")
-    if value > _MAX_OFFSET:
-        raise _swapio.ConfigError(f"{func}(): {name} {value} is past the largest file offset (2^63 - 1)")
-    return value
+    """A file offset: an integer (TypeError otherwise, as pybind11's), then swapio's range check."""
+    return _swapio._offset(integer(func, name, value), f"{func}(): {name}")
 
 
 def is_descriptor(value):
