@@ -271,7 +271,7 @@ void add_settings(const DsIoArgs& a, std::vector<std::string>& b, std::uint64_t 
     // The warm-up loops count: they are timed loops.
     b.insert(b.end(), {"--loops", std::to_string(loops + warmup_loops), "--warmup-loops", "0"});
   } else {
-    b.insert(b.end(), {"--loops", a.loops, "--warmup-loops", a.warmup_loops});
+    b.insert(b.end(), {"--loops", std::to_string(loops), "--warmup-loops", std::to_string(warmup_loops)});
   }
   if (a.gpu) {
     b.emplace_back("--gpu");

@@ -89,8 +89,6 @@ std::vector<WorkloadResult> run_floors(const Profile& profile, const FloorOption
 // People's report: per workload every round of every program, medians, ratios, each floor.
 std::string format_results(const Profile& profile, const std::vector<WorkloadResult>& results);
 nlohmann::json results_to_json(const Profile& profile, const std::vector<WorkloadResult>& results);
-// The median of v (0 when empty).
-double median(std::vector<double> v);
 // One workload's entry of that report.
 nlohmann::json workload_to_json(const WorkloadResult& r);
 

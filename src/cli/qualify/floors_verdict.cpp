@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "common/report_text.hpp"
+
 namespace swapio::cli {
 namespace {
 
@@ -86,13 +88,6 @@ void judge_workload(WorkloadResult& res, const std::vector<FloorProgram>& progra
   res.pass = res.error.empty() && std::all_of(res.checks.begin(), res.checks.end(), [](const FloorCheck& c) {
     return c.skipped || c.pass;
   });
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace swapio::cli

@@ -13,6 +13,7 @@
 
 #include "bench/bench_options.hpp"
 #include "common/knob_options.hpp"
+#include "common/report_text.hpp"
 #include "common/subprocess.hpp"
 #include "swapio/swapio.hpp"
 
@@ -22,11 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double combined(double w, double r) { return w > 0 && r > 0 ? 2.0 / (1.0 / w + 1.0 / r) : 0.0; }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 std::uint64_t size_of(const nlohmann::json& v, const std::string& where) {
   try {
