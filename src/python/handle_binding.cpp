@@ -113,21 +113,20 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
 
   // Has op f go to the completion queue once it has ended.
   void notify(const std::shared_ptr<FutureState>& f) {
+    py::gil_scoped_release unlocked;  // h may be the engine's last reference (a concurrent close())
     std::shared_ptr<Handle> h;
     {
       std::lock_guard lock(mutex_);
       h = handle_;
     }
-    {
-      std::lock_guard lock(f->mutex);
-      if (h && f->stage == FutureState::Stage::pending) {
-        try {
-          h->notify(f->id, [f] { g_completions->push(f); });
-          return;
-        } catch (const std::invalid_argument&) {
-          // Collected by another thread meanwhile: it has ended.
-        }
+    try {
+      if (h) {
+        h->notify(f->id, [f] { g_completions->push(f); });
+        return;
       }
+    } catch (...) {
+      // Collected by another call meanwhile (it has ended), or the engine refused: settling it
+      // reports whatever its outcome is.
     }
     g_completions->push(f);
   }
@@ -207,6 +206,7 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
       if (f->stage == FutureState::Stage::done) return true;
       if (f->stage == FutureState::Stage::claimed) return false;
     }
+    py::gil_scoped_release unlocked;  // the engine's last reference may go here (a concurrent close())
     try {
       return handle()->done(f->id);
     } catch (const std::invalid_argument&) {

@@ -83,6 +83,27 @@ def test_callbacks_wait_and_as_completed(folder):
         assert read_plain(p, 100000) == pattern(100000, seed=i)
 
 
+def test_a_done_callback_may_wait_for_another_future(folder):
+    # Callbacks run on the thread that settles futures: waiting there for another op must not stop
+    # that op's future from being settled.
+    # One request at a time, each 0.3 s late: quick (1 request of 64 KiB) ends while slow (4) runs.
+    config = st.with_faults(swapio.Config(block_size=65536, queue_depth=1), delay_us=300000, count=0)
+    got, called = {}, threading.Event()
+    with swapio.Handle(config) as h:
+        quick = h.write_async(bytearray(65536), os.path.join(folder, "quick.swp"))
+        slow = h.write_async(bytearray(pattern(262144)), os.path.join(folder, "slow.swp"))
+        assert not quick.done(), "the callback must be added while quick runs"
+
+        def callback(_):
+            got["slow"] = slow.result().bytes
+            called.set()
+
+        quick.add_done_callback(callback)
+        assert called.wait(30), "a done callback waiting for another future stopped the settling"
+    assert got["slow"] == 262144
+    assert read_plain(os.path.join(folder, "slow.swp"), 262144) == pattern(262144)
+
+
 def test_asyncio_wrap_future(folder):
     path = os.path.join(folder, "a.swp")
     data = pattern(300000, seed=9)

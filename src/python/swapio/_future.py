@@ -98,27 +98,31 @@ class Future(_cf.Future):
         else:
             self.set_result(result)
 
-    def _settle_if_ended(self):
+    def _settle_here(self, wait):
+        """Settles the future in the calling thread when its op has ended, or, with `wait`, once it
+        ends (the op's outcome waits in the engine, the GIL released): a caller never depends on
+        the completions thread, which may be the caller itself (a done callback)."""
         if self._pid != _os.getpid():
             raise ConfigError(f"this swapio.Future belongs to process {self._pid}, and its handle's threads did not "
                               "survive fork(); create a new Handle in the child")
-        if not super().done() and self._op.done():
-            with _lock:
-                mine = _waiting.pop(self._op.serial, None) is not None
-            if mine:
-                self._settle()
-            else:
-                super().exception()  # the completions thread is settling it: a moment
+        if super().done() or not (wait or self._op.done()):
+            return
+        with _lock:
+            mine = _waiting.pop(self._op.serial, None) is not None
+        if mine:
+            self._settle()
+        else:
+            super().exception()  # the completions thread took it, its op has ended: a moment
 
     def done(self):
         """Whether the op has ended (successfully or not), without waiting."""
-        self._settle_if_ended()
+        self._settle_here(wait=False)
         return super().done()
 
     def result(self, timeout=None):
         """Waits up to timeout seconds (None: no limit) for the op; returns its OpResult or raises its
         error (concurrent.futures.TimeoutError when the time runs out)."""
-        self._settle_if_ended()
+        self._settle_here(wait=timeout is None)
         try:
             return super().result(timeout)
         finally:
@@ -127,7 +131,7 @@ class Future(_cf.Future):
 
     def exception(self, timeout=None):
         """Waits as result() does; returns the op's error, or None when it succeeded."""
-        self._settle_if_ended()
+        self._settle_here(wait=timeout is None)
         error = super().exception(timeout)
         self._op.report()
         return error
