@@ -30,7 +30,6 @@ class PyHandle;
 struct FutureState {
   Handle::OpId id = 0;
   std::uint64_t serial = 0;         // unique in the process: how swapio.Future finds its op
-  std::weak_ptr<PyHandle> handle;   // for the completion queue
   std::mutex mutex;
   std::condition_variable cv;
   enum class Stage { pending, claimed, done } stage = Stage::pending;
@@ -44,13 +43,13 @@ struct FutureState {
 struct Completions {
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<std::shared_ptr<FutureState>> queue;
+  std::deque<std::uint64_t> queue;  // the ops' serials
   bool stopped = false;
 
-  void push(std::shared_ptr<FutureState> f) {
+  void push(std::uint64_t serial) {
     {
       std::lock_guard lock(mutex);
-      queue.push_back(std::move(f));
+      queue.push_back(serial);
     }
     cv.notify_one();
   }
@@ -59,7 +58,7 @@ struct Completions {
 Completions* g_completions = new Completions;  // never freed: engine threads may push at exit
 
 // The Python Handle: swapio::Handle, the memory of its ops in flight, and their states.
-class PyHandle : public std::enable_shared_from_this<PyHandle> {
+class PyHandle {
  public:
   explicit PyHandle(const Config& config) {
     py::gil_scoped_release unlocked;
@@ -99,7 +98,6 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
     Memory m = resolve(tensor, !write);
     auto f = std::make_shared<FutureState>();
     f->serial = next_serial.fetch_add(1);
-    f->handle = weak_from_this();
     {
       py::gil_scoped_release unlocked;
       const std::shared_ptr<Handle> h = handle();
@@ -121,14 +119,14 @@ class PyHandle : public std::enable_shared_from_this<PyHandle> {
     }
     try {
       if (h) {
-        h->notify(f->id, [f] { g_completions->push(f); });
+        h->notify(f->id, [serial = f->serial] { g_completions->push(serial); });
         return;
       }
     } catch (...) {
       // Collected by another call meanwhile (it has ended), or the engine refused: settling it
       // reports whatever its outcome is.
     }
-    g_completions->push(f);
+    g_completions->push(f->serial);
   }
 
   // Claims op f for the caller: true for exactly one caller, which must then finish(f).
@@ -289,21 +287,21 @@ struct PyOp {
   }
 };
 
-// The next op whose future is to be settled (the GIL released while waiting); None once stopped.
+// The serial of the next op whose future is to be settled (the GIL released while waiting), or
+// None once stopped.
 py::object next_completion() {
-  for (;;) {
-    std::shared_ptr<FutureState> f;
-    {
-      py::gil_scoped_release unlocked;
-      Completions& c = *g_completions;
-      std::unique_lock lock(c.mutex);
-      c.cv.wait(lock, [&] { return c.stopped || !c.queue.empty(); });
-      if (c.stopped) return py::none();
-      f = std::move(c.queue.front());
+  std::optional<std::uint64_t> serial;
+  {
+    py::gil_scoped_release unlocked;
+    Completions& c = *g_completions;
+    std::unique_lock lock(c.mutex);
+    c.cv.wait(lock, [&] { return c.stopped || !c.queue.empty(); });
+    if (!c.stopped) {
+      serial = c.queue.front();
       c.queue.pop_front();
     }
-    if (std::shared_ptr<PyHandle> h = f->handle.lock()) return py::cast(PyOp{std::move(h), std::move(f), false, {}});
   }
+  return serial ? py::object(py::int_(*serial)) : py::object(py::none());
 }
 
 void stop_completions() {

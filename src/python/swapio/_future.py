@@ -24,14 +24,14 @@ _thread_pid = None
 
 def _serve():
     while True:
-        op = _swapio._next_completion()
-        if op is None:
+        serial = _swapio._next_completion()
+        if serial is None:
             return
         with _lock:
-            future = _waiting.pop(op.serial, None)
+            future = _waiting.pop(serial, None)
         if future is not None:
             future._settle()
-        del op, future  # nothing here keeps a settled future alive
+        del future  # nothing here keeps a settled future alive
 
 
 def _start():
