@@ -15,6 +15,8 @@
 #include "common/subprocess.hpp"
 #include "qualify/fleet.hpp"
 #include "qualify/qualify.hpp"
+#include "step/step.hpp"
+#include "step/step_options.hpp"
 #include "tune/tune.hpp"
 #include "swapio/error.hpp"
 
@@ -68,12 +70,14 @@ struct Command {
   CLI::App* fleet_report = nullptr;
   CLI::App* tune = nullptr;
   CLI::App* ds_io = nullptr;
+  CLI::App* step = nullptr;
   swapio::cli::BenchOptions opts;
   swapio::cli::BenchArgs args;
   swapio::cli::QualifyOptions qopts;
   swapio::cli::FleetReportOptions fopts;
   swapio::cli::TuneOptions topts;
   swapio::cli::DsIoArgs dargs;
+  swapio::cli::StepOptions sopts;
 };
 
 void add_bench(Command& c) {
@@ -148,6 +152,21 @@ void add_ds_io(Command& c) {
       + exit_statuses("0 done, 1 a worker or the I/O failed"));
 }
 
+void add_step(Command& c) {
+  c.step = c.app.add_subcommand(
+      "step",
+      "The swap traffic of ZeRO-Infinity's optimizer step (NVMe optimizer offload, ZeRO-3), replayed by one process "
+      "per rank on DeepSpeed's files: its partitioned and pipelined swappers and swapio's schedule side by side, each "
+      "step beside its I/O lower bound (the same bytes at the read and write ceilings measured in the same run), "
+      "and the DeepSpeed config of the best schedule DeepSpeed can run.");
+  swapio::cli::add_step_options(*c.step, c.sopts);
+  c.step->footer(
+      "Examples:\n"
+      "  swapio step --params 1B --folder /nvme0\n"
+      "  swapio step --params 7B --world-size 64 --ranks 8 --folder /nvme0 --folder /nvme1 --compute none --json\n" +
+      exit_statuses("0 done, 1 a rank or the I/O failed (or --validate found a difference)"));
+}
+
 // The whole command line, verb by verb (in --help's order).
 void build_command(Command& c) {
   c.app.require_subcommand(1);
@@ -158,7 +177,8 @@ void build_command(Command& c) {
   add_fleet_report(c);
   add_tune(c);
   add_ds_io(c);
-  for (CLI::App* sub : {c.bench, c.qualify, c.tune, c.ds_io, c.fleet_report}) {
+  add_step(c);
+  for (CLI::App* sub : {c.bench, c.qualify, c.tune, c.ds_io, c.fleet_report, c.step}) {
     sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
   }
 }
@@ -170,9 +190,10 @@ int refuse(const Command& c, const CLI::ParseError& e, int argc, char** argv) {
                     : c.tune->parsed()         ? "tune "
                     : c.ds_io->parsed()        ? "ds_io "
                     : c.fleet_report->parsed() ? "fleet-report "
+                    : c.step->parsed()         ? "step "
                                                : "";
   if (*sub == '\0' && argc > 1 && argv[1][0] != '-') {  // a word that is no subcommand
-    std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, qualify, tune, ds_io or fleet-report (see swapio --help)\n", argv[1]);
+    std::fprintf(stderr, "swapio: '%s' is not a subcommand: use bench, step, qualify, tune, ds_io or fleet-report (see swapio --help)\n", argv[1]);
     return 2;
   }
   std::fprintf(stderr, "swapio: %s (see swapio %s--help)\n", e.what(), sub);
@@ -184,6 +205,12 @@ int refuse(const Command& c, const CLI::ParseError& e, int argc, char** argv) {
 int dispatch(Command& c) {
   if (c.tune->parsed()) return run_command("tune", [&] { return swapio::cli::run_tune(c.topts); });
   if (c.ds_io->parsed()) return run_command("ds_io", [&] { return swapio::cli::run_ds_io(c.dargs); });
+  if (c.step->parsed()) {
+    return run_command("step", [&] {
+      swapio::cli::finish_step_options(c.sopts);
+      return swapio::cli::run_step(c.sopts);
+    });
+  }
   if (c.qualify->parsed()) {
     return run_command("qualify", [&] {
       swapio::cli::finish_qualify_options(*c.qualify, c.qopts);
@@ -205,6 +232,7 @@ int dispatch(Command& c) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "__worker") == 0) return swapio::cli::worker_main(argv[2]);
+  if (argc == 3 && std::strcmp(argv[1], "__step_worker") == 0) return swapio::cli::step_worker_main(argv[2]);
   // Run as `ds_io` (a link to this binary, as DeepSpeed's command is named): `swapio ds_io ...`.
   std::vector<char*> words(argv, argv + argc);
   static char ds_io_word[] = "ds_io";

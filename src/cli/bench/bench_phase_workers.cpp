@@ -39,16 +39,25 @@ int wait_exit(WorkerProc& p, std::chrono::seconds limit) {
 
 }  // namespace
 
+PhaseWorkers::PhaseWorkers(const BenchOptions& o, bool write, std::vector<std::string> paths) {
+  launch_.verb = "__worker";
+  launch_.stall_timeout = o.stall_timeout;
+  launch_.replaces_files = write && o.config.atomic_replace;
+  const nlohmann::json options = o.to_json();
+  for (unsigned i = 0; i < o.threads; ++i) {
+    launch_.specs.push_back(nlohmann::json{{"options", options}, {"write", write}, {"path", paths[i]},
+                                           {"process", i}, {"device", o.device_for(i)}}.dump());
+  }
+  launch_.labels = std::move(paths);
+}
+
 void PhaseWorkers::spawn_all() {
-  nlohmann::json options = o_.to_json();
-  for (unsigned i = 0; i < o_.threads; ++i) {
+  for (unsigned i = 0; i < launch_.specs.size(); ++i) {
     int rep[2], ctl[2];
     if (::pipe2(rep, O_CLOEXEC) != 0) throw_io_error(errno, "pipe2", "");
     FileDescriptor rep_r(high_fd(rep[0])), rep_w(high_fd(rep[1]));
     if (::pipe2(ctl, O_CLOEXEC) != 0) throw_io_error(errno, "pipe2", "");
     FileDescriptor ctl_r(high_fd(ctl[0])), ctl_w(high_fd(ctl[1]));
-    const std::string spec = nlohmann::json{{"options", options}, {"write", write_}, {"path", paths_[i]},
-                                            {"process", i}, {"device", o_.device_for(i)}}.dump();
     Child::Options co;
     co.dup2 = {{rep_w.get(), 3}, {ctl_r.get(), 4}};
     co.close_from = 5;  // nothing else of ours, or our caller's
@@ -58,7 +67,7 @@ void PhaseWorkers::spawn_all() {
     WorkerProc p;
     p.index = i;
     try {
-      p.child = Child::spawn({"swapio", "__worker", spec}, co);
+      p.child = Child::spawn({"swapio", launch_.verb, launch_.specs[i]}, co);
     } catch (const std::exception& e) {
       throw WorkerFailure("cannot start worker " + std::to_string(i) + ": " + e.what());
     }
@@ -84,11 +93,11 @@ void PhaseWorkers::collect(const std::string& name) {
     if (all) break;
     if (pump()) {
       progress = Clock::now();
-    } else if (o_.stall_timeout > 0 &&
-               Clock::now() - progress > std::chrono::seconds(o_.stall_timeout)) {
+    } else if (launch_.stall_timeout > 0 &&
+               Clock::now() - progress > std::chrono::seconds(launch_.stall_timeout)) {
       for (WorkerProc& p : procs_) {
         if (!p.fresh) {
-          fail(p, "made no progress for " + std::to_string(o_.stall_timeout) +
+          fail(p, "made no progress for " + std::to_string(launch_.stall_timeout) +
                       " s (I/O stuck, or the process stopped; see --stall-timeout)");
         }
       }
@@ -167,7 +176,7 @@ void PhaseWorkers::fail(WorkerProc& p, const std::string& message) {
   if (why.empty()) why = describe_status(wait_exit(p, std::chrono::seconds(5))) + " without reporting";
   kill_all();  // the others wait at a barrier that will never open
   throw WorkerFailure("worker " + std::to_string(p.index) + " (pid " + std::to_string(p.pid) + ", " +
-                      paths_[p.index] + ") failed: " + why);
+                      launch_.labels[p.index] + ") failed: " + why);
 }
 
 void PhaseWorkers::reap_all() {
@@ -187,8 +196,8 @@ void PhaseWorkers::reap(WorkerProc& p) {
 void PhaseWorkers::kill_all() noexcept {
   for (WorkerProc& p : procs_) p.child.signal(SIGKILL);
   for (WorkerProc& p : procs_) p.child.kill();
-  if (write_ && o_.config.atomic_replace) {
-    for (const WorkerProc& p : procs_) (void)remove_replacement_temporaries(paths_[p.index], p.pid);
+  if (launch_.replaces_files) {
+    for (const WorkerProc& p : procs_) (void)remove_replacement_temporaries(launch_.labels[p.index], p.pid);
   }
 }
 

@@ -29,12 +29,21 @@ struct WorkerProc {
   bool eof = false;
 };
 
-// Process i moves paths[i]. Every process is killed and waited for on every way out; each call
-// that waits on them throws WorkerFailure naming the worker, or Interrupted.
+// Worker processes of any verb: this binary run as `swapio VERB SPEC`, one spec each.
+struct WorkerLaunch {
+  std::string verb;                  // "__worker", "__step_worker"
+  std::vector<std::string> specs;    // process i's spec (JSON text)
+  std::vector<std::string> labels;   // what messages name process i by (its file, its rank)
+  unsigned stall_timeout = 600;      // seconds without an event before a worker counts as stuck
+  bool replaces_files = false;       // killed workers leave --atomic-replace temporaries of labels[i]
+};
+
+// A bench phase: process i moves paths[i]. Every process is killed and waited for on every way
+// out; each call that waits on them throws WorkerFailure naming the worker, or Interrupted.
 class PhaseWorkers {
  public:
-  PhaseWorkers(const BenchOptions& o, bool write, std::vector<std::string> paths)
-      : o_(o), write_(write), paths_(std::move(paths)) {}
+  PhaseWorkers(const BenchOptions& o, bool write, std::vector<std::string> paths);
+  explicit PhaseWorkers(WorkerLaunch launch) : launch_(std::move(launch)) {}
   PhaseWorkers(const PhaseWorkers&) = delete;
   PhaseWorkers& operator=(const PhaseWorkers&) = delete;
   ~PhaseWorkers() { kill_all(); }
@@ -50,7 +59,7 @@ class PhaseWorkers {
 
   std::vector<WorkerProc>& procs() { return procs_; }
   const std::vector<WorkerProc>& procs() const { return procs_; }
-  const std::vector<std::string>& paths() const { return paths_; }
+  const std::vector<std::string>& paths() const { return launch_.labels; }
 
  private:
   // Reads what the workers sent; returns whether any event arrived.
@@ -61,9 +70,7 @@ class PhaseWorkers {
   void reap(WorkerProc& p);
   void kill_all() noexcept;
 
-  const BenchOptions& o_;
-  bool write_;
-  std::vector<std::string> paths_;
+  WorkerLaunch launch_;
   std::vector<WorkerProc> procs_;
 };
 

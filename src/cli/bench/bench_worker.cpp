@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "bench/bench.hpp"
+#include "bench/worker_channel.hpp"
 #include "common/histogram.hpp"
 #include "common/subprocess.hpp"
 #include "swapio/swapio.hpp"
@@ -17,30 +18,8 @@
 namespace swapio::cli {
 namespace {
 
-constexpr int kReportFd = 3;
-constexpr int kControlFd = 4;
-
-void report(const nlohmann::json& event) {
-  const std::string line = event.dump() + "\n";
-  std::size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(kReportFd, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) std::_Exit(3);  // the parent is gone: nobody to report to
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-// Blocks until the parent releases the barrier; exits quietly if the parent is gone.
-void barrier() {
-  char go = 0;
-  for (;;) {
-    const ssize_t n = ::read(kControlFd, &go, 1);
-    if (n == 1) return;
-    if (n < 0 && errno == EINTR) continue;
-    std::_Exit(3);
-  }
-}
+using worker_channel::barrier;
+using worker_channel::report;
 
 double process_cpu_seconds() {
   struct rusage ru {};
