@@ -26,15 +26,17 @@ class StepTree {
   StepTree(const StepTree&) = delete;
   StepTree& operator=(const StepTree&) = delete;
   ~StepTree() {
-    for (unsigned r = 0; r < o_.ranks; ++r) {
+    for (unsigned r = 0; r < o_.ranks && !kept_; ++r) {
       try {
         (void)remove_rank_files(m_, o_.folders, r);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "swapio step: %s\n", e.what());
       }
     }
-    for (auto it = made_.rbegin(); it != made_.rend(); ++it) (void)::rmdir(it->c_str());
+    for (auto it = made_.rbegin(); it != made_.rend(); ++it) (void)::rmdir(it->c_str());  // the empty ones
   }
+  // After a whole run with --keep-files: the last schedule's files stay, as DeepSpeed leaves them.
+  void keep() { kept_ = true; }
 
   void create() {
     for (const std::string& folder : o_.folders) {
@@ -56,6 +58,7 @@ class StepTree {
   const StepOptions& o_;
   const StepModel& m_;
   std::vector<std::string> made_;
+  bool kept_ = false;
 };
 
 // One line on a terminal, rewritten as the run goes.
@@ -110,14 +113,15 @@ double slowest(const std::vector<WorkerProc>& procs) {
 double fastest(double best, double seconds) { return best == 0 ? seconds : std::min(best, seconds); }
 
 // Runs the plan on every rank; returns the figures.
-StepResults run_workers(const StepOptions& o, const StepModel& m, const std::vector<nlohmann::json>& plan) {
+StepResults run_workers(const StepOptions& o, const StepModel& m) {
+  const std::vector<nlohmann::json> plan = step_plan(plan_terms(o));
   WorkerLaunch launch;
   launch.verb = "__step_worker";
   launch.stall_timeout = o.stall_timeout;
   for (unsigned r = 0; r < o.ranks; ++r) {
     RankSpec spec{m.shape(), r, o.folders, o.ds_config, o.swapio_config, o.prefetch, o.write_behind, o.slots(),
                   o.compute, o.validate, ceiling_bytes_per_folder(o, m)};
-    launch.specs.push_back(nlohmann::json{{"rank", spec.to_json()}, {"plan", plan}}.dump());
+    launch.specs.push_back(nlohmann::json{{"rank", spec.to_json()}, {"plan", plan_terms(o)}}.dump());
     launch.labels.push_back("rank " + std::to_string(r));
   }
   StepResults res;
@@ -181,21 +185,30 @@ std::uint64_t ceiling_bytes_per_folder(const StepOptions& o, const StepModel& m)
   return std::max<std::uint64_t>(1 << 20, capped / 4096 * 4096);
 }
 
-std::vector<nlohmann::json> step_plan(const StepOptions& o) {
+nlohmann::json plan_terms(const StepOptions& o) {
+  std::vector<std::string> names;
+  for (Schedule s : o.schedules) names.emplace_back(to_string(s));
+  return {{"schedules", names}, {"rounds", o.rounds}, {"warmup_steps", o.warmup_steps}, {"steps", o.steps},
+          {"validate", o.validate}};
+}
+
+std::vector<nlohmann::json> step_plan(const nlohmann::json& terms) {
+  const auto schedules = terms.at("schedules").get<std::vector<std::string>>();
+  const unsigned rounds = terms.at("rounds"), warmup = terms.at("warmup_steps"), total = warmup + terms.at("steps").get<unsigned>();
   std::vector<nlohmann::json> plan = {{{"event", "ceiling-prepare"}}};
-  for (unsigned round = 0; round < o.rounds; ++round) {
+  for (unsigned round = 0; round < rounds; ++round) {
     for (const char* name : {"ceiling-write", "ceiling-read", "ceiling-duplex"}) {
       plan.push_back({{"event", name}, {"round", round}});
     }
-    for (Schedule s : o.round_order(round)) {
-      const std::string name(to_string(s));
+    std::vector<std::string> order = schedules;  // reversed every other round: no schedule always goes first
+    if (round % 2 == 1) std::reverse(order.begin(), order.end());
+    for (const std::string& name : order) {
       plan.push_back({{"event", "begin"}, {"schedule", name}, {"round", round}});
-      const unsigned total = o.warmup_steps + o.steps;
       for (unsigned k = 1; k <= total; ++k) {
         plan.push_back({{"event", "step"}, {"schedule", name}, {"round", round}, {"number", k},
-                        {"warmup", k <= o.warmup_steps}, {"last", k == total}});
+                        {"warmup", k <= warmup}, {"last", k == total}});
       }
-      if (o.validate) plan.push_back({{"event", "validate"}, {"schedule", name}, {"round", round}});
+      if (terms.at("validate").get<bool>()) plan.push_back({{"event", "validate"}, {"schedule", name}, {"round", round}});
     }
   }
   plan.push_back({{"event", "ceiling-remove"}});
@@ -208,7 +221,8 @@ int run_step(const StepOptions& o) {
   check_step_targets(o, model, ceiling_bytes_per_folder(o, model));
   StepTree tree(o, model);
   tree.create();
-  const StepResults results = run_workers(o, model, step_plan(o));
+  const StepResults results = run_workers(o, model);
+  if (o.keep_files) tree.keep();
   if (o.json) {
     std::printf("%s\n", step_report_json(o, model, results).dump(2).c_str());
   } else {

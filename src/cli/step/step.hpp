@@ -43,8 +43,10 @@ int run_step(const StepOptions& o);
 // The worker process's main.
 int step_worker_main(const std::string& spec);
 
-// The phases each worker runs, in order (the parent waits for each on every rank).
-std::vector<nlohmann::json> step_plan(const StepOptions& o);
+// The phases each worker runs, in order (the parent waits for each on every rank), from the
+// terms of the run (schedules, rounds, steps, validation), which the parent sends each worker.
+nlohmann::json plan_terms(const StepOptions& o);
+std::vector<nlohmann::json> step_plan(const nlohmann::json& terms);
 // Bytes of the ceiling's scratch file per rank and folder.
 std::uint64_t ceiling_bytes_per_folder(const StepOptions& o, const StepModel& m);
 

@@ -134,8 +134,8 @@ void check_step_targets(const StepOptions& o, const StepModel& m, std::uint64_t 
     throw ConfigError("--params " + o.params_text + ": every sub-group of a rank is under max(1 MiB, block size) and "
                       "stays in memory, as DeepSpeed keeps it: there is nothing to swap");
   }
-  check_budget(o, m);
   for (const std::string& folder : o.folders) check_folder(o, folder);
+  check_budget(o, m);
   check_no_files(o, m);
   check_space(o, m, ceiling_bytes);
 }

@@ -62,16 +62,12 @@ void add_step_options(CLI::App& app, StepOptions& o) {
                  "direction")->capture_default_str();
   app.add_flag("--validate", o.validate, "after each schedule's last step, re-read every file and check it holds what "
                "that step wrote (CRC-32 of every 4 KiB, taken as it was written)");
+  app.add_flag("--keep-files", o.keep_files, "after a whole run, keep the last schedule's files (DeepSpeed's names and "
+               "sizes) instead of removing them; a failed run removes them all the same");
   app.add_flag("--json", o.json, "one JSON document on stdout: the configuration, the ceilings, every step's figures");
   app.add_option("--stall-timeout", o.stall_timeout, "stop the run when no rank made progress for this many seconds "
                  "(0: never)")->capture_default_str();
   add_knob_options(app, o.knobs);
-}
-
-std::vector<Schedule> StepOptions::round_order(unsigned r) const {
-  std::vector<Schedule> order = schedules;
-  if (r % 2 == 1) std::reverse(order.begin(), order.end());
-  return order;
 }
 
 unsigned StepOptions::slots() const {

@@ -22,7 +22,7 @@ struct StepOptions {
   unsigned prefetch = 2, write_behind = 2, swapio_queue_depth = 32;
   unsigned stall_timeout = 600;
   std::vector<std::string> folders;
-  bool validate = false, json = false;
+  bool validate = false, json = false, keep_files = false;
   KnobArgs knobs;
 
   // Made by finish_step_options.
@@ -34,8 +34,6 @@ struct StepOptions {
   std::uint64_t pinned_budget = 0;  // page-locked bytes per rank
   std::string budget_source;        // what set it: "--pinned-memory", "free memory", "RLIMIT_MEMLOCK"
 
-  // Schedules in the order round r runs them: as given on even rounds, reversed on odd ones.
-  std::vector<Schedule> round_order(unsigned r) const;
   unsigned slots() const;  // the most page-locked sub-groups any schedule of the run needs
 };
 

@@ -70,7 +70,7 @@ int step_worker_main(const std::string& spec_text) {
     RankEngine engine(RankSpec::from_json(spec.at("rank")));
     report({{"event", "ready"}});
     barrier();
-    const nlohmann::json& plan = spec.at("plan");
+    const std::vector<nlohmann::json> plan = step_plan(spec.at("plan"));
     for (std::size_t i = 0; i < plan.size(); ++i) {
       report(run_phase(engine, plan[i]));
       if (i + 1 < plan.size()) barrier();
