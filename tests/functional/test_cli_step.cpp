@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <tuple>
 
@@ -190,6 +191,44 @@ TEST_F(Cli, StepInterruptedLeavesNothingItCreated) {
   EXPECT_EQ(o.status, 128 + SIGINT) << o.err;
   EXPECT_NE(o.err.find("interrupted"), std::string::npos) << o.err;
   EXPECT_FALSE(fs::exists(dir_.file("zero_stage_3"))) << "an interrupted run removes what it created";
+}
+
+// A profile's "op": "step" workload: qualify runs swapio step each round and judges its median
+// against the I/O lower bound the step measured and against a step-time ceiling.
+TEST_F(Cli, QualifyJudgesAStepWorkload) {
+  fs::create_directory(dir_.file("q"));
+  const auto profile = [&](double seconds) {
+    const std::string path = dir_.file("p.json");
+    std::ofstream(path) << nlohmann::json{
+        {"name", "steps"}, {"rounds", 2},
+        {"workloads", {{{"name", "step-odd"}, {"op", "step"}, {"params", "4200012"}, {"world_size", 2},
+                        {"sub_group_size", "1000003"}, {"ranks", 2}, {"steps", 1}, {"floor_vs_lower_bound", 0.05},
+                        {"floor_step_seconds", seconds}}}}};
+    return path;
+  };
+  Outcome o = run({"qualify", "--profile", profile(600), "--folder", dir_.file("q"), "--json", dir_.file("q.json")});
+  EXPECT_EQ(o.status, 0) << o.out << o.err;
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir_.file("q.json")));
+  const nlohmann::json& w = j.at("workloads")[0];
+  ASSERT_EQ(w.at("checks").size(), 2u) << w.dump(2);
+  EXPECT_EQ(w.at("checks")[0].at("kind"), "vs lower bound");
+  EXPECT_EQ(w.at("checks")[1].at("kind"), "step time");
+  EXPECT_EQ(w.at("programs").at("swapio").at("gib_per_s").size(), 2u) << "one swapio step run per round";
+  EXPECT_NE(o.out.find("I/O lower bound"), std::string::npos) << o.out;
+
+  o = run({"qualify", "--profile", profile(0.0001), "--folder", dir_.file("q")});
+  EXPECT_EQ(o.status, 1) << o.out << o.err;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^step-odd +step .* step <= 0.0001 s +FAIL$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex("^step-odd +step .* I/O lower bound +PASS$", std::regex::multiline))) << o.out;
+  EXPECT_TRUE(fs::is_empty(dir_.file("q"))) << "qualify left files in the folder";
+}
+
+TEST_F(Cli, QualifyRefusesABadStepWorkload) {
+  const std::string path = dir_.file("p.json");
+  std::ofstream(path) << R"({"name": "bad", "workloads": [{"name": "s", "op": "step", "params": "7Q", "floor_vs_lower_bound": 0.5}]})";
+  expect_refused({{{"qualify", "--profile", path, "--folder", dir_.path()}, "unknown suffix 'Q'"}});
+  std::ofstream(path) << R"({"name": "bad", "workloads": [{"name": "s", "op": "step", "params": "7B"}]})";
+  expect_refused({{{"qualify", "--profile", path, "--folder", dir_.path()}, "no floor"}});
 }
 
 }  // namespace

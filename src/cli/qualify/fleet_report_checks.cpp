@@ -226,7 +226,7 @@ nlohmann::json like_fields(const Profile& profile, std::size_t folders) {
   json workloads = json::array();
   for (const Workload& w : profile.workloads) {
     json f = knobs_to_json(w.config);
-    f.update({{"name", w.name}, {"op", w.write ? "write" : "read"}, {"size", w.size}, {"processes", w.processes},
+    f.update({{"name", w.name}, {"op", w.step ? "step" : w.write ? "write" : "read"}, {"size", w.size}, {"processes", w.processes},
               {"handle", w.handle}, {"loops", w.loops}, {"warmup_loops", w.warmup_loops}, {"device", w.device}});
     workloads.push_back(std::move(f));
   }

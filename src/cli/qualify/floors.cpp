@@ -42,7 +42,7 @@ std::vector<FloorProgram> programs_of(const FloorOptions& o) {
 // A workload none of whose floors can be checked with these references would pass unchecked.
 void check_checkable(const Profile& profile, const FloorOptions& o) {
   for (const Workload& w : profile.workloads) {
-    const bool checkable = w.floor_gib_per_s || (w.floor_vs_fio && o.plain_fio) ||
+    const bool checkable = w.floor_gib_per_s || w.floor_vs_lower_bound || w.floor_step_seconds || (w.floor_vs_fio && o.plain_fio) ||
                            ((w.floor_vs_ceiling || w.floor_round_vs_ceiling) && !o.ceiling.empty());
     if (!checkable) {
       throw ConfigError("workload " + w.name + ": none of its floors can be checked (" +
@@ -61,6 +61,8 @@ void record(WorkloadResult& res, Series& series, const FloorProgram& p, bool fir
   }
   series.gib_per_s.push_back(m.gib_per_s);
   series.cpu_per_gib.push_back(m.cpu_per_gib);
+  if (m.lower_bound_gib_per_s) series.lower_bound_gib_per_s.push_back(*m.lower_bound_gib_per_s);
+  if (m.step_seconds) series.step_seconds.push_back(*m.step_seconds);
   if (p.kind == FloorProgram::Kind::swapio) series.contiguous_2m.push_back(m.contiguous_2m);
   if (!first) return;
   for (const std::string& warning : m.warnings) {
@@ -74,8 +76,14 @@ void record(WorkloadResult& res, Series& series, const FloorProgram& p, bool fir
 // measured until then stays in res and series.
 void measure_rounds(const FloorOptions& o, const Workload& w, unsigned rounds, const std::vector<FloorProgram>& programs,
                     WorkloadResult& res, std::vector<Series>& series) {
-  if (!w.write) prepare_reads(o, w);
-  for (unsigned r = 0; r < rounds; ++r) {
+  if (!w.write && !w.step) prepare_reads(o, w);
+  for (unsigned r = 0; r < rounds && w.step; ++r) {  // a step measures its own lower bound: no fio
+    const FloorMeasurement m = run_step_workload(o, w);
+    record(res, series[0], programs[0], true, m);
+    if (o.progress) o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": swapio step " +
+                               fmt("%.2f GiB/s", m.gib_per_s) + fmt(", step %.3f s", m.step_seconds.value_or(0)));
+  }
+  for (unsigned r = 0; r < rounds && !w.step; ++r) {
     for (std::size_t k = 0; k < programs.size(); ++k) {
       const FloorProgram& p = programs[k];
       // The first program is swapio as the workload asks; the others are references.

@@ -41,6 +41,8 @@ struct Series {
   std::vector<std::optional<double>> contiguous_2m;
   double median_gib_per_s = 0;
   double median_cpu_per_gib = 0;
+  // A step workload: each round's lower-bound GiB/s and median step time.
+  std::vector<double> lower_bound_gib_per_s, step_seconds;
 };
 
 struct FloorCheck {

@@ -82,7 +82,7 @@ FloorMeasurement run_swapio(const FloorOptions& o, const Workload& w, Engine eng
     const auto j = nlohmann::json::parse(f.out);
     const auto& ph = j.at("phases").at(0);
     FloorMeasurement m{ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>(),
-                       ph.at("direct").get<bool>(), "", {}, {}};
+                       ph.at("direct").get<bool>(), "", {}, {}, {}, {}};
     for (const auto& n : ph.at("notes")) {
       const std::string note = n;
       if (note.find("buffered") != std::string::npos) m.direct_note = note;
@@ -94,6 +94,28 @@ FloorMeasurement run_swapio(const FloorOptions& o, const Workload& w, Engine eng
     return m;
   } catch (const std::exception& e) {
     unreadable("swapio bench", w.name, e.what());
+  }
+}
+
+FloorMeasurement run_step_workload(const FloorOptions& o, const Workload& w) {
+  std::vector<std::string> argv = {o.swapio, "step"};
+  argv.insert(argv.end(), w.step_args.begin(), w.step_args.end());
+  for (const std::string& f : o.folders) argv.insert(argv.end(), {"--folder", f});
+  argv.insert(argv.end(), {"--rounds", "1", "--json"});
+  const Finished f = run_program(argv);
+  if (f.status != 0) program_failed("swapio step", w.name, f);
+  try {
+    const auto j = nlohmann::json::parse(f.out);
+    const auto& schedules = j.at("schedules");
+    const auto& s = schedules.begin().value();  // the workload's schedule (or the first of all)
+    FloorMeasurement m;
+    m.gib_per_s = s.at("gib_per_s").get<double>();
+    m.step_seconds = s.at("median_seconds").get<double>();
+    const double efficiency = s.at("efficiency").get<double>();
+    m.lower_bound_gib_per_s = efficiency > 0 ? m.gib_per_s / efficiency : 0;
+    return m;
+  } catch (const std::exception& e) {
+    unreadable("swapio step", w.name, e.what());
   }
 }
 
@@ -112,7 +134,7 @@ FloorMeasurement run_fio(const FloorOptions& o, const Workload& w, const FloorPr
     const double cpu = (job.at("usr_cpu").get<double>() + job.at("sys_cpu").get<double>()) / 100.0 *
                        job.at("job_runtime").get<double>() / 1000.0;
     if (bytes <= 0 || bw <= 0) throw std::runtime_error("no bytes moved");
-    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, "", {}, {}};
+    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, "", {}, {}, {}, {}};
   } catch (const std::exception& e) {
     unreadable(p.label, w.name, e.what());
   }

@@ -27,6 +27,8 @@ struct FloorMeasurement {
   std::string direct_note;  // swapio: why not
   std::optional<double> contiguous_2m;  // swapio: its phase's memory_layout
   std::vector<std::string> warnings;    // swapio: the layout's warnings
+  // A step workload: the step's bytes at the I/O lower bound over its median step time, and that time.
+  std::optional<double> lower_bound_gib_per_s, step_seconds;
 };
 
 // Each throws std::runtime_error naming the program and the workload when the program fails
@@ -34,6 +36,8 @@ struct FloorMeasurement {
 FloorMeasurement run_swapio(const FloorOptions& o, const Workload& w, Engine engine);
 // direct: as swapio ran (like with like: both O_DIRECT, or both buffered).
 FloorMeasurement run_fio(const FloorOptions& o, const Workload& w, const FloorProgram& p, bool direct);
+// A step workload: one `swapio step --json --rounds 1` run on the folders.
+FloorMeasurement run_step_workload(const FloorOptions& o, const Workload& w);
 // Reads need the files: swapio's are written once per folder by swapio itself; fio lays its own out.
 void prepare_reads(const FloorOptions& o, const Workload& w);
 

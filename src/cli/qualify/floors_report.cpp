@@ -53,6 +53,10 @@ std::string check_line(const FloorCheck& c) {
     return "  floor " + c.kind + " " + fmt("%.2fx", c.factor) + ": skipped (" +
            (c.kind == "vs fio" ? "plain fio not measured" : "no ceiling tool given") + ")\n";
   }
+  if (c.kind == "step time") {
+    return "  floor step time " + fmt("%.3f s", c.factor) + " = " + fmt("%.2f GiB/s", c.floor) + ": swapio " +
+           fmt("%.2f GiB/s", c.measured) + " " + (c.pass ? "PASS" : "FAIL") + "\n";
+  }
   if (c.kind == "round vs ceiling") {
     return "  floor " + c.kind + " " + fmt("%.2fx", c.factor) + ", the slowest round (" + std::to_string(c.round) +
            ", paired with " + c.reference + "): swapio " + fmt("%.2f GiB/s", c.measured) + ", floor " +
@@ -146,7 +150,7 @@ nlohmann::json workload_to_json(const WorkloadResult& r) {
   const Workload& w = r.workload;
   nlohmann::json workload = knobs_to_json(w.config);
   workload.update({{"name", w.name},
-                   {"op", w.write ? "write" : "read"},
+                   {"op", w.step ? "step" : w.write ? "write" : "read"},
                    {"size", w.size},
                    {"processes", w.processes},
                    {"loops", w.loops},

@@ -75,6 +75,17 @@ void check_floors(WorkloadResult& res, std::optional<std::size_t> best_ceiling) 
   if (w.floor_gib_per_s) check("absolute", *w.floor_gib_per_s, 1.0);
   if (w.floor_vs_fio) check("vs fio", *w.floor_vs_fio, res.fio_best);
   if (w.floor_vs_ceiling) check("vs ceiling", *w.floor_vs_ceiling, res.ceiling_best);
+  const Series& swapio = res.programs.front().second;
+  if (w.floor_vs_lower_bound) {
+    const double lb = median(swapio.lower_bound_gib_per_s);
+    check("vs lower bound", *w.floor_vs_lower_bound, lb > 0 ? std::optional<double>(lb) : std::nullopt);
+  }
+  if (w.floor_step_seconds) {  // at most T seconds a step: at least the step's bytes / T
+    const double seconds = median(swapio.step_seconds);
+    const double bytes_rate = measured * seconds;  // GiB a step
+    check("step time", 1.0, seconds > 0 ? std::optional<double>(bytes_rate / *w.floor_step_seconds) : std::nullopt);
+    res.checks.back().factor = *w.floor_step_seconds;
+  }
   if (w.floor_round_vs_ceiling) {
     res.checks.push_back(round_check(res, best_ceiling ? &res.programs[*best_ceiling] : nullptr, *w.floor_round_vs_ceiling));
   }

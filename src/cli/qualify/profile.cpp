@@ -8,6 +8,7 @@
 
 #include "common/knob_options.hpp"
 #include "common/report_text.hpp"
+#include "step/step_options.hpp"
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
 
@@ -57,9 +58,62 @@ std::string string_value(const nlohmann::json& v, const std::string& where) {
   return v.get<std::string>();
 }
 
+// A profile key as a command-line option's name: sub_group_size -> sub-group-size.
+std::string dashed(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
+// "op": "step": the `swapio step` arguments the keys give, and the step's floors.
+Workload parse_step_workload(const nlohmann::json& j, const std::string& where) {
+  check_keys(j, {"name", "op", "params", "ranks", "world_size", "sub_group_size", "optimizer", "swap_grads", "schedule",
+                 "compute", "steps", "warmup_steps", "floor_vs_lower_bound", "floor_step_seconds", "floor_gib_per_s"},
+             where);
+  Workload w;
+  w.name = j.at("name").get<std::string>();
+  w.step = true;
+  if (!j.contains("params")) throw ConfigError(where + ": 'params' is missing (the model's parameters: 350M, 7B)");
+  const auto text = [&](const char* key) {
+    const nlohmann::json& v = j.at(key);
+    if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
+    return string_value(v, where + "." + key);
+  };
+  for (const char* key : {"params", "world_size", "sub_group_size"}) {
+    if (!j.contains(key)) continue;
+    (void)parse_count(text(key), where + "." + key);
+    w.step_args.insert(w.step_args.end(), {"--" + dashed(key), text(key)});
+  }
+  // A node is judged on swapio's schedule, I/O alone, unless the profile says otherwise.
+  for (const auto& [key, fallback] : {std::pair{"optimizer", "adam"}, {"schedule", "swapio"}, {"compute", "none"}}) {
+    w.step_args.insert(w.step_args.end(), {"--" + dashed(key), j.contains(key) ? text(key) : std::string(fallback)});
+  }
+  if (j.contains("swap_grads")) {
+    if (!j.at("swap_grads").is_boolean()) throw ConfigError(where + ".swap_grads: expected true or false");
+    w.step_args.insert(w.step_args.end(), {"--swap-grads", j.at("swap_grads").get<bool>() ? "on" : "off"});
+  }
+  if (j.contains("ranks")) w.processes = count_value(j.at("ranks"), where + ".ranks", 1, 256);
+  w.step_args.insert(w.step_args.end(), {"--ranks", std::to_string(w.processes)});
+  if (j.contains("steps")) w.step_args.insert(w.step_args.end(), {"--steps", std::to_string(count_value(j.at("steps"), where + ".steps", 1, 1000))});
+  if (j.contains("warmup_steps")) {
+    w.step_args.insert(w.step_args.end(), {"--warmup-steps", std::to_string(count_value(j.at("warmup_steps"), where + ".warmup_steps", 0, 1000))});
+  }
+  if (j.contains("floor_gib_per_s")) w.floor_gib_per_s = floor_value(j.at("floor_gib_per_s"), where + ".floor_gib_per_s");
+  if (j.contains("floor_vs_lower_bound")) w.floor_vs_lower_bound = floor_value(j.at("floor_vs_lower_bound"), where + ".floor_vs_lower_bound");
+  if (j.contains("floor_step_seconds")) w.floor_step_seconds = floor_value(j.at("floor_step_seconds"), where + ".floor_step_seconds");
+  if (!w.floor_gib_per_s && !w.floor_vs_lower_bound && !w.floor_step_seconds) {
+    throw ConfigError(where + ": no floor (give floor_vs_lower_bound, floor_step_seconds or floor_gib_per_s)");
+  }
+  return w;
+}
+
 Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.is_object()) throw ConfigError(at + ": expected an object");
   const std::string named = j.contains("name") && j.at("name").is_string() ? at + " (" + j.at("name").get<std::string>() + ")" : at;
+  if (j.contains("op") && j.at("op") == "step") {
+    if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
+    (void)string_value(j.at("name"), at + ".name");
+    return parse_step_workload(j, named);
+  }
   std::set<std::string> allowed = {"name", "op", "size", "processes", "handle", "device", "loops", "warmup_loops",
                                    "floor_gib_per_s", "floor_vs_fio", "floor_vs_ceiling", "floor_round_vs_ceiling"};
   for (const Knob& k : knobs()) allowed.emplace(k.key);
@@ -68,9 +122,9 @@ Workload parse_workload(const nlohmann::json& j, const std::string& at) {
   if (!j.contains("name")) throw ConfigError(at + ": 'name' is missing");
   w.name = string_value(j.at("name"), at + ".name");
   const std::string where = at + " (" + w.name + ")";
-  if (!j.contains("op")) throw ConfigError(where + ": 'op' is missing (read or write)");
+  if (!j.contains("op")) throw ConfigError(where + ": 'op' is missing (read, write or step)");
   const std::string op = string_value(j.at("op"), where + ".op");
-  if (op != "read" && op != "write") throw ConfigError(where + ".op: '" + op + "' is not read or write");
+  if (op != "read" && op != "write") throw ConfigError(where + ".op: '" + op + "' is not read, write or step");
   w.write = op == "write";
   if (!j.contains("size")) throw ConfigError(where + ": 'size' is missing (bytes per process)");
   w.size = size_value(j.at("size"), where + ".size");

@@ -16,6 +16,11 @@
 //         "floor_vs_fio": 1.0,          // x the faster plain fio engine, same run, same folder
 //         "floor_vs_ceiling": 0.9,      // x fio with contiguous buffers, where that tool is given
 //         "floor_round_vs_ceiling": 0.85 }  // every round x the ceiling's run in the same round
+//       { "name": "step-350m", "op": "step",   // swapio step's traffic (a round: one `swapio step` run)
+//         "params": "350M", "sub_group_size": "20M", "ranks": 1, "world_size": 1, "optimizer": "adam",
+//         "swap_grads": true, "schedule": "swapio", "compute": "none", "steps": 2, "warmup_steps": 1,
+//         "floor_vs_lower_bound": 0.5,  // median step efficiency against the I/O lower bound
+//         "floor_step_seconds": 20 }    // the median step's time at most
 //     ]
 //   }
 // Every workload needs at least one floor. Unknown keys, bad sizes and out-of-range values are
@@ -46,6 +51,12 @@ struct Workload {
   std::optional<double> floor_vs_fio;
   std::optional<double> floor_vs_ceiling;
   std::optional<double> floor_round_vs_ceiling;  // the slowest round against its paired ceiling round
+  // "op": "step": `swapio step` with these arguments (the model, the schedule, the compute),
+  // judged against the step's I/O lower bound measured in the same run, and its step time.
+  bool step = false;
+  std::vector<std::string> step_args;
+  std::optional<double> floor_vs_lower_bound;  // median efficiency: lower bound / step time
+  std::optional<double> floor_step_seconds;    // the median step takes at most this long
 };
 
 struct Profile {

@@ -26,11 +26,13 @@ namespace swapio::cli {
 
 const char* const kQuickProfile = R"({
   "name": "quick",
-  "description": "A short check of the default settings (1 MiB blocks, queue depth 32, one process): swapio must at least match the faster of plain fio's engines on the same folder.",
+  "description": "A short check of the default settings (1 MiB blocks, queue depth 32, one process): swapio must at least match the faster of plain fio's engines on the same folder, and a small optimizer step's swap traffic must reach half its I/O lower bound.",
   "rounds": 3,
   "workloads": [
     { "name": "write-default", "op": "write", "size": "256M", "floor_vs_fio": 1.0 },
-    { "name": "read-default", "op": "read", "size": "256M", "floor_vs_fio": 1.0 }
+    { "name": "read-default", "op": "read", "size": "256M", "floor_vs_fio": 1.0 },
+    { "name": "step-small", "op": "step", "params": "32M", "sub_group_size": "4M", "steps": 2, "warmup_steps": 1,
+      "floor_vs_lower_bound": 0.5 }
   ]
 })";
 

@@ -17,6 +17,8 @@ struct Tally {
 std::string rule_of(const FloorCheck& c) {
   if (c.kind == "absolute") return "absolute";
   if (c.kind == "round vs ceiling") return fmt("%.2fx ", c.factor) + "ceiling, every round";
+  if (c.kind == "step time") return "step <= " + fmt("%.3g s", c.factor);
+  if (c.kind == "vs lower bound") return fmt("%.2fx ", c.factor) + "I/O lower bound";
   return fmt("%.2fx ", c.factor) + (c.kind == "vs fio" ? "plain fio" : "ceiling");
 }
 
@@ -36,7 +38,7 @@ void print_row(FILE* out, const WorkloadResult& r, const FloorCheck& c, Tally& t
   const std::string memory = r.contiguous_2m ? fmt("%.0f%%", *r.contiguous_2m * 100) : "-";
   // A workload that failed before swapio's first round has no figure: "-", not 0.00.
   const std::string measured = r.programs.empty() || r.programs.front().second.gib_per_s.empty() ? "-" : fmt("%.2f", c.measured);
-  std::fprintf(out, "%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.write ? "write" : "read",
+  std::fprintf(out, "%-20s %-5s %-8s %-7s %10s %10s  %-36s %s\n", r.workload.name.c_str(), r.workload.step ? "step" : r.workload.write ? "write" : "read",
               io, memory.c_str(), measured.c_str(), c.skipped || !c.error.empty() ? "-" : fmt("%.2f", c.floor).c_str(),
               rule.c_str(), verdict);
 }
