@@ -69,7 +69,7 @@ TEST(Profile, RefusesWhatIsWrongAndSaysWhere) {
       {"/workloads/0/size", "12Q", "workloads[0] (w).size: size '12Q' is invalid"},
       {"/workloads/0/size", 0, "size: 0 moves nothing"},
       {"/workloads/0/block_size", "0", "block_size 0 is invalid"},
-      {"/workloads/0/op", "append", "'append' is not read or write"},
+      {"/workloads/0/op", "append", "'append' is not read, write or step"},
       {"/workloads/0/queue_depth", 0, "queue_depth: expected a whole number from 1"},
       {"/workloads/0/processes", -1, "processes: expected a whole number"},
       {"/workloads/0/engine", "spdk", "engine 'spdk' is unknown"},
