@@ -113,6 +113,22 @@ INSTANTIATE_TEST_SUITE_P(Step, StepMatrix,
                                   "folder";
                          });
 
+// Every round measures the ceilings again on the same scratch files (overwrites, as a steady
+// step's writes are) and runs every schedule, in the reverse order every other round.
+TEST_F(Cli, StepRoundsRemeasureTheCeilingsAndAlternateTheOrder) {
+  const Outcome o = run(with(kShape, {"--rounds", "2", "--steps", "1", "--compute", "none", "--json"}));
+  ASSERT_EQ(o.status, 0) << o.err;
+  const nlohmann::json doc = nlohmann::json::parse(o.out);
+  EXPECT_GT(doc.at("ceilings").at("write_gib_per_s").get<double>(), 0);
+  EXPECT_GT(doc.at("ceilings").at("duplex_gib_per_s").get<double>(), 0);
+  std::vector<std::string> order;
+  for (const nlohmann::json& s : doc.at("steps")) {
+    if (s.at("number") == 1) order.push_back(std::to_string(s.at("round").get<unsigned>()) + s.at("schedule").get<std::string>());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"0partitioned", "0pipelined", "0swapio", "1swapio", "1pipelined", "1partitioned"}));
+  EXPECT_FALSE(fs::exists(dir_.file("zero_stage_3")));
+}
+
 TEST_F(Cli, StepRefusesBadInputAndCreatesNothing) {
   expect_refused({
       {{"step"}, "--params is required"},

@@ -28,7 +28,7 @@ class StepTree {
   ~StepTree() {
     for (unsigned r = 0; r < o_.ranks && !kept_; ++r) {
       try {
-        (void)remove_rank_files(m_, o_.folders, r);
+        (void)unlink_files(rank_files(m_, o_.folders, r));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "swapio step: %s\n", e.what());
       }

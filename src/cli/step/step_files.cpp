@@ -22,7 +22,7 @@ std::string step_file_path(const StepModel& model, const std::vector<std::string
   return StepModel::rank_folder(folders[f], rank) + "/" + name;
 }
 
-std::vector<std::string> rank_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank) {
+std::vector<std::string> tensor_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank) {
   std::set<std::string> seen;
   std::vector<std::string> out;
   for (Schedule s : {Schedule::partitioned, Schedule::swapio}) {  // pipelined places as partitioned does
@@ -33,18 +33,26 @@ std::vector<std::string> rank_files(const StepModel& model, const std::vector<st
       }
     }
   }
+  return out;
+}
+
+std::vector<std::string> ceiling_files(const std::vector<std::string>& folders, unsigned rank) {
+  std::vector<std::string> out;
   for (const std::string& folder : folders) {
-    for (const char* name : {kCeilingFile, kCeilingFile2}) {
-      std::string p = StepModel::rank_folder(folder, rank) + "/" + name;
-      if (seen.insert(p).second) out.push_back(std::move(p));
-    }
+    for (const char* name : {kCeilingFile, kCeilingFile2}) out.push_back(StepModel::rank_folder(folder, rank) + "/" + name);
   }
   return out;
 }
 
-std::size_t remove_rank_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank) {
+std::vector<std::string> rank_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank) {
+  std::vector<std::string> out = tensor_files(model, folders, rank);
+  for (std::string& p : ceiling_files(folders, rank)) out.push_back(std::move(p));
+  return out;
+}
+
+std::size_t unlink_files(const std::vector<std::string>& paths) {
   std::size_t removed = 0;
-  for (const std::string& p : rank_files(model, folders, rank)) {
+  for (const std::string& p : paths) {
     if (::unlink(p.c_str()) == 0) {
       ++removed;
     } else if (errno != ENOENT) {

@@ -20,9 +20,13 @@ std::size_t step_file_folder(const StepModel& model, std::size_t folders, unsign
 // Sub-group g's tensor t (0: parameters, 1..states: the states, tensors(): the gradient).
 std::string step_file_path(const StepModel& model, const std::vector<std::string>& folders, unsigned rank,
                            Schedule s, const SubGroup& g, unsigned t);
-// Every file any schedule of this rank may create (the ceiling's too), each once.
+// Every tensor and gradient file any schedule of this rank may create, each once.
+std::vector<std::string> tensor_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank);
+// The ceiling's two scratch files of the rank in each folder (folder by folder, first then second).
+std::vector<std::string> ceiling_files(const std::vector<std::string>& folders, unsigned rank);
+// Both: every file the run may create for the rank.
 std::vector<std::string> rank_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank);
-// Unlinks them (ENOENT is fine); returns how many were there. Throws swapio::Error.
-std::size_t remove_rank_files(const StepModel& model, const std::vector<std::string>& folders, unsigned rank);
+// Unlinks each (ENOENT is fine); returns how many were there. Throws swapio::Error.
+std::size_t unlink_files(const std::vector<std::string>& paths);
 
 }  // namespace swapio::cli

@@ -78,7 +78,8 @@ nlohmann::json StepFigures::to_json() const {
           {"compute", compute}, {"write_wait", write_wait}, {"read_bytes", read_bytes}, {"write_bytes", write_bytes}};
 }
 
-RankEngine::RankEngine(const RankSpec& spec) : spec_(spec), model_(spec.shape) {
+RankEngine::RankEngine(const RankSpec& spec)
+    : spec_(spec), model_(spec.shape), ceiling_files_(ceiling_files(spec.folders, spec.rank)) {
   if (model_.buffer_bytes() > 0) {
     for (unsigned i = 0; i < spec_.slots * model_.buffers_per_group(); ++i) {
       pool_.emplace_back(model_.buffer_bytes(), MemoryKind::pinned);
@@ -89,11 +90,6 @@ RankEngine::RankEngine(const RankSpec& spec) : spec_(spec), model_(spec.shape) {
   for (std::size_t f = 0; f < spec_.folders.size(); ++f) {
     swapio_read_.push_back(std::make_unique<Handle>(spec_.swapio_config));
     swapio_write_.push_back(std::make_unique<Handle>(spec_.swapio_config));
-  }
-  for (const std::string& folder : spec_.folders) {
-    for (const char* name : {kCeilingFile, kCeilingFile2}) {
-      ceiling_files_.push_back(StepModel::rank_folder(folder, spec_.rank) + "/" + name);
-    }
   }
 }
 
@@ -165,8 +161,21 @@ void RankEngine::ceiling_prepare() {
   (void)stream(both, pool_, spec_.ceiling_bytes);
 }
 
+// The write ceilings measure overwrites, as a steady step's writes are: the scratch files must
+// be whole when they start (a fresh file would measure the filesystem's extent conversion).
+static void require_whole(const std::vector<Lane>& lanes, std::uint64_t bytes) {
+  for (const Lane& l : lanes) {
+    struct stat st {};
+    if (l.direction == Direction::write && (::stat(l.file.c_str(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) < bytes)) {
+      throw std::runtime_error("the ceiling's scratch file " + l.file + " is gone or short: a write ceiling measures overwrites");
+    }
+  }
+}
+
 double RankEngine::ceiling_write() {
-  return pool_.empty() || spec_.ceiling_bytes == 0 ? 0 : stream(lanes(0), pool_, spec_.ceiling_bytes);
+  if (pool_.empty() || spec_.ceiling_bytes == 0) return 0;
+  require_whole(lanes(0), spec_.ceiling_bytes);
+  return stream(lanes(0), pool_, spec_.ceiling_bytes);
 }
 
 double RankEngine::ceiling_read() {
@@ -174,17 +183,15 @@ double RankEngine::ceiling_read() {
 }
 
 double RankEngine::ceiling_duplex() {
-  return pool_.empty() || spec_.ceiling_bytes == 0 ? 0 : stream(lanes(2), pool_, spec_.ceiling_bytes);
+  if (pool_.empty() || spec_.ceiling_bytes == 0) return 0;
+  require_whole(lanes(2), spec_.ceiling_bytes);
+  return stream(lanes(2), pool_, spec_.ceiling_bytes);
 }
 
-void RankEngine::ceiling_remove() {
-  for (const std::string& f : ceiling_files_) {
-    if (::unlink(f.c_str()) != 0 && errno != ENOENT) throw_io_error(errno, "unlink", f);
-  }
-}
+void RankEngine::ceiling_remove() { (void)unlink_files(ceiling_files_); }
 
 void RankEngine::begin(Schedule s) {
-  remove_rank_files(model_, spec_.folders, spec_.rank);
+  (void)unlink_files(tensor_files(model_, spec_.folders, spec_.rank));  // the previous schedule's; not the ceiling's
   checksums_.clear();
   Handle& h = s == Schedule::swapio ? *swapio_write_.front() : *ds_handles_[1];
   for (const SubGroup& g : model_.groups()) {

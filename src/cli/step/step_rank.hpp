@@ -85,6 +85,7 @@ class RankEngine {
 
   RankSpec spec_;
   StepModel model_;
+  std::vector<std::string> ceiling_files_;  // folder by folder: the first scratch file, the second
   std::vector<HostBuffer> pool_;  // slots x buffers_per_group
   std::vector<std::unique_ptr<Handle>> ds_handles_;      // [0] read (and partitioned's only), [1] write
   std::vector<std::unique_ptr<Handle>> swapio_read_, swapio_write_;  // one per folder
@@ -93,7 +94,6 @@ class RankEngine {
     std::vector<std::uint32_t> crcs;  // CRC-32 of every 4 KiB
   };
   std::map<std::string, Recorded> checksums_;  // by path
-  std::vector<std::string> ceiling_files_;
 };
 
 }  // namespace swapio::cli
