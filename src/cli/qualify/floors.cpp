@@ -76,14 +76,19 @@ void record(WorkloadResult& res, Series& series, const FloorProgram& p, bool fir
 // measured until then stays in res and series.
 void measure_rounds(const FloorOptions& o, const Workload& w, unsigned rounds, const std::vector<FloorProgram>& programs,
                     WorkloadResult& res, std::vector<Series>& series) {
-  if (!w.write && !w.step) prepare_reads(o, w);
-  for (unsigned r = 0; r < rounds && w.step; ++r) {  // a step measures its own lower bound: no fio
-    const FloorMeasurement m = run_step_workload(o, w);
-    record(res, series[0], programs[0], true, m);
-    if (o.progress) o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": swapio step " +
-                               fmt("%.2f GiB/s", m.gib_per_s) + fmt(", step %.3f s", m.step_seconds.value_or(0)));
+  if (w.step) {  // a step measures its own lower bound: no fio
+    for (unsigned r = 0; r < rounds; ++r) {
+      const FloorMeasurement m = run_step_workload(o, w);
+      record(res, series[0], programs[0], true, m);
+      if (o.progress) {
+        o.progress(w.name + " round " + std::to_string(r + 1) + "/" + std::to_string(rounds) + ": swapio step " +
+                   fmt("%.2f GiB/s", m.gib_per_s) + fmt(", step %.3f s", m.step_seconds.value_or(0)));
+      }
+    }
+    return;
   }
-  for (unsigned r = 0; r < rounds && !w.step; ++r) {
+  if (!w.write) prepare_reads(o, w);
+  for (unsigned r = 0; r < rounds; ++r) {
     for (std::size_t k = 0; k < programs.size(); ++k) {
       const FloorProgram& p = programs[k];
       // The first program is swapio as the workload asks; the others are references.

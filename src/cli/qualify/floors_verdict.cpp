@@ -80,11 +80,14 @@ void check_floors(WorkloadResult& res, std::optional<std::size_t> best_ceiling) 
     const double lb = median(swapio.lower_bound_gib_per_s);
     check("vs lower bound", *w.floor_vs_lower_bound, lb > 0 ? std::optional<double>(lb) : std::nullopt);
   }
-  if (w.floor_step_seconds) {  // at most T seconds a step: at least the step's bytes / T
+  if (w.floor_step_seconds) {  // at most T seconds a step is at least the step's GiB / T
     const double seconds = median(swapio.step_seconds);
-    const double bytes_rate = measured * seconds;  // GiB a step
-    check("step time", 1.0, seconds > 0 ? std::optional<double>(bytes_rate / *w.floor_step_seconds) : std::nullopt);
-    res.checks.back().factor = *w.floor_step_seconds;
+    FloorCheck c{"step time", *w.floor_step_seconds, 0, measured, 0, "", false, res.error.empty() && seconds <= 0, res.error};
+    if (seconds > 0 && res.error.empty()) {
+      c.floor = measured * seconds / *w.floor_step_seconds;
+      c.pass = seconds <= *w.floor_step_seconds;
+    }
+    res.checks.push_back(c);
   }
   if (w.floor_round_vs_ceiling) {
     res.checks.push_back(round_check(res, best_ceiling ? &res.programs[*best_ceiling] : nullptr, *w.floor_round_vs_ceiling));

@@ -50,10 +50,9 @@ std::vector<nlohmann::json> step_plan(const nlohmann::json& terms);
 // Bytes of the ceiling's scratch file per rank and folder.
 std::uint64_t ceiling_bytes_per_folder(const StepOptions& o, const StepModel& m);
 
-// The report: a table for people, and the JSON document (step_report.cpp).
+// The report (step_report.cpp): a table for people, and the JSON document; both end with the
+// DeepSpeed config ("offload_optimizer" and "aio") of the faster of DeepSpeed's schedules.
 void print_step_report(const StepOptions& o, const StepModel& m, const StepResults& r);
 nlohmann::json step_report_json(const StepOptions& o, const StepModel& m, const StepResults& r);
-// The DeepSpeed config ("offload_optimizer" and "aio") of the faster of DeepSpeed's schedules.
-nlohmann::json deepspeed_config(const StepOptions& o, const StepModel& m, const StepResults& r);
 
 }  // namespace swapio::cli

@@ -93,29 +93,29 @@ void check_space(const StepOptions& o, const StepModel& m, std::uint64_t ceiling
     std::string folder;
     std::uint64_t need = 0;
   };
+  std::vector<dev_t> device;  // each folder's filesystem, by folder index
   std::map<dev_t, Room> rooms;
+  for (const std::string& folder : o.folders) {
+    struct stat st {};
+    if (::stat(folder.c_str(), &st) != 0) throw_io_error(errno, "stat", folder);
+    device.push_back(st.st_dev);
+    rooms[st.st_dev].folder = folder;
+    rooms[st.st_dev].need += 2 * ceiling_bytes * o.ranks;  // two scratch files a rank
+  }
+  std::map<dev_t, std::uint64_t> largest;  // the largest schedule's files
   for (Schedule s : o.schedules) {
     std::map<dev_t, std::uint64_t> need;
     for (unsigned r = 0; r < o.ranks; ++r) {
       for (const SubGroup& g : m.groups()) {
-        for (unsigned t = 0; t <= m.tensors(); ++t) {
-          if (t == m.tensors() && !m.shape().swap_grads) continue;
-          const std::string& folder = o.folders[step_file_folder(m, o.folders.size(), r, s, g, t)];
-          struct stat st {};
-          if (::stat(folder.c_str(), &st) != 0) throw_io_error(errno, "stat", folder);
-          need[st.st_dev] += g.aligned_numel * StepModel::kElementBytes;
-          rooms[st.st_dev].folder = folder;
+        const unsigned files = m.tensors() + (m.shape().swap_grads ? 1 : 0);  // the gradient last
+        for (unsigned t = 0; t < files; ++t) {
+          need[device[step_file_folder(m, o.folders.size(), r, s, g, t)]] += g.aligned_numel * StepModel::kElementBytes;
         }
       }
     }
-    for (auto& [dev, n] : need) rooms[dev].need = std::max(rooms[dev].need, n);
+    for (const auto& [dev, n] : need) largest[dev] = std::max(largest[dev], n);
   }
-  for (const std::string& folder : o.folders) {
-    struct stat st {};
-    if (::stat(folder.c_str(), &st) != 0) throw_io_error(errno, "stat", folder);
-    rooms[st.st_dev].folder = folder;
-    rooms[st.st_dev].need += 2 * ceiling_bytes * o.ranks;  // two scratch files a rank
-  }
+  for (const auto& [dev, n] : largest) rooms[dev].need += n;
   for (const auto& [dev, room] : rooms) {
     struct statvfs v {};
     if (::statvfs(room.folder.c_str(), &v) != 0) throw_io_error(errno, "statvfs", room.folder);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/report_text.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio::cli {
@@ -92,11 +93,7 @@ ComputeSpec ComputeSpec::parse(std::string_view text) {
 std::string ComputeSpec::describe() const {
   switch (kind) {
     case Kind::update: return "real update, " + std::to_string(threads) + (threads == 1 ? " thread" : " threads");
-    case Kind::modelled: {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "modelled %.3g GiB/s", gib_per_s);
-      return buf;
-    }
+    case Kind::modelled: return fmt("modelled %.3g GiB/s", gib_per_s);
     case Kind::none: return "none (I/O alone)";
   }
   return "?";

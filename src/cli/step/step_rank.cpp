@@ -21,7 +21,8 @@ namespace swapio::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::uint64_t kBlock = 4096;  // validation's granularity
+constexpr std::uint64_t kBlock = 4096;         // validation's granularity
+constexpr std::uint64_t kReadPiece = 4u << 20;  // what validation reads at a time
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -140,29 +141,9 @@ static double stream(const std::vector<Lane>& lanes, std::vector<HostBuffer>& po
   return since(t0);
 }
 
-// The lanes of a measurement: every folder's first scratch file read or written, or (duplex) the
-// first read while the second is written.
-std::vector<Lane> RankEngine::lanes(int kind) {
-  std::vector<Lane> out;
-  for (std::size_t f = 0; f < spec_.folders.size(); ++f) {
-    if (kind != 1) out.push_back({swapio_write_[f].get(), ceiling_files_[2 * f + (kind == 2 ? 1 : 0)], Direction::write});
-    if (kind != 0) out.push_back({swapio_read_[f].get(), ceiling_files_[2 * f], Direction::read});
-  }
-  return out;
-}
-
-void RankEngine::ceiling_prepare() {
-  if (pool_.empty() || spec_.ceiling_bytes == 0) return;
-  for (HostBuffer& b : pool_) std::memset(b.data(), 0x5a, b.size());
-  std::vector<Lane> both = lanes(0);
-  for (const Lane& l : lanes(2)) {
-    if (l.direction == Direction::write) both.push_back(l);
-  }
-  (void)stream(both, pool_, spec_.ceiling_bytes);
-}
-
-// The write ceilings measure overwrites, as a steady step's writes are: the scratch files must
-// be whole when they start (a fresh file would measure the filesystem's extent conversion).
+// The ceilings after the first writes measure overwrites, as a steady step's writes are: the
+// scratch files must be whole when they start (a fresh file measures the filesystem's extent
+// conversion instead).
 static void require_whole(const std::vector<Lane>& lanes, std::uint64_t bytes) {
   for (const Lane& l : lanes) {
     struct stat st {};
@@ -172,20 +153,29 @@ static void require_whole(const std::vector<Lane>& lanes, std::uint64_t bytes) {
   }
 }
 
-double RankEngine::ceiling_write() {
-  if (pool_.empty() || spec_.ceiling_bytes == 0) return 0;
-  require_whole(lanes(0), spec_.ceiling_bytes);
-  return stream(lanes(0), pool_, spec_.ceiling_bytes);
+// The lanes of a measurement, in every folder: the first scratch file written (write), read
+// (read), or read while the second is written (duplex); both written (prepare).
+std::vector<Lane> RankEngine::lanes(Measure m) {
+  std::vector<Lane> out;
+  for (std::size_t f = 0; f < spec_.folders.size(); ++f) {
+    const std::string& first = ceiling_files_[2 * f];
+    const std::string& second = ceiling_files_[2 * f + 1];
+    if (m != Measure::read) out.push_back({swapio_write_[f].get(), m == Measure::duplex ? second : first, Direction::write});
+    if (m == Measure::prepare) out.push_back({swapio_write_[f].get(), second, Direction::write});
+    if (m == Measure::read || m == Measure::duplex) out.push_back({swapio_read_[f].get(), first, Direction::read});
+  }
+  return out;
 }
 
-double RankEngine::ceiling_read() {
-  return pool_.empty() || spec_.ceiling_bytes == 0 ? 0 : stream(lanes(1), pool_, spec_.ceiling_bytes);
-}
-
-double RankEngine::ceiling_duplex() {
-  if (pool_.empty() || spec_.ceiling_bytes == 0) return 0;
-  require_whole(lanes(2), spec_.ceiling_bytes);
-  return stream(lanes(2), pool_, spec_.ceiling_bytes);
+double RankEngine::measure(Measure m) {
+  if (pool_.empty()) return 0;  // nothing swapped: the run is refused before it gets here
+  const std::vector<Lane> l = lanes(m);
+  if (m == Measure::prepare) {
+    for (HostBuffer& b : pool_) std::memset(b.data(), 0x5a, b.size());
+  } else {
+    require_whole(l, spec_.ceiling_bytes);
+  }
+  return stream(l, pool_, spec_.ceiling_bytes);
 }
 
 void RankEngine::ceiling_remove() { (void)unlink_files(ceiling_files_); }
@@ -205,7 +195,7 @@ void RankEngine::begin(Schedule s) {
 
 nlohmann::json RankEngine::validate() {
   std::uint64_t bytes = 0;
-  std::vector<std::byte> block(kBlock);
+  std::vector<std::byte> piece(kReadPiece);
   for (const auto& [file, recorded] : checksums_) {
     const FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) throw_io_error(errno, "open for validation", file);
@@ -217,13 +207,16 @@ nlohmann::json RankEngine::validate() {
                                 std::to_string(recorded.size) + " the last step wrote",
                             std::min(size, recorded.size), 0);
     }
-    for (std::uint64_t b = 0; b < recorded.crcs.size(); ++b) {
-      const std::uint64_t n = std::min(kBlock, size - b * kBlock);
-      pread_exact(fd.get(), block.data(), n, b * kBlock, file);
-      if (crc_of(block.data(), n) != recorded.crcs[b]) {
-        throw ValidationError("validation: " + file + ": the " + std::to_string(n) + " bytes at offset " +
-                                  std::to_string(b * kBlock) + " differ from what the last step wrote there",
-                              b * kBlock, 0);
+    for (std::uint64_t at = 0; at < size; at += kReadPiece) {
+      const std::uint64_t got = std::min(kReadPiece, size - at);
+      pread_exact(fd.get(), piece.data(), got, at, file);
+      for (std::uint64_t off = 0; off < got; off += kBlock) {
+        const std::uint64_t n = std::min(kBlock, got - off);
+        if (crc_of(piece.data() + off, n) != recorded.crcs[(at + off) / kBlock]) {
+          throw ValidationError("validation: " + file + ": the " + std::to_string(n) + " bytes at offset " +
+                                    std::to_string(at + off) + " differ from what the last step wrote there",
+                                at + off, 0);
+        }
       }
     }
     bytes += size;

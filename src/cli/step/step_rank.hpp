@@ -59,10 +59,8 @@ class RankEngine {
   // The node's ceilings, every rank at once: two scratch files per folder written fresh
   // (untimed); then, timed, the first overwritten, read, and read while the second is
   // overwritten (duplex: what a drive does with both at once). Large sequential ops, swapio's handles.
-  void ceiling_prepare();
-  double ceiling_write();   // seconds
-  double ceiling_read();    // seconds
-  double ceiling_duplex();  // seconds, for ceiling_bytes each way
+  enum class Measure { prepare, write, read, duplex };
+  double measure(Measure m);  // seconds (duplex: for ceiling_bytes each way)
   void ceiling_remove();
 
   // Before a schedule's run: its files removed, then the parameters written as DeepSpeed's
@@ -80,7 +78,7 @@ class RankEngine {
  private:
   friend class ScheduleRun;
   float* buffer(unsigned slot, unsigned k) noexcept;
-  std::vector<struct Lane> lanes(int kind);  // 0 write, 1 read, 2 duplex
+  std::vector<struct Lane> lanes(Measure m);
   void record(const std::string& path, const float* data, std::uint64_t bytes);
 
   RankSpec spec_;

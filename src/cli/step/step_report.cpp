@@ -108,10 +108,8 @@ void print_table(const std::vector<Summary>& all) {
   }
 }
 
-}  // namespace
-
-nlohmann::json deepspeed_config(const StepOptions& o, const StepModel& m, const StepResults& r) {
-  const Summary* best = best_deepspeed(summarize(o, r));
+// The DeepSpeed config ("offload_optimizer" and "aio") of `best`, one of DeepSpeed's schedules.
+nlohmann::json deepspeed_config(const StepOptions& o, const StepModel& m, const Summary* best) {
   if (best == nullptr) return nullptr;
   const bool pipelined = best->schedule == Schedule::pipelined;
   const unsigned per_op = m.buffers_per_group();
@@ -127,6 +125,8 @@ nlohmann::json deepspeed_config(const StepOptions& o, const StepModel& m, const 
            {{"block_size", c.block_size}, {"queue_depth", c.queue_depth}, {"intra_op_parallelism", c.intra_op_parallelism},
             {"single_submit", c.single_submit}, {"overlap_events", c.overlap_events}, {"use_gds", false}}}};
 }
+
+}  // namespace
 
 void print_step_report(const StepOptions& o, const StepModel& m, const StepResults& r) {
   print_shape(o, m);
@@ -147,11 +147,9 @@ void print_step_report(const StepOptions& o, const StepModel& m, const StepResul
                 v.at("schedule").get<std::string>().c_str(), v.at("round").get<unsigned>() + 1,
                 static_cast<unsigned long long>(v.at("files").get<std::uint64_t>()), v.at("bytes").get<double>() / kGiB);
   }
-  const nlohmann::json ds = deepspeed_config(o, m, r);
-  if (!ds.is_null()) {
+  if (const Summary* best = best_deepspeed(all)) {
     std::printf("\nDeepSpeed config of the faster of its schedules here (%s):\n%s\n",
-                ds["zero_optimization"]["offload_optimizer"]["pipeline_read"].get<bool>() ? "pipelined" : "partitioned",
-                ds.dump(2).c_str());
+                std::string(to_string(best->schedule)).c_str(), deepspeed_config(o, m, best).dump(2).c_str());
   }
 }
 
@@ -196,7 +194,7 @@ nlohmann::json step_report_json(const StepOptions& o, const StepModel& m, const 
     }
   }
   doc["validation"] = r.validations;
-  doc["deepspeed_config"] = deepspeed_config(o, m, r);
+  doc["deepspeed_config"] = deepspeed_config(o, m, best_deepspeed(all));
   return doc;
 }
 

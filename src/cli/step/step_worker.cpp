@@ -35,14 +35,11 @@ void corrupt_for_test() {
 nlohmann::json run_phase(RankEngine& e, const nlohmann::json& phase) {
   const std::string name = phase.at("event");
   nlohmann::json ev = phase;
+  using M = RankEngine::Measure;
   if (name == "ceiling-prepare") {
-    e.ceiling_prepare();
-  } else if (name == "ceiling-write") {
-    ev["seconds"] = e.ceiling_write();
-  } else if (name == "ceiling-read") {
-    ev["seconds"] = e.ceiling_read();
-  } else if (name == "ceiling-duplex") {
-    ev["seconds"] = e.ceiling_duplex();
+    (void)e.measure(M::prepare);
+  } else if (name == "ceiling-write" || name == "ceiling-read" || name == "ceiling-duplex") {
+    ev["seconds"] = e.measure(name == "ceiling-write" ? M::write : name == "ceiling-read" ? M::read : M::duplex);
   } else if (name == "ceiling-remove") {
     e.ceiling_remove();
   } else if (name == "begin") {
