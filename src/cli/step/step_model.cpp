@@ -19,6 +19,12 @@ const std::vector<OptimizerKind>& optimizers() {
   return all;
 }
 
+std::string optimizer_names() {
+  std::string out;
+  for (const OptimizerKind& k : optimizers()) out += (out.empty() ? "" : ", ") + k.name;
+  return out;
+}
+
 constexpr std::uint64_t kAlignedBytes = 1024;   // DeepSpeed's AIO_ALIGNED_BYTES
 constexpr std::uint64_t kMinAioBytes = 1 << 20;  // its MIN_AIO_BYTES
 
@@ -29,12 +35,6 @@ const OptimizerKind& optimizer_kind(std::string_view name) {
     if (k.name == name) return k;
   }
   throw ConfigError("--optimizer " + std::string(name) + ": unknown optimizer (use " + optimizer_names() + ")");
-}
-
-std::string optimizer_names() {
-  std::string out;
-  for (const OptimizerKind& k : optimizers()) out += (out.empty() ? "" : ", ") + k.name;
-  return out;
 }
 
 std::string_view to_string(Schedule s) noexcept {
@@ -99,12 +99,6 @@ std::uint64_t StepModel::read_bytes() const noexcept {
 }
 
 std::uint64_t StepModel::write_bytes() const noexcept { return read_bytes(); }
-
-std::uint64_t StepModel::first_step_read_bytes() const noexcept {
-  std::uint64_t n = 0;
-  for (const SubGroup& g : groups_) n += g.aligned_numel * kElementBytes * (1 + (shape_.swap_grads ? 1 : 0));
-  return n;
-}
 
 std::uint64_t StepModel::file_bytes() const noexcept { return read_bytes(); }
 

@@ -20,7 +20,6 @@ struct OptimizerKind {
 };
 // adam, adamw, adagrad, lion, sgd (with momentum). Throws ConfigError naming the others.
 const OptimizerKind& optimizer_kind(std::string_view name);
-std::string optimizer_names();  // "adam, adamw, adagrad, lion, sgd"
 
 // How the sub-groups' tensors move.
 //   partitioned: DeepSpeed's PartitionedOptimizerSwapper (read, wait, grads, wait, step, write, wait)
@@ -77,9 +76,7 @@ class StepModel {
   // (tensors, and gradients during backward when swapped).
   std::uint64_t read_bytes() const noexcept;
   std::uint64_t write_bytes() const noexcept;
-  // The first step reads no states (they do not exist yet) and creates them.
-  std::uint64_t first_step_read_bytes() const noexcept;
-  // Every file of the rank, at their sizes.
+  // Every file of the rank, at their sizes (each is read once a steady step).
   std::uint64_t file_bytes() const noexcept;
 
  private:
