@@ -24,6 +24,22 @@ StageMode parse_stage_mode(std::string_view s) {
   throw ConfigError("staging mode '" + std::string(s) + "' is unknown: use auto, always or never");
 }
 
+std::string_view to_string(GdsMode m) noexcept {
+  switch (m) {
+    case GdsMode::automatic: return "auto";
+    case GdsMode::on: return "on";
+    case GdsMode::off: return "off";
+  }
+  return "?";
+}
+
+GdsMode parse_gds_mode(std::string_view s) {
+  if (s == "auto") return GdsMode::automatic;
+  if (s == "on" || s == "true") return GdsMode::on;
+  if (s == "off" || s == "false") return GdsMode::off;
+  throw ConfigError("gds mode '" + std::string(s) + "' is unknown: use auto, on or off");
+}
+
 std::string_view to_string(Engine e) noexcept {
   switch (e) {
     case Engine::automatic: return "auto";

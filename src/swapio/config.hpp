@@ -20,6 +20,11 @@ enum class DirectMode { automatic, on, off };
 // staging buffers. auto: stage any memory that is not a HostBuffer; always; never (only
 // memory misaligned for direct I/O is staged).
 enum class StageMode { automatic, always, never };
+// GPUDirect Storage for device memory (swapio/gds.hpp). auto: cuFile where its library loads,
+// its driver opens, nvidia-fs is loaded, the file is open with O_DIRECT and registers, else the
+// staging ring (and the result says why); on: cuFile (also in its compat mode), an error where it
+// cannot run; off: the staging ring.
+enum class GdsMode { automatic, on, off };
 
 inline constexpr std::uint64_t kMiB = 1024ull * 1024;
 inline constexpr std::uint64_t kGiB = 1024ull * kMiB;
@@ -46,6 +51,7 @@ struct Config {
   // overlaps the I/O of the others.
   std::uint64_t device_chunk_size = 8 * kMiB;
   unsigned device_chunks = 8;
+  GdsMode gds = GdsMode::automatic;
   // Durability of writes. sync: fdatasync before an op reports success. atomic_replace: a
   // write of a whole file (offset 0) goes to a temporary file beside it, which is synced and
   // then renamed over the path (and the folder synced), so that a crash at any point leaves the
@@ -67,6 +73,8 @@ Engine parse_engine(std::string_view s);
 DirectMode parse_direct_mode(std::string_view s);
 std::string_view to_string(StageMode m) noexcept;
 StageMode parse_stage_mode(std::string_view s);
+std::string_view to_string(GdsMode m) noexcept;
+GdsMode parse_gds_mode(std::string_view s);
 // Parse a byte size with an optional K/M/G/T suffix (powers of 1024, "KiB"/"KB"/"K" alike):
 // "4096", "64K", "1M", "2GiB". Throws ConfigError for "12Q", "-1", "1.5M", "", overflow.
 std::uint64_t parse_size(std::string_view s);

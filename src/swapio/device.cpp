@@ -13,6 +13,7 @@
 
 #include "swapio/detail/driver.hpp"
 #include "swapio/detail/driver_stream.hpp"
+#include "swapio/detail/gds.hpp"
 #include "swapio/error.hpp"
 
 namespace swapio {
@@ -69,13 +70,16 @@ void Device::usable() const {
 std::byte* Device::allocate(std::size_t bytes) {
   usable();
   const detail::CurrentDevice on(*driver_, ordinal_);
-  return static_cast<std::byte*>(driver_->allocate(bytes));
+  auto* data = static_cast<std::byte*>(driver_->allocate(bytes));
+  detail::gds_note_allocation(data, bytes);
+  return data;
 }
 
 void Device::deallocate(std::byte* data) noexcept {
   if (data == nullptr) return;
   try {
     const detail::CurrentDevice on(*driver_, ordinal_);
+    detail::gds_forget_allocation(data);  // cuFile lets go of it before it is freed
     driver_->free(data);
   } catch (...) {  // the current device cannot be set: the context is gone, and its memory with it
   }

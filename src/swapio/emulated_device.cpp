@@ -80,5 +80,19 @@ std::shared_ptr<Device> emulated_device_holding(const void* address, PointerInfo
   return nullptr;
 }
 
+void* emulated_host_bytes(const void* address, std::size_t bytes) {
+  std::vector<std::shared_ptr<EmulatedDriver>> drivers;
+  {
+    std::lock_guard lock(g_drivers_mutex);
+    for (auto& w : g_drivers) {
+      if (auto d = w.lock()) drivers.push_back(std::move(d));
+    }
+  }
+  for (auto& d : drivers) {
+    if (std::byte* host = d->host_bytes(address, bytes)) return host;
+  }
+  return nullptr;
+}
+
 }  // namespace detail
 }  // namespace swapio

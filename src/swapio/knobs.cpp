@@ -71,7 +71,7 @@ constexpr Knob choice_knob(Knob k) {
   return k;
 }
 
-const std::array<Knob, 14> kKnobs = {{
+const std::array<Knob, 15> kKnobs = {{
     field_knob<&Config::block_size>({.name = "block_size", .key = "block_size", .flag = "--block-size",
                                     .alias = "--block_size", .deepspeed = true,
                                     .help = "bytes per I/O request (K/M/G suffixes, powers of 1024)",
@@ -132,6 +132,13 @@ const std::array<Knob, 14> kKnobs = {{
                  "size per thread)",
          .min = 2, .max = kMaxDeviceChunks, .below = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096",
          .above = "is invalid: between 2 (so that a copy overlaps the I/O) and 4096"}),
+    choice_knob({.name = "gds", .key = "gds", .flag = "--gds",
+                 .help = "GPUDirect Storage for --gpu: auto (cuFile where it runs natively, else the staging ring, "
+                         "saying why) | on (cuFile, also in compat mode; an error where it cannot run; --gds alone) "
+                         "| off",
+                 .choices = "auto|on|off", .bare = "on",
+                 .get = [](const Config& c) { return std::string(to_string(c.gds)); },
+                 .set = [](Config& c, std::string_view t) { c.gds = parse_gds_mode(t); }}),
     field_knob<&Config::sync>({.name = "sync", .key = "sync", .flag = "--sync",
                               .help = "fdatasync each written file before its write counts as done (timed with it)"}),
     field_knob<&Config::atomic_replace>(

@@ -35,6 +35,7 @@ struct Knob {
   std::string_view below{};          // why a value under min is refused: "is invalid: ..."
   std::string_view above{};          // and one over max: "is too large: ..."
   std::string_view choices{};        // a choice knob's words, for help: "auto|uring|aio|psync"
+  std::string_view bare{};           // a choice knob's value when its flag is given alone ("on")
 
   // The value in c as text set() reads back: "1M", "4097", "true", "auto".
   std::string (*get)(const Config& c) = nullptr;

@@ -29,6 +29,8 @@ struct OpResult {
   std::string direct_note;      // why not, when direct was wanted
   bool staged = false;          // some requests went through aligned staging memory
   std::string device;           // the device whose memory it was ("" for host memory)
+  bool gds = false;             // device memory: the body moved by GPUDirect Storage (cuFile)
+  std::string gds_note;         // device memory: why not (gds=auto fell back), or cuFile's compat mode
   bool preallocated = false;    // fallocate reserved the written range
   unsigned threads = 1;         // slices run in parallel
   std::uint64_t requests = 0;   // requests completed (resubmissions excluded)

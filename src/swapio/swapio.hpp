@@ -7,6 +7,7 @@
 #include "swapio/device.hpp"
 #include "swapio/error.hpp"
 #include "swapio/file.hpp"
+#include "swapio/gds.hpp"
 #include "swapio/handle.hpp"
 #include "swapio/knobs.hpp"
 #include "swapio/layout.hpp"

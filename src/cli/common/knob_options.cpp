@@ -28,6 +28,7 @@ void add_knob_options(CLI::App& app, KnobArgs& args) {
     const std::string type = k.kind == KnobKind::size ? "SIZE" : k.kind == KnobKind::count ? "NUMBER" : std::string(k.choices);
     args.options[key] =
         app.add_option(spelling(k.flag, k.alias), args.text[key], help)->type_name(type)->default_str(k.get(defaults));
+    if (!k.bare.empty()) args.options[key]->expected(0, 1);  // "--gds" alone means its bare value
   }
 }
 
@@ -50,7 +51,7 @@ void apply_knob_options(const KnobArgs& args, Config& config) {
     const auto it = args.text.find(key);
     if (it == args.text.end() || args.options.at(key)->count() == 0) continue;
     try {
-      k.set(config, it->second);
+      k.set(config, it->second.empty() && !k.bare.empty() ? k.bare : it->second);
       k.check(config);
     } catch (const ConfigError& e) {
       throw ConfigError(std::string(k.flag) + " " + it->second + ": " + e.what());

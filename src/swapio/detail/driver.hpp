@@ -134,5 +134,8 @@ bool cuda_built() noexcept;
 // The emulated device whose memory holds `address`, among every live emulation of the process
 // (null when none), with what its driver says about the address.
 std::shared_ptr<Device> emulated_device_holding(const void* address, PointerInfo* info);
+// The host bytes behind [address, address+bytes) of one emulated allocation, among every live
+// emulation of the process; null when no allocation holds the whole range.
+void* emulated_host_bytes(const void* address, std::size_t bytes);
 
 }  // namespace swapio::detail

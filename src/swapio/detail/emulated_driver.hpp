@@ -58,6 +58,9 @@ class EmulatedDriver final : public Driver {
   CopyQueue& dma(int ordinal) { return streams_.dma(ordinal); }
   std::size_t allocated(int ordinal) const { return memory_.allocated(ordinal); }
   std::size_t registered_bytes() const { return memory_.registered_bytes(); }
+  // The host bytes behind [device, device+bytes) of one allocation, null otherwise (for a
+  // stand-in cuFile, which moves them as GPUDirect Storage would).
+  std::byte* host_bytes(const void* device, std::size_t bytes) const { return memory_.find(device, bytes, nullptr); }
   EmulatedDevice::DriverCounters counters() const;
   void* create_caller_stream(int ordinal, bool blocking) { return streams_.create_caller(ordinal, blocking); }
   void launch_write(int ordinal, void* stream, const DeviceSpan& dst, std::vector<std::byte> bytes,

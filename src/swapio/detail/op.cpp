@@ -28,6 +28,8 @@ OpResult merge_figures(const PreparedOp& op, std::vector<SliceStats>& slices, co
   r.engine = engine;
   r.engine_note = engine_note;
   if (op.tensor.device() != nullptr) r.device = op.tensor.device()->name();
+  r.gds = op.gds != nullptr;
+  r.gds_note = op.gds_note;
   // O_DIRECT counts only where some bytes moved with it: a range that lies wholly in the buffered
   // edges (a 4095-byte file) went through the page cache. An empty op reports how the file was
   // opened.
@@ -119,7 +121,12 @@ void fill_op(PreparedOp& op, const Config& config, Direction direction, TensorSp
   }
   const std::uint64_t unit = op.file.direct() ? op.file.edge_align() : 4096;
   op.slices = split_slices(offset, tensor.size(), config.intra_op_parallelism, unit);
-  if (tensor.on_device() && tensor.size() != 0) op.fence = tensor.device()->fence(tensor.stream());
+  if (tensor.on_device() && tensor.size() != 0) {
+    GdsChoice gds = choose_gds(config, op.file, *tensor.device());
+    op.gds = std::move(gds.file);
+    op.gds_note = std::move(gds.note);
+    op.fence = tensor.device()->fence(tensor.stream());
+  }
 }
 
 }  // namespace
@@ -167,7 +174,7 @@ OpRun::OpRun(PreparedOp op) : op_(std::move(op)), stats_(op_.slices.size()), rem
 void OpRun::run_slice(std::size_t i, SliceRunner& runner) noexcept {
   try {
     stats_[i] = runner.run(op_.file, op_.direction, op_.slice_memory(i), op_.slices[i].offset, op_.slices[i].length,
-                           &cancel_, op_.tensor.device(), op_.fence.get());
+                           &cancel_, op_.tensor.device(), op_.fence.get(), op_.gds.get());
   } catch (...) {
     fail(std::current_exception());
   }
@@ -227,6 +234,7 @@ void OpRun::complete(const SliceRunner* last, const std::string* engine, const s
   }
   if (error) error = give_back(op_.file, op_.claim, std::move(error));
   op_.claim.release();
+  op_.gds.reset();  // deregistered before its descriptor closes
   op_.file.close();
   if (error && !op_.temp.empty()) {
     // The error names the caller's path; it also says what was being written, and that it is gone.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "swapio/config.hpp"
+#include "swapio/detail/gds.hpp"
 #include "swapio/detail/give_back.hpp"
 #include "swapio/detail/plan.hpp"
 #include "swapio/detail/slice_runner.hpp"
@@ -42,6 +43,10 @@ struct PreparedOp {
   // Device memory: recorded on the caller's stream when the op was prepared; every slice's
   // copies start after it.
   std::shared_ptr<const Fence> fence;
+  // Device memory: the file registered with cuFile when the body goes by GPUDirect Storage
+  // (null: the staging ring), and why not or in which mode.
+  std::shared_ptr<GdsFile> gds;
+  std::string gds_note;
   std::uint64_t offset = 0;
   bool validate = false;
   bool preallocated = false;

@@ -71,7 +71,7 @@ std::byte* SliceRunner::staging(std::size_t bytes, Device* device) {
 
 SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* buf, std::uint64_t offset,
                             std::uint64_t length, const std::atomic<bool>* cancel, Device* device,
-                            const Fence* after) {
+                            const Fence* after, const GdsFile* gds) {
   SliceStats stats;
   if (length == 0) return stats;
   if (broken_) {  // an earlier failure left the backend unusable: start a fresh one
@@ -90,7 +90,8 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
   in.device_memory = device != nullptr;
   in.stage_memory = device == nullptr && stage_host_memory(config_.staging, file, buf, length);
   const Plan plan = make_plan(in);
-  stats.staged = plan.staged;
+  if (device == nullptr) gds = nullptr;
+  stats.staged = plan.staged && gds == nullptr;
   stats.direct_bytes = file.direct() ? plan.body_length() : 0;
   stats.latencies_ns.reserve(plan.requests() + 2);
 
@@ -104,8 +105,9 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
     layout = make_ring_layout(plan.block_size, file.mem_align(), config_.device_chunk_size, config_.device_chunks);
     std::uint64_t bytes = layout.bytes();
     if (device != nullptr) {
-      // A small slice needs no more ring than it has requests; the edges bounce through it too.
-      const std::uint64_t requests = plan.requests();
+      // A small slice needs no more ring than it has requests; the edges bounce through it too
+      // (with GDS only they do).
+      const std::uint64_t requests = gds != nullptr ? 0 : plan.requests();
       if (requests > 0) {
         layout.per_chunk = std::min(layout.per_chunk, requests);
         layout.chunks = static_cast<unsigned>(
@@ -133,7 +135,10 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
 
   // Head first, then the body through the backend, then the tail.
   edge(buf, offset, plan.head_length());
-  if (plan.requests() > 0) {
+  if (plan.requests() > 0 && gds != nullptr) {
+    gds_move(*gds, direction, *device, buf + (plan.body_begin - offset), plan.body_begin, plan.body_length(),
+             plan.block_size, file.name(), after, cancel, stats);
+  } else if (plan.requests() > 0) {
     Attachment attached{*backend_};
     if (config_.register_files) backend_->attach_file(file.fd());
     if (config_.register_buffers) {

@@ -11,6 +11,7 @@
 #include "swapio/buffer.hpp"
 #include "swapio/config.hpp"
 #include "swapio/detail/backend.hpp"
+#include "swapio/detail/gds.hpp"
 #include "swapio/detail/slice_stats.hpp"
 #include "swapio/device.hpp"
 #include "swapio/file.hpp"
@@ -34,9 +35,11 @@ class SliceRunner {
   // Moves [offset, offset+length) of file to/from memory at buf: host memory, or device memory
   // of `device` when it is not null, its copies ordered after `after` when given. Throws
   // swapio::Error naming path, offset, length and errno. When *cancel turns true, stops issuing
-  // and drains.
+  // and drains. With `gds` (device memory only), the body goes by cuFile, the edges through
+  // staging.
   SliceStats run(const File& file, Direction direction, std::byte* buf, std::uint64_t offset, std::uint64_t length,
-                 const std::atomic<bool>* cancel = nullptr, Device* device = nullptr, const Fence* after = nullptr);
+                 const std::atomic<bool>* cancel = nullptr, Device* device = nullptr, const Fence* after = nullptr,
+                 const GdsFile* gds = nullptr);
 
  private:
   // Staging memory of at least `bytes`: for device memory registered memory leased from the
