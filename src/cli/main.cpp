@@ -170,7 +170,7 @@ void add_step(Command& c) {
 // The whole command line, verb by verb (in --help's order).
 void build_command(Command& c) {
   c.app.require_subcommand(1);
-  c.app.set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
+  c.app.set_version_flag("--version", [] { return swapio::cli::version_text(); }, "the version, revision, build type and features");
   c.app.footer(exit_statuses("0 done, 1 a run or a check failed") + "\nSee swapio(1), and swapio VERB --help.");
   add_bench(c);
   add_qualify(c);
@@ -179,7 +179,7 @@ void build_command(Command& c) {
   add_ds_io(c);
   add_step(c);
   for (CLI::App* sub : {c.bench, c.qualify, c.tune, c.ds_io, c.fleet_report, c.step}) {
-    sub->set_version_flag("--version", swapio::cli::version_text(), "the version, revision, build type and features");
+    sub->set_version_flag("--version", [] { return swapio::cli::version_text(); }, "the version, revision, build type and features");
   }
 }
 

@@ -23,6 +23,12 @@ GdsInfo gds_info();
 // nvidia-fs not loaded: compat mode", or "no: libcufile.so.0 not found".
 std::string gds_summary();
 
+// Why ops on the memory of an emulated device (`emulated`) or a CUDA device cannot use GDS on
+// this machine, whatever the file ("libcufile.so.0 not found", "cuFileDriverOpen failed: ...",
+// "nvidia-fs not loaded, cuFile compat mode" when `native`); "" when they can. Opens cuFile's
+// driver.
+std::string gds_unavailable(bool emulated, bool native);
+
 // Registers device memory with cuFile (cuFileBufRegister), so that GDS ops on it skip cuFile's
 // own bounce buffers, until gds_deregister; the memory must stay allocated until then. Throws
 // ConfigError naming why GDS is unavailable, swapio::Error with cuFile's error (already

@@ -229,6 +229,8 @@ TEST_F(Gds, CuFileErrorsNameTheCallPathOffsetAndStatus) {
   const std::string path = dir_.file("err");
   h.pwrite(buf.span(), path);
   {
+    // Calls of 1 MiB (short transfers), the second one failing.
+    const ScopedEnv cap("SWAPIO_STANDIN_MAX_IO", "1048576");
     const Counters now = counters();
     const std::string nth = std::to_string(now.reads + now.writes + 2) + ":5030";
     const ScopedEnv fail("SWAPIO_STANDIN_FAIL_IO", nth.c_str());

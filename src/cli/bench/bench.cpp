@@ -35,8 +35,14 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
     for (unsigned i = 0; i < o.threads; ++i) devices.insert(o.device_for(i));
     std::string names;
     for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d;
-    std::printf("  tensor in device memory (%s), staged through %u x %s pinned chunks per thread\n", names.c_str(),
-                o.config.device_chunks, human_size(o.config.device_chunk_size).c_str());
+    const std::string gds = ph.at("gds").is_string() ? ph.at("gds").get<std::string>() : "";
+    if (gds.rfind("yes", 0) == 0) {
+      std::printf("  tensor in device memory (%s), moved by GPUDirect Storage (cuFile); unaligned edges staged\n",
+                  names.c_str());
+    } else {
+      std::printf("  tensor in device memory (%s), staged through %u x %s pinned chunks per thread\n", names.c_str(),
+                  o.config.device_chunks, human_size(o.config.device_chunk_size).c_str());
+    }
   }
   std::printf("  api %s, block %s, queue depth %u, %s, %s, engine %s, O_DIRECT %s\n",
               o.handle ? ("handle (io_parallel " + std::to_string(o.config.intra_op_parallelism) + ")").c_str() : "basic",
@@ -77,6 +83,7 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
       }
     }
   }
+  if (ph.at("gds").is_string()) std::printf("  GDS: %s\n", ph.at("gds").get<std::string>().c_str());
   for (const auto& n : ph.at("notes")) std::printf("  note: %s\n", n.get<std::string>().c_str());
 }
 

@@ -9,6 +9,7 @@
 #include "bench/bench_options.hpp"
 #include "bench/bench_options_checks.hpp"
 #include "swapio/device.hpp"
+#include "swapio/gds.hpp"
 #include "swapio/error.hpp"
 #include "swapio/file.hpp"
 #include "swapio/knobs.hpp"
@@ -49,6 +50,9 @@ void check_counts(const BenchOptions& o) {
 // (bench's own memory goes through the ring on the host only with --staging always).
 void check_host_only(const BenchOptions& o, const BenchArgs& a) {
   if (!a.device.empty()) throw ConfigError("--device " + a.device + " needs --gpu");
+  if (knob_given(a.knobs, "gds") && o.config.gds != GdsMode::off) {
+    throw ConfigError("--gds needs --gpu: GPUDirect Storage moves device memory");
+  }
   if (!a.mapping.empty()) throw ConfigError("--folder-to-device-mapping needs --gpu");
   for (const char* key : {"device_chunk_size", "device_chunks"}) {
     if (knob_given(a.knobs, key) && o.config.staging != StageMode::always) {
@@ -124,6 +128,11 @@ void finish_device_options(BenchOptions& o, const BenchArgs& a) {
   const bool emulated = spec.emulated;
   if (!a.mapping.empty()) take_device_mapping(o, a, emulated);
   if (!emulated) check_visible_gpus(o);
+  if (o.config.gds == GdsMode::on) {
+    if (const std::string why = gds_unavailable(emulated, false); !why.empty()) {
+      throw ConfigError("--gds on: no GPUDirect Storage here: " + why);
+    }
+  }
 }
 
 // --quick chooses its own file, size and validation.

@@ -24,6 +24,7 @@ double add_loop_event(PhaseFigures& f, PhaseFigures::Loop& l, const nlohmann::js
     const std::string n = ev.at(key);
     if (!n.empty()) f.notes.insert(n);
   }
+  if (const std::string g = ev.value("gds", ""); !g.empty()) f.gds.insert(g);
   f.latency.merge(Histogram::from_json(ev.at("latency")));
   return io;
 }

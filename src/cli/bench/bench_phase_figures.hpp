@@ -25,6 +25,7 @@ struct PhaseFigures {
   Histogram latency;
   bool validated = true, direct = true;
   std::set<std::string> engines, notes, checks;
+  std::set<std::string> gds;  // device memory: "yes", "yes (cuFile compat mode: ...)" or "no: why"
 };
 
 // The figures of the timed loops (those after warmup_loops) of e2e, the loops' end-to-end

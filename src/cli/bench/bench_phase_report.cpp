@@ -107,6 +107,7 @@ nlohmann::json phase_report(const BenchOptions& o, bool write, const PhaseWorker
           {"engine", engine},
           {"direct", f.direct},
           {"notes", f.notes},
+          {"gds", f.gds.empty() ? nlohmann::json() : nlohmann::json(*f.gds.begin())},
           {"validated", o.validate && f.validated},
           {"validation", f.checks},
           {"memory_layout", memory_layout(procs, f.direct)}};

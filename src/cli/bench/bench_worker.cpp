@@ -125,6 +125,7 @@ class Worker {
             {"direct_note", r.direct_note},
             {"staged", r.staged},
             {"device", r.device},
+            {"gds", r.device.empty() ? "" : r.gds ? (r.gds_note.empty() ? "yes" : "yes (" + r.gds_note + ")") : "no: " + r.gds_note},
             {"latency", h.to_json()}};
   }
 

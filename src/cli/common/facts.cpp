@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "swapio/device.hpp"
+#include "swapio/gds.hpp"
 
 #ifndef SWAPIO_VERSION
 #define SWAPIO_VERSION "unknown"
@@ -69,6 +70,7 @@ std::string version_text() {
     const int gpus = cuda_device_count(&why);
     s += "GPUs visible: " + std::to_string(gpus) + (gpus == 0 ? " (" + why + ")" : std::string()) + "\n";
   }
+  s += "GDS: " + gds_summary() + "\n";
   s += "Python package: " + (python.empty() ? std::string("no") : "yes (" + python + ")") + "\n";
   const std::string mpi = SWAPIO_MPI_FEATURE;
   s += "MPI: " + (mpi.empty() ? std::string("no (built without libopenmpi-dev: qualify --fleet is off)") : "yes (" + mpi + ")");

@@ -26,9 +26,15 @@ void add_knob_options(CLI::App& app, KnobArgs& args) {
     std::string help(k.help);
     if (k.kind == KnobKind::choice && help.find('|') == std::string::npos) help += " (" + std::string(k.choices) + ")";
     const std::string type = k.kind == KnobKind::size ? "SIZE" : k.kind == KnobKind::count ? "NUMBER" : std::string(k.choices);
-    args.options[key] =
-        app.add_option(spelling(k.flag, k.alias), args.text[key], help)->type_name(type)->default_str(k.get(defaults));
-    if (!k.bare.empty()) args.options[key]->expected(0, 1);  // "--gds" alone means its bare value
+    args.options[key] = app.add_option(spelling(k.flag, k.alias), args.text[key], help)->type_name(type);
+    if (k.bare.empty()) {
+      args.options[key]->default_str(k.get(defaults));
+    } else {
+      // Given alone ("--gds") it means its bare value. CLI11 would take a default string as that
+      // value: the default goes in the help instead.
+      args.options[key]->expected(0, 1);
+      args.options[key]->description(help + " [default: " + k.get(defaults) + "]");
+    }
   }
 }
 
@@ -51,7 +57,7 @@ void apply_knob_options(const KnobArgs& args, Config& config) {
     const auto it = args.text.find(key);
     if (it == args.text.end() || args.options.at(key)->count() == 0) continue;
     try {
-      k.set(config, it->second.empty() && !k.bare.empty() ? k.bare : it->second);
+      k.set(config, it->second.empty() && !k.bare.empty() ? k.bare : it->second);  // "--gds" alone
       k.check(config);
     } catch (const ConfigError& e) {
       throw ConfigError(std::string(k.flag) + " " + it->second + ": " + e.what());

@@ -58,20 +58,26 @@ std::pair<const void*, std::uint64_t> cufile_base(const CuFileLibrary& lib, cons
   return {reinterpret_cast<const void*>(it->first), address(memory) - it->first};
 }
 
-// Why GDS cannot run for an op on `device`'s memory and `file`, or "" when it can; *lib is set
-// when it can.
-std::string why_not(const Config& config, const File& file, Device& device, const CuFileLibrary** lib) {
-  if (config.gds == GdsMode::off) return "gds=off";
+// Why GDS cannot run for memory of an emulated or a CUDA device, or "" (*lib set).
+std::string device_why_not(bool emulated, const CuFileLibrary** lib) {
   std::string why;
   *lib = cufile_driver(&why);
   if (*lib == nullptr) return why;
-  const bool emulated = dynamic_cast<EmulatedDevice*>(&device) != nullptr;
   if (emulated && !(*lib)->reaches_emulation) {
     return (*lib)->name + " reaches CUDA memory only, not the host emulation's";
   }
   if (!emulated && (*lib)->reaches_emulation) {
     return (*lib)->name + " is a stand-in that reaches the host emulation's memory only";
   }
+  return "";
+}
+
+// Why GDS cannot run for an op on `device`'s memory and `file`, or "" when it can; *lib is set
+// when it can.
+std::string why_not(const Config& config, const File& file, Device& device, const CuFileLibrary** lib) {
+  if (config.gds == GdsMode::off) return "gds=off";
+  std::string why = device_why_not(dynamic_cast<EmulatedDevice*>(&device) != nullptr, lib);
+  if (!why.empty()) return why;
   if (!file.direct()) {
     return config.direct == DirectMode::off ? "direct=off, and cuFile needs O_DIRECT" : "the filesystem refuses O_DIRECT";
   }
@@ -106,8 +112,7 @@ GdsChoice choose_gds(const Config& config, const File& file, Device& device) {
 }
 
 void gds_move(const GdsFile& gds, Direction direction, Device& device, std::byte* memory, std::uint64_t offset,
-              std::uint64_t length, std::uint64_t block, const std::string& path, const Fence* after,
-              const std::atomic<bool>* cancel, SliceStats& stats) {
+              std::uint64_t length, const std::string& path, const Fence* after, SliceStats& stats) {
   const CurrentDevice current(device.driver(), device.ordinal());
   // cuFile reads and writes device memory outside any stream: the caller's queued work first.
   if (after != nullptr) device.driver().synchronize(after->event);
@@ -115,30 +120,25 @@ void gds_move(const GdsFile& gds, Direction direction, Device& device, std::byte
   const auto [base, base_offset] = cufile_base(lib, memory, static_cast<std::size_t>(length));
   const bool read = direction == Direction::read;
   const char* call = read ? "cuFileRead" : "cuFileWrite";
-  for (std::uint64_t pos = 0; pos < length;) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;  // the op's error wins
-    const std::uint64_t n = std::min(block, length - pos);
-    const Clock::time_point start = Clock::now();
-    for (std::uint64_t done = 0; done < n;) {
-      const auto file_off = static_cast<off_t>(offset + pos + done);
-      const auto buf_off = static_cast<off_t>(base_offset + pos + done);
-      const std::size_t want = static_cast<std::size_t>(n - done);
-      const ssize_t ret = read ? lib.read(gds.handle(), const_cast<void*>(base), want, file_off, buf_off)
-                               : lib.write(gds.handle(), base, want, file_off, buf_off);
-      if (ret == -1) throw_io_error(errno, call, path, offset + pos + done, want);
-      if (ret < 0) throw_io_error(EIO, call, path, offset + pos + done, want, cufile_error_text(static_cast<int>(-ret)));
-      if (ret == 0) {
-        throw_io_error(read ? ENODATA : EIO, call, path, offset + pos + done, want,
-                       read ? "end of file reached early" : "cuFile wrote nothing");
-      }
-      done += static_cast<std::uint64_t>(ret);
-      if (done < n) ++stats.resubmits;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t done = 0; done < length;) {
+    const auto file_off = static_cast<off_t>(offset + done);
+    const auto buf_off = static_cast<off_t>(base_offset + done);
+    const auto want = static_cast<std::size_t>(length - done);
+    const ssize_t ret = read ? lib.read(gds.handle(), const_cast<void*>(base), want, file_off, buf_off)
+                             : lib.write(gds.handle(), base, want, file_off, buf_off);
+    if (ret == -1) throw_io_error(errno, call, path, offset + done, want);
+    if (ret < 0) throw_io_error(EIO, call, path, offset + done, want, cufile_error_text(static_cast<int>(-ret)));
+    if (ret == 0) {
+      throw_io_error(read ? ENODATA : EIO, call, path, offset + done, want,
+                     read ? "end of file reached early" : "cuFile wrote nothing");
     }
-    stats.latencies_ns.push_back(ns_since(start));
-    stats.bytes += n;
-    ++stats.requests;
-    pos += n;
+    done += static_cast<std::uint64_t>(ret);
+    if (done < length) ++stats.resubmits;
   }
+  stats.latencies_ns.push_back(ns_since(start));
+  stats.bytes += length;
+  ++stats.requests;
 }
 
 void gds_note_allocation(const void* base, std::size_t bytes) noexcept {
@@ -183,6 +183,13 @@ std::string gds_summary() {
   if (info.version > 0) s += " " + std::to_string(info.version / 1000) + "." + std::to_string(info.version % 1000 / 10);
   s += " (" + info.library + "), nvidia-fs " + (info.nvidia_fs ? "loaded" : "not loaded: compat mode");
   return s;
+}
+
+std::string gds_unavailable(bool emulated, bool native) {
+  const detail::CuFileLibrary* lib = nullptr;
+  std::string why = detail::device_why_not(emulated, &lib);
+  if (why.empty() && native && !detail::nvidia_fs_loaded()) why = "nvidia-fs not loaded, cuFile compat mode";
+  return why;
 }
 
 void gds_register(const DeviceSpan& span) {

@@ -54,12 +54,12 @@ struct GdsChoice {
 GdsChoice choose_gds(const Config& config, const File& file, Device& device);
 
 // Moves the body [offset, offset+length) between the file and device memory at `memory` with
-// cuFile, in requests of `block` bytes, short transfers resumed, after the caller's stream work
-// `after` (when given) is done. Stops between requests when *cancel turns true. Throws
-// swapio::Error naming the call, path, offset, length and cuFile's error.
+// cuFile, after the caller's stream work `after` (when given) is done: one call, as DeepSpeed's
+// GDS op makes one per thread (cuFile splits it into DMA requests of its own), resumed while it
+// moves fewer bytes than asked. Throws swapio::Error naming the call, path, offset, length and
+// cuFile's error.
 void gds_move(const GdsFile& gds, Direction direction, Device& device, std::byte* memory, std::uint64_t offset,
-              std::uint64_t length, std::uint64_t block, const std::string& path, const Fence* after,
-              const std::atomic<bool>* cancel, SliceStats& stats);
+              std::uint64_t length, const std::string& path, const Fence* after, SliceStats& stats);
 
 // Device::allocate and Device::deallocate: swapio's own allocations, registered with cuFile on
 // their first GDS op, deregistered before they are freed.

@@ -137,7 +137,7 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
   edge(buf, offset, plan.head_length());
   if (plan.requests() > 0 && gds != nullptr) {
     gds_move(*gds, direction, *device, buf + (plan.body_begin - offset), plan.body_begin, plan.body_length(),
-             plan.block_size, file.name(), after, cancel, stats);
+             file.name(), after, stats);
   } else if (plan.requests() > 0) {
     Attachment attached{*backend_};
     if (config_.register_files) backend_->attach_file(file.fd());
