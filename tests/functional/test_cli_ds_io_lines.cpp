@@ -143,7 +143,7 @@ TEST_F(Cli, DsIoBadLinesGetOneLineAndStatusTwo) {
       {{"ds_io", "--folder_to_device_mapping", "missing:0", "--io_size", "1M"}, "missing is not a folder"},
       {{"ds_io", "--folder", "nvme", "--io_size", "1M", "--engine", "fast"}, "--engine fast is invalid"},
       {{"ds_io", "--folder", "nvme", "--io_size", "1M", "--engine", "torch_io"}, "not supported"},
-      {{"ds_io", "--folder", "nvme", "--io_size", "1M", "--use_gds", "--gpu"}, "no GPUDirect Storage"},
+      {{"ds_io", "--folder", "nvme", "--io_size", "1M", "--use_gds"}, "--gpu must be set to transfer with --use_gds"},
       {{"ds_io", "--folder", "nvme"}, "--io_size is required"},
       {{"ds_io", "--folder", "nvme", "--io_size", "0"}, "--io_size 0"},
       {{"ds_io", "--folder", "nvme", "--io_size", "1M", "--queue_depth", "0"}, "queue_depth"},

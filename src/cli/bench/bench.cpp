@@ -50,7 +50,9 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
               o.config.overlap_events ? "overlapped" : "sequential",
               o.config.single_submit ? "single submit" : "batch submit", ph.at("engine").get<std::string>().c_str(),
               ph.at("direct").get<bool>() ? "yes" : "no");
-  std::printf("  I/O memory: %s\n", layout_line(ph.at("memory_layout")).c_str());
+  const bool by_gds = ph.at("gds").is_string() && ph.at("gds").get<std::string>().rfind("yes", 0) == 0;
+  std::printf("  I/O memory: %s\n", by_gds ? "the tensor's device memory, by cuFile (the edges through the staging ring)"
+                                           : layout_line(ph.at("memory_layout")).c_str());
   for (const auto& w : ph.at("memory_layout").at("warnings")) std::printf("  warning: %s\n", w.get<std::string>().c_str());
   std::printf("  %4s  %14s  %12s  %14s  %12s\n", "loop", "task latency", "task speed", "e2e latency", "e2e speed");
   for (const auto& l : ph.at("loops")) {

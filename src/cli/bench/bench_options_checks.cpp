@@ -59,6 +59,11 @@ void check_direct_alignment(const BenchOptions& o) {
     } catch (const Error& e) {
       throw ConfigError(std::string("cannot look at ") + p + ": " + e.what());
     }
+    if (align == 0 && o.gpu && o.config.gds == GdsMode::on) {
+      throw ConfigError("--gds on: " + p + " is not read or written with O_DIRECT here (" +
+                        (o.config.direct == DirectMode::off ? "--direct off" : "the filesystem refuses it") +
+                        "), and cuFile needs it: no GPUDirect Storage there");
+    }
     if (align != 0 && o.config.block_size % align != 0) {
       throw ConfigError("--block-size " + std::to_string(o.config.block_size) +
                         " is not a multiple of the direct-I/O alignment " + std::to_string(align) + " of " + p +
