@@ -62,6 +62,7 @@ inline Direction direction_of(bool write) { return write ? Direction::write : Di
 void bind_config(py::module_& m);  // Config, knob_names
 void bind_handle(py::module_& m);  // _Handle, _Op, and the completion queue Future uses
 void bind_memory(py::module_& m);  // PinnedMemory, Device, DeviceMemory, open_device, cuda_built
-void bind_testing(py::module_& m);  // the testing submodule: the emulation's controls, injected faults
+void bind_testing(py::module_& m);
+void bind_gds(py::module_& m);  // gds_info, gds_summary, gds_register, gds_deregister  // the testing submodule: the emulation's controls, injected faults
 
 }  // namespace swapio::python

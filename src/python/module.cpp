@@ -75,6 +75,8 @@ void bind_results(py::module_& m) {
       .def_readonly("direct_note", &OpResult::direct_note)
       .def_readonly("staged", &OpResult::staged, "Some requests went through swapio's staging memory.")
       .def_readonly("device", &OpResult::device, "The device of device memory ('' for host memory).")
+      .def_readonly("gds", &OpResult::gds, "Device memory: the body moved by GPUDirect Storage (cuFile).")
+      .def_readonly("gds_note", &OpResult::gds_note, "Device memory: why not (gds=auto fell back), or cuFile's compat mode.")
       .def_readonly("threads", &OpResult::threads)
       .def_readonly("requests", &OpResult::requests)
       .def_readonly("resubmits", &OpResult::resubmits)
@@ -132,6 +134,7 @@ PYBIND11_MODULE(_swapio, m) {
   bind_basic(m);
   bind_memory(m);
   bind_testing(m);
+  bind_gds(m);
   m.attr("__version__") = SWAPIO_VERSION;
 }
 

@@ -30,8 +30,8 @@ __version__ = _swapio.__version__
 
 __all__ = [
     "Config", "ConfigError", "Device", "DeviceMemory", "Error", "Future", "Handle", "OpResult",
-    "PinnedMemory", "ValidationError", "cuda_built", "empty_pinned", "knob_names", "open_device",
-    "read_file", "write_file",
+    "PinnedMemory", "ValidationError", "cuda_built", "empty_pinned", "gds_deregister", "gds_info", "gds_register",
+    "gds_summary", "knob_names", "open_device", "read_file", "write_file",
 ]
 
 
@@ -253,6 +253,31 @@ def open_device(spec):
 def cuda_built():
     """Whether this build can drive CUDA devices."""
     return _swapio.cuda_built()
+
+
+def gds_info():
+    """GPUDirect Storage on this machine: {'loaded': bool, 'library': name, 'version': cuFile's
+    (1150: 1.15; 0 where unknown), 'nvidia_fs': bool (False: cuFile runs in compat mode),
+    'why_not': why the library is not loaded}. Ops use it by the gds knob (auto|on|off); each
+    OpResult says whether its body went by cuFile (gds) and why not (gds_note)."""
+    return _swapio.gds_info()
+
+
+def gds_summary():
+    """gds_info() in one line: "cuFile 1.15 (libcufile.so.0), nvidia-fs loaded" or "no: why"."""
+    return _swapio.gds_summary()
+
+
+def gds_register(buffer):
+    """Registers device memory (a CUDA tensor, DeviceMemory) with cuFile until gds_deregister,
+    so GDS ops on it skip cuFile's bounce buffers. Raises ConfigError where GDS is unavailable
+    or the buffer is host memory, swapio.Error with cuFile's error (already registered)."""
+    _swapio.gds_register(buffer)
+
+
+def gds_deregister(buffer):
+    """Undoes gds_register; raises swapio.Error with cuFile's error when it was not registered."""
+    _swapio.gds_deregister(buffer)
 
 
 def knob_names():

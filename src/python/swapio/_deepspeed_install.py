@@ -6,15 +6,23 @@ import sys as _sys
 _saved = {}
 
 # DeepSpeed's op builders answered here: (class name in deepspeed.ops.op_builder, op name).
-_BUILDERS = (("AsyncIOBuilder", "async_io"), ("PinMemoryBuilder", "pin_memory"))
+_BUILDERS = (("AsyncIOBuilder", "async_io"), ("GDSBuilder", "gds"), ("PinMemoryBuilder", "pin_memory"))
 
 
-def _patch_builder(cls, this):
+def _compatible(op):
+    """Whether swapio answers op here: GDS where libcufile loads, the others always."""
+    if op != "gds":
+        return True
+    import swapio
+    return bool(swapio.gds_info()["loaded"])
+
+
+def _patch_builder(cls, this, op):
     def load(self, verbose=False):
         return this
 
     def is_compatible(self, verbose=False):
-        return True
+        return _compatible(op)
 
     methods = {k: cls.__dict__[k] for k in ("load", "is_compatible") if k in cls.__dict__}
     cls.load = load
@@ -56,13 +64,13 @@ def install(this):
     for cls_name, op_name in _BUILDERS:
         cls = getattr(op_builder, cls_name, None)
         if cls is not None and cls_name not in _saved:
-            _saved[cls_name] = _patch_builder(cls, this)
+            _saved[cls_name] = _patch_builder(cls, this, op_name)
     import deepspeed.ops as ops
     compatible = getattr(ops, "__compatible_ops__", None)
     if isinstance(compatible, dict) and "compatible" not in _saved:
         _saved["compatible"] = (compatible, {op: compatible.get(op, None) for _, op in _BUILDERS})
         for _, op in _BUILDERS:
-            compatible[op] = True
+            compatible[op] = _compatible(op)
     if "aio" not in _saved:
         _route_aio_package(this)
     return this

@@ -25,13 +25,14 @@ import threading as _threading
 
 import swapio as _swapio
 from . import _deepspeed_args as _args
+from . import _deepspeed_gds
 from . import _deepspeed_install
 from ._deepspeed_pin import (free_cpu_locked_tensor, free_cpu_locked_tensor_by_ptr, is_pinned,  # noqa: F401
                              new_cpu_locked_tensor, pin_handle)
 
 __all__ = [
     "aio_handle", "aio_read", "aio_write", "deepspeed_memcpy", "free_cpu_locked_tensor",
-    "free_cpu_locked_tensor_by_ptr", "install", "is_pinned", "new_cpu_locked_tensor", "pin_handle", "uninstall",
+    "free_cpu_locked_tensor_by_ptr", "gds_handle", "install", "is_pinned", "new_cpu_locked_tensor", "pin_handle", "uninstall",
 ]
 
 _O_DIRECT_ALIGNMENT = 512  # DeepSpeed's: get_alignment() is intra_op_parallelism times this
@@ -51,7 +52,10 @@ class aio_handle:
 
     Every method takes DeepSpeed's argument names, positions and defaults and returns what
     DeepSpeed's returns; see the README's DeepSpeed table for the differences (errors raise).
+    Device tensors go through pinned host memory, never GPUDirect Storage (gds_handle's).
     """
+
+    _GDS = "off"
 
     def __init__(self, block_size=1048576, queue_depth=128, single_submit=False, overlap_events=False,
                  intra_op_parallelism=1):
@@ -61,7 +65,8 @@ class aio_handle:
             queue_depth=_args.integer(f, "queue_depth", queue_depth),
             single_submit=_args.flag(f, "single_submit", single_submit),
             overlap_events=_args.flag(f, "overlap_events", overlap_events),
-            intra_op_parallelism=_args.integer(f, "intra_op_parallelism", intra_op_parallelism))
+            intra_op_parallelism=_args.integer(f, "intra_op_parallelism", intra_op_parallelism),
+            gds=self._GDS)
         self._engine = _swapio._swapio._Handle(self._config)
         self._serial = None
         self._serial_lock = _threading.Lock()
@@ -196,6 +201,8 @@ class aio_handle:
 _args.with_signature(aio_handle.pread, *_PARALLEL)
 _args.with_signature(aio_handle.pwrite, *_PARALLEL)
 
+gds_handle = _deepspeed_gds.make_gds_handle(aio_handle)
+
 
 # ---- the basic API ------------------------------------------------------------------------
 
@@ -230,8 +237,8 @@ def deepspeed_memcpy(dest, src):
 # ---- routing DeepSpeed to swapio ----------------------------------------------------------
 
 def install():
-    """Makes DeepSpeed's async_io and pin_memory ops swapio's: AsyncIOBuilder().load() and
-    PinMemoryBuilder().load() return this module (their is_compatible() is True, and so are
+    """Makes DeepSpeed's async_io, gds and pin_memory ops swapio's: AsyncIOBuilder().load(),
+    GDSBuilder().load() and PinMemoryBuilder().load() return this module (their is_compatible() is True, and so are
     their entries in deepspeed.ops.__compatible_ops__), and deepspeed.ops.aio is this module.
     DeepSpeed's native pin backend (DS_PIN_MEMORY_BACKEND=native) then pins through
     pin_handle, on the registry every aio_handle sees. Call it before DeepSpeed pins or swaps
