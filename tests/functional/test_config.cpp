@@ -157,7 +157,7 @@ TEST(FormatBytes, ReadsLikeAPerson) {
 // The knob table: every knob reads back what it writes, is found by each of its spellings, and
 // its rule is the one Config::validate applies.
 TEST(Knobs, EveryKnobRoundTripsItsText) {
-  EXPECT_EQ(knobs().size(), 14u);
+  EXPECT_EQ(knobs().size(), 15u);
   Config changed;
   changed.block_size = 3 * kMiB;
   changed.queue_depth = 7;
@@ -171,6 +171,7 @@ TEST(Knobs, EveryKnobRoundTripsItsText) {
   changed.staging = StageMode::never;
   changed.device_chunk_size = 4097;
   changed.device_chunks = 3;
+  changed.gds = GdsMode::off;
   changed.sync = true;
   changed.atomic_replace = true;
   for (const Knob& k : knobs()) {

@@ -68,8 +68,10 @@ def install(this):
     import deepspeed.ops as ops
     compatible = getattr(ops, "__compatible_ops__", None)
     if isinstance(compatible, dict) and "compatible" not in _saved:
-        _saved["compatible"] = (compatible, {op: compatible.get(op, None) for _, op in _BUILDERS})
-        for _, op in _BUILDERS:
+        # The ops whose builders this DeepSpeed has (an older one has no GDSBuilder).
+        ops_here = [op for cls_name, op in _BUILDERS if getattr(op_builder, cls_name, None) is not None]
+        _saved["compatible"] = (compatible, {op: compatible.get(op, None) for op in ops_here})
+        for op in ops_here:
             compatible[op] = _compatible(op)
     if "aio" not in _saved:
         _route_aio_package(this)
