@@ -56,8 +56,18 @@ if grep -q '^GPUs visible: 0' <<<"$version"; then
 fi
 out=$("$check" --device emulated --size 16M --rounds 1 --folder "$work" "$build" 2>&1); rc=$?
 [ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "the rehearsal exited $rc: $out"
-for want in "swapio_gpu_rules_test: PASS" "write: GPU/host median ratio" "read: GPU/host median ratio"; do
+for want in "swapio_gpu_rules_test: PASS" "write: GPU/host median ratio" "read: GPU/host median ratio" "== GDS: "; do
   grep -q "$want" <<<"$out" || fail "the rehearsal did not say '$want': $out"
 done
+# GPUDirect Storage rehearsed through the stand-in libcufile.so.0 (nvidia-fs "loaded").
+standin="$build/cufile-standin/libcufile.so.0"
+if [ -e "$standin" ]; then
+  out=$(SWAPIO_CUFILE_LIBRARY="$standin" SWAPIO_NVIDIA_FS_PROC=/ "$check" --device emulated --size 16M --rounds 1 \
+        --folder "$work" "$build" 2>&1); rc=$?
+  [ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "the GDS rehearsal exited $rc: $out"
+  for want in "== GDS: cuFile 1.15" "write: GDS/bounce median ratio" "read: GDS/bounce median ratio"; do
+    grep -q "$want" <<<"$out" || fail "the GDS rehearsal did not say '$want': $out"
+  done
+fi
 [ -z "$(ls "$work" | grep -v bundle)" ] || fail "the rehearsal left files: $(ls "$work")"
 echo "PASS"

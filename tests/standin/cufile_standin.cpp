@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,11 +97,15 @@ ssize_t injected_failure() {
   return -std::strtol(what + 1, nullptr, 10);
 }
 
-// Moves n bytes between the file and host memory: through an aligned bounce with O_DIRECT where
-// the range is aligned (as DMA would), else through the buffered descriptor.
+// Moves n bytes between the file and host memory with O_DIRECT where the range is aligned (as
+// DMA would: straight in when the memory is aligned too, else through an aligned bounce), else
+// through the buffered descriptor.
 ssize_t move(const HandleRec& h, bool read, char* host, std::size_t n, off_t offset) {
   if (offset % kAlign != 0 || n % kAlign != 0) {
     return read ? ::pread(h.buffered_fd, host, n, offset) : ::pwrite(h.buffered_fd, host, n, offset);
+  }
+  if (reinterpret_cast<std::uintptr_t>(host) % kAlign == 0) {  // straight in, as DMA into the GPU
+    return read ? ::pread(h.fd, host, n, offset) : ::pwrite(h.fd, host, n, offset);
   }
   void* bounce = nullptr;
   if (::posix_memalign(&bounce, kAlign, n) != 0) {
