@@ -5,8 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <span>
+#include <string_view>
 
 #include "cli_fixture.hpp"
+#include "support.hpp"
 
 namespace swapio::test {
 namespace {
@@ -104,6 +107,25 @@ TEST_F(CliGds, AutoSaysWhichPathRanAndWhy) {
                                                    "1M", "--json"});
   ASSERT_EQ(o.status, 0) << o.err;
   EXPECT_TRUE(nlohmann::json::parse(o.out).at("phases").at(0).at("gds").is_null());
+}
+
+TEST_F(CliGds, QualifySaysWhichPathEachGpuWorkloadTook) {
+  write_plain(dir_.file("gds.json"), std::as_bytes(std::span(std::string_view(R"({ "name": "gds", "rounds": 1,
+    "workloads": [
+      { "name": "gpu-write-gds", "op": "write", "size": "8M", "device": "emulated", "gds": "on", "floor_gib_per_s": 0.001 },
+      { "name": "gpu-read-auto", "op": "read", "size": "8M", "device": "emulated", "floor_gib_per_s": 0.001 }
+    ] })"))));
+  const Outcome o = run_env({kStandIn, kNoNvidiaFs}, {"qualify", "--profile", "gds.json", "--folder", "nvme", "--json",
+                                                     "q.json"});
+  ASSERT_EQ(o.status, 0) << o.err << o.out;
+  EXPECT_NE(o.out.find("gpu-write-gds: GDS: yes (cuFile compat mode: nvidia-fs not loaded)\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("gpu-read-auto: GDS: no: nvidia-fs not loaded, cuFile compat mode\n"), std::string::npos) << o.out;
+  const auto doc = nlohmann::json::parse(slurp(dir_.file("q.json")));
+  EXPECT_EQ(doc.at("workloads").at(0).at("gds_path"), "yes (cuFile compat mode: nvidia-fs not loaded)");
+  EXPECT_EQ(doc.at("workloads").at(0).at("gds"), "on");
+  std::filesystem::remove(dir_.file("q.json"));
+  std::filesystem::remove(dir_.file("gds.json"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("nvme"))) << "qualify left files";
 }
 
 TEST_F(CliGds, VersionNamesCuFile) {

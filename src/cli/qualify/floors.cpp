@@ -58,6 +58,7 @@ void record(WorkloadResult& res, Series& series, const FloorProgram& p, bool fir
   if (first && !res.direct) {
     res.direct = m.direct;
     res.direct_note = m.direct_note;
+    res.gds = m.gds;
   }
   series.gib_per_s.push_back(m.gib_per_s);
   series.cpu_per_gib.push_back(m.cpu_per_gib);

@@ -67,6 +67,7 @@ struct WorkloadResult {
   // ceiling ran the same way, so that like is compared with like. direct_note: why not.
   std::optional<bool> direct;
   std::string direct_note;
+  std::string gds;  // a GPU workload: whether swapio's first run went by GPUDirect Storage, and why not
   std::optional<double> contiguous_2m;  // swapio's I/O memory: the least over its rounds
   std::vector<std::string> memory_warnings;  // swapio's, each once
   std::string error;  // a program failed ("fio libaio, workload w: exited with status 1: ..."), or

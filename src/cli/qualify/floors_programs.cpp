@@ -82,7 +82,8 @@ FloorMeasurement run_swapio(const FloorOptions& o, const Workload& w, Engine eng
     const auto j = nlohmann::json::parse(f.out);
     const auto& ph = j.at("phases").at(0);
     FloorMeasurement m{ph.at("aggregate").at("task_gib_per_s").get<double>(), ph.at("cpu_seconds_per_gib").get<double>(),
-                       ph.at("direct").get<bool>(), "", {}, {}, {}, {}};
+                       ph.at("direct").get<bool>(), "", "", {}, {}, {}, {}};
+    if (const auto g = ph.find("gds"); g != ph.end() && g->is_string()) m.gds = g->get<std::string>();
     for (const auto& n : ph.at("notes")) {
       const std::string note = n;
       if (note.find("buffered") != std::string::npos) m.direct_note = note;
@@ -134,7 +135,7 @@ FloorMeasurement run_fio(const FloorOptions& o, const Workload& w, const FloorPr
     const double cpu = (job.at("usr_cpu").get<double>() + job.at("sys_cpu").get<double>()) / 100.0 *
                        job.at("job_runtime").get<double>() / 1000.0;
     if (bytes <= 0 || bw <= 0) throw std::runtime_error("no bytes moved");
-    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, "", {}, {}, {}, {}};
+    return {bw / static_cast<double>(kGiB), cpu / (bytes / static_cast<double>(kGiB)), direct, "", "", {}, {}, {}, {}};
   } catch (const std::exception& e) {
     unreadable(p.label, w.name, e.what());
   }

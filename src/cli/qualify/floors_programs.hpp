@@ -25,6 +25,7 @@ struct FloorMeasurement {
   double cpu_per_gib = 0;
   bool direct = true;       // swapio: whether it ran with O_DIRECT
   std::string direct_note;  // swapio: why not
+  std::string gds;          // swapio on device memory: "yes", "yes (cuFile compat mode: ...)" or "no: why"
   std::optional<double> contiguous_2m;  // swapio: its phase's memory_layout
   std::vector<std::string> warnings;    // swapio: the layout's warnings
   // A step workload: the step's bytes at the I/O lower bound over its median step time, and that time.

@@ -163,6 +163,7 @@ nlohmann::json workload_to_json(const WorkloadResult& r) {
                    {"error", r.error.empty() ? nlohmann::json() : nlohmann::json(r.error)},
                    {"direct", r.direct ? nlohmann::json(*r.direct) : nlohmann::json()},
                    {"direct_note", r.direct_note},
+                   {"gds_path", r.gds.empty() ? nlohmann::json() : nlohmann::json(r.gds)},
                    {"memory_contiguous_2m", r.contiguous_2m ? nlohmann::json(*r.contiguous_2m) : nlohmann::json()},
                    {"memory_warnings", r.memory_warnings},
                    {"pass", r.pass}});

@@ -62,6 +62,7 @@ void print_notes(FILE* out, const std::vector<WorkloadResult>& results) {
     if (r.direct && !*r.direct) {
       std::fprintf(out, "%s: buffered I/O for every program (%s)\n", r.workload.name.c_str(), r.direct_note.c_str());
     }
+    if (!r.gds.empty()) std::fprintf(out, "%s: GDS: %s\n", r.workload.name.c_str(), r.gds.c_str());
     for (const std::string& w : r.memory_warnings) std::fprintf(out, "%s: warning: swapio %s\n", r.workload.name.c_str(), w.c_str());
   }
 }
