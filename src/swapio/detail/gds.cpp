@@ -58,18 +58,18 @@ std::pair<const void*, std::uint64_t> cufile_base(const CuFileLibrary& lib, cons
   return {reinterpret_cast<const void*>(it->first), address(memory) - it->first};
 }
 
-// Why GDS cannot run for memory of an emulated or a CUDA device, or "" (*lib set).
+// Why GDS cannot run for memory of an emulated or a CUDA device, or "" (*lib set, its driver
+// open). The driver is opened only for memory the library can reach.
 std::string device_why_not(bool emulated, const CuFileLibrary** lib) {
   std::string why;
+  const CuFileLibrary* loaded = cufile_library(&why);
+  if (loaded == nullptr) return why;
+  if (emulated && !loaded->reaches_emulation) return loaded->name + " reaches CUDA memory only, not the host emulation's";
+  if (!emulated && loaded->reaches_emulation) {
+    return loaded->name + " is a stand-in that reaches the host emulation's memory only";
+  }
   *lib = cufile_driver(&why);
-  if (*lib == nullptr) return why;
-  if (emulated && !(*lib)->reaches_emulation) {
-    return (*lib)->name + " reaches CUDA memory only, not the host emulation's";
-  }
-  if (!emulated && (*lib)->reaches_emulation) {
-    return (*lib)->name + " is a stand-in that reaches the host emulation's memory only";
-  }
-  return "";
+  return *lib == nullptr ? why : "";
 }
 
 // Why GDS cannot run for an op on `device`'s memory and `file`, or "" when it can; *lib is set
@@ -181,8 +181,13 @@ std::string gds_summary() {
   if (!info.loaded) return "no: " + info.why_not;
   std::string s = "cuFile";
   if (info.version > 0) s += " " + std::to_string(info.version / 1000) + "." + std::to_string(info.version % 1000 / 10);
-  s += " (" + info.library + "), nvidia-fs " + (info.nvidia_fs ? "loaded" : "not loaded: compat mode");
-  return s;
+  s += " (" + info.library + ")";
+  const detail::CuFileLibrary* lib = detail::cufile_library(nullptr);
+  // NVIDIA's library moves CUDA memory only: without CUDA in the build there is none to move.
+  if (!detail::cuda_built() && lib != nullptr && !lib->reaches_emulation) {
+    return "no: " + s + " is installed, but " + detail::kNoCudaBuild;
+  }
+  return s + ", nvidia-fs " + (info.nvidia_fs ? "loaded" : "not loaded: compat mode");
 }
 
 std::string gds_unavailable(bool emulated, bool native) {
