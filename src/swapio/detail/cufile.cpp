@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "swapio/detail/driver.hpp"
+#include "swapio/detail/fork_guard.hpp"
 
 namespace swapio::detail {
 namespace cufile {
@@ -159,6 +160,12 @@ DriverState& driver_state() {
   static DriverState* s = new DriverState;  // never destroyed: used from the exit handler
   return *s;
 }
+
+std::mutex* driver_mutex() { return &driver_state().mutex; }
+
+// Set up at load time (see fork_guard.hpp): a child forked while another thread opens the driver
+// does not inherit the lock held.
+[[maybe_unused]] const bool driver_guarded = (driver_state(), guard_across_fork<&driver_mutex>(), true);
 
 void close_at_exit() {
   DriverState& s = driver_state();

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "swapio/detail/driver.hpp"
+#include "swapio/detail/fork_guard.hpp"
 #include "swapio/error.hpp"
 #include "swapio/gds.hpp"
 
@@ -28,6 +29,12 @@ Registry& registry() {
   static Registry* r = new Registry;  // never destroyed: device memory may be freed during exit
   return *r;
 }
+
+std::mutex* registry_mutex() { return &registry().mutex; }
+
+// Set up at load time, before any thread can be inside it: a child forked while another thread
+// registers a buffer does not inherit the lock held (see fork_guard.hpp).
+[[maybe_unused]] const bool registry_guarded = (registry(), guard_across_fork<&registry_mutex>(), true);
 
 std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
