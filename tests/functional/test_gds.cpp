@@ -287,6 +287,22 @@ TEST_F(Gds, RegistrationsAreCachedAndGivenBack) {
   EXPECT_EQ(gds_registered_buffers(), 0u);
 }
 
+TEST_F(Gds, ARefusedRegistrationMovesUnregisteredAndSaysSo) {
+  const ScopedEnv refuse("SWAPIO_STANDIN_BUF_ERROR", "5036");
+  const Counters before = counters();
+  OpResult w, r;
+  Config c;
+  c.intra_op_parallelism = 2;
+  round_trip(c, 2 << 20, 0, 0, &w, &r);
+  EXPECT_TRUE(w.gds);
+  const std::string said = "cuFileBufRegister refused swapio's allocation (CU_FILE_GPU_MEMORY_PINNING_FAILED (5036): GPU "
+                           "memory could not be pinned): it moves unregistered, through cuFile's own bounce buffers";
+  EXPECT_EQ(w.gds_note, said);
+  EXPECT_EQ(r.gds_note, said);
+  EXPECT_EQ(counters().buf_registers, before.buf_registers);
+  EXPECT_EQ(gds_registered_buffers(), 0u);
+}
+
 TEST_F(Gds, CallersRegisterBuffersOnceAndErrorsSayWhy) {
   DeviceBuffer buf(dev_, 1 << 20);
   gds_register(buf.span());

@@ -13,6 +13,7 @@
 // swapio_cufile_standin_attach. Tests steer it through the environment, read at each call:
 //   SWAPIO_STANDIN_DRIVER_OPEN=fail    cuFileDriverOpen fails (CU_FILE_DRIVER_NOT_INITIALIZED)
 //   SWAPIO_STANDIN_HANDLE_ERROR=N      cuFileHandleRegister fails with status N
+//   SWAPIO_STANDIN_BUF_ERROR=N         cuFileBufRegister fails with status N
 //   SWAPIO_STANDIN_MAX_IO=BYTES        each read or write moves at most BYTES (short transfers)
 //   SWAPIO_STANDIN_FAIL_IO=K:WHAT      the K-th read or write (from 1) fails: WHAT is a cuFile
 //                                      status (returned negated) or "eio" (-1 with errno EIO)
@@ -237,6 +238,7 @@ Error cuFileBufRegister(const void* base, std::size_t length, int flags) {
   if (base == nullptr || length == 0 || flags != 0) return {5022, 0};
   if (g_resolve == nullptr || g_resolve(base, length) == nullptr) return {5012, 0};
   if (g_buffers.count(base) != 0) return {5023, 0};
+  if (const long forced = env_number("SWAPIO_STANDIN_BUF_ERROR", 0)) return {static_cast<int>(forced), 0};
   g_buffers[base] = length;
   ++g_counters.buf_registers;
   return ok;

@@ -17,7 +17,7 @@ struct Buffer {
   std::size_t bytes = 0;
   bool owned = false;       // allocated by swapio: registered on its first GDS op
   bool registered = false;  // cuFileBufRegister succeeded
-  bool refused = false;     // cuFile refused to register it: it goes unregistered
+  std::string refused;      // why cuFile refused to register it: it goes unregistered
 };
 
 struct Registry {
@@ -46,23 +46,32 @@ std::map<std::uintptr_t, Buffer>::iterator holding(Registry& r, const void* p, s
   return address(p) + bytes <= it->first + it->second.bytes ? it : r.buffers.end();
 }
 
-// The base and offset cuFile is given for [memory, memory+bytes): a registered buffer's, else
-// the address itself (unregistered). Registers swapio's own allocations on their first use.
-std::pair<const void*, std::uint64_t> cufile_base(const CuFileLibrary& lib, const void* memory, std::size_t bytes) {
+// Where cuFile is told [memory, memory+bytes) is: a registered buffer's base and the offset in
+// it, else the address itself (unregistered; `refused` says why when cuFile refused swapio's own
+// allocation). Registers swapio's own allocations on their first use.
+struct CuFileAddress {
+  const void* base;
+  std::uint64_t offset;
+  std::string refused;
+};
+
+CuFileAddress cufile_address(const CuFileLibrary& lib, const void* memory, std::size_t bytes) {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
   const auto it = holding(r, memory, bytes);
-  if (it == r.buffers.end()) return {memory, 0};
+  if (it == r.buffers.end()) return {memory, 0, ""};
   Buffer& b = it->second;
-  if (b.owned && !b.registered && !b.refused) {
+  if (b.owned && !b.registered && b.refused.empty()) {
     const void* base = reinterpret_cast<const void*>(it->first);
     // Refused (the GPU's BAR space is full, say): cuFile still moves it, through its own
-    // bounce buffers, so the op goes on unregistered.
-    if (lib.buf_register(base, b.bytes, 0).err == cufile::kSuccess) b.registered = true;
-    else b.refused = true;
+    // bounce buffers, so the op goes on unregistered, and its result says so.
+    const cufile::Error e = lib.buf_register(base, b.bytes, 0);
+    if (e.err == cufile::kSuccess) b.registered = true;
+    else b.refused = "cuFileBufRegister refused swapio's allocation (" + cufile_status_text(e) +
+                     "): it moves unregistered, through cuFile's own bounce buffers";
   }
-  if (!b.registered) return {memory, 0};
-  return {reinterpret_cast<const void*>(it->first), address(memory) - it->first};
+  if (!b.registered) return {memory, 0, b.refused};
+  return {reinterpret_cast<const void*>(it->first), address(memory) - it->first, ""};
 }
 
 // Why GDS cannot run for memory of an emulated or a CUDA device, or "" (*lib set, its driver
@@ -124,7 +133,10 @@ void gds_move(const GdsFile& gds, Direction direction, Device& device, std::byte
   // cuFile reads and writes device memory outside any stream: the caller's queued work first.
   if (after != nullptr) device.driver().synchronize(after->event);
   const CuFileLibrary& lib = gds.library();
-  const auto [base, base_offset] = cufile_base(lib, memory, static_cast<std::size_t>(length));
+  const CuFileAddress where = cufile_address(lib, memory, static_cast<std::size_t>(length));
+  const void* base = where.base;
+  const std::uint64_t base_offset = where.offset;
+  stats.note = where.refused;
   const bool read = direction == Direction::read;
   const char* call = read ? "cuFileRead" : "cuFileWrite";
   const Clock::time_point start = Clock::now();
@@ -152,7 +164,7 @@ void gds_note_allocation(const void* base, std::size_t bytes) noexcept {
   try {
     Registry& r = registry();
     std::lock_guard lock(r.mutex);
-    r.buffers[address(base)] = Buffer{bytes, true, false, false};
+    r.buffers[address(base)] = Buffer{bytes, true, false, ""};
   } catch (...) {  // out of memory for the entry: the allocation goes unregistered
   }
 }
@@ -219,7 +231,7 @@ void gds_register(const DeviceSpan& span) {
   if (e.err != detail::cufile::kSuccess) {
     throw_io_error(EINVAL, "cuFileBufRegister", span.device->name(), 0, span.size, detail::cufile_status_text(e));
   }
-  r.buffers[detail::address(span.data)] = detail::Buffer{span.size, false, true, false};
+  r.buffers[detail::address(span.data)] = detail::Buffer{span.size, false, true, ""};
 }
 
 void gds_deregister(const DeviceSpan& span) {

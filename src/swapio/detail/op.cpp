@@ -30,6 +30,11 @@ OpResult merge_figures(const PreparedOp& op, std::vector<SliceStats>& slices, co
   if (op.tensor.device() != nullptr) r.device = op.tensor.device()->name();
   r.gds = op.gds != nullptr;
   r.gds_note = op.gds_note;
+  for (const SliceStats& s : slices) {  // the same for every slice of an op: said once
+    if (!s.note.empty() && r.gds_note.find(s.note) == std::string::npos) {
+      r.gds_note += (r.gds_note.empty() ? "" : "; ") + s.note;
+    }
+  }
   // O_DIRECT counts only where some bytes moved with it: a range that lies wholly in the buffered
   // edges (a 4095-byte file) went through the page cache. An empty op reports how the file was
   // opened.

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace swapio::detail {
@@ -16,6 +17,7 @@ struct SliceStats {
   bool staged = false;
   std::uint64_t direct_bytes = 0;  // bytes of the body, moved with O_DIRECT (the buffered edges excluded)
   std::vector<std::uint64_t> latencies_ns;
+  std::string note;  // what the op's result should say of this slice ("" when nothing)
 };
 
 using Clock = std::chrono::steady_clock;
