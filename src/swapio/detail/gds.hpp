@@ -10,7 +10,6 @@
 // cuFile's own GPU bounce buffers.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
