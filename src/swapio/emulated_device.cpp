@@ -61,15 +61,22 @@ std::shared_ptr<EmulatedDevice> make_emulated_device(const EmulatedDeviceOptions
 
 namespace detail {
 
-std::shared_ptr<Device> emulated_device_holding(const void* address, PointerInfo* info) {
+namespace {
+
+// The emulated drivers alive now, held so that none goes while a query runs.
+std::vector<std::shared_ptr<EmulatedDriver>> live_drivers() {
   std::vector<std::shared_ptr<EmulatedDriver>> drivers;
-  {
-    std::lock_guard lock(g_drivers_mutex);
-    for (auto& w : g_drivers) {
-      if (auto d = w.lock()) drivers.push_back(std::move(d));
-    }
+  std::lock_guard lock(g_drivers_mutex);
+  for (auto& w : g_drivers) {
+    if (auto d = w.lock()) drivers.push_back(std::move(d));
   }
-  for (auto& d : drivers) {
+  return drivers;
+}
+
+}  // namespace
+
+std::shared_ptr<Device> emulated_device_holding(const void* address, PointerInfo* info) {
+  for (auto& d : live_drivers()) {
     const PointerInfo i = d->pointer_info(address);
     if (i.kind != PointerInfo::Kind::device) continue;
     if (auto dev = d->device_objects[i.device].lock()) {
@@ -81,14 +88,7 @@ std::shared_ptr<Device> emulated_device_holding(const void* address, PointerInfo
 }
 
 void* emulated_host_bytes(const void* address, std::size_t bytes) {
-  std::vector<std::shared_ptr<EmulatedDriver>> drivers;
-  {
-    std::lock_guard lock(g_drivers_mutex);
-    for (auto& w : g_drivers) {
-      if (auto d = w.lock()) drivers.push_back(std::move(d));
-    }
-  }
-  for (auto& d : drivers) {
+  for (auto& d : live_drivers()) {
     if (std::byte* host = d->host_bytes(address, bytes)) return host;
   }
   return nullptr;

@@ -24,10 +24,9 @@ GdsInfo gds_info();
 std::string gds_summary();
 
 // Why ops on the memory of an emulated device (`emulated`) or a CUDA device cannot use GDS on
-// this machine, whatever the file ("libcufile.so.0 not found", "cuFileDriverOpen failed: ...",
-// "nvidia-fs not loaded, cuFile compat mode" when `native`); "" when they can. Opens cuFile's
-// driver.
-std::string gds_unavailable(bool emulated, bool native);
+// this machine, whatever the file ("libcufile.so.0 not found", "cuFileDriverOpen failed: ...");
+// "" when they can (in compat mode, perhaps). Opens cuFile's driver.
+std::string gds_unavailable(bool emulated);
 
 // Registers device memory with cuFile (cuFileBufRegister), so that GDS ops on it skip cuFile's
 // own bounce buffers, until gds_deregister; the memory must stay allocated until then. Throws

@@ -27,6 +27,8 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
   const char* Op = write ? "Write" : "Read";
   const auto& agg = ph.at("aggregate");
   const auto& lat = ph.at("latency_us");
+  // Device memory whose body went by GPUDirect Storage ("yes", "yes (cuFile compat mode: ...)").
+  const bool by_gds = ph.at("gds").is_string() && ph.at("gds").get<std::string>().rfind("yes", 0) == 0;
   std::printf("\n%s: %s per process x %u process%s, %u loop%s (+%u warmup)\n", write ? "write" : "read",
               human_size(ph.at("bytes_per_process").get<std::uint64_t>()).c_str(), o.threads, o.threads == 1 ? "" : "es",
               o.loops, o.loops == 1 ? "" : "s", o.warmup_loops);
@@ -35,8 +37,7 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
     for (unsigned i = 0; i < o.threads; ++i) devices.insert(o.device_for(i));
     std::string names;
     for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d;
-    const std::string gds = ph.at("gds").is_string() ? ph.at("gds").get<std::string>() : "";
-    if (gds.rfind("yes", 0) == 0) {
+    if (by_gds) {
       std::printf("  tensor in device memory (%s), moved by GPUDirect Storage (cuFile); unaligned edges staged\n",
                   names.c_str());
     } else {
@@ -50,7 +51,6 @@ void print_phase(const BenchOptions& o, const nlohmann::json& ph) {
               o.config.overlap_events ? "overlapped" : "sequential",
               o.config.single_submit ? "single submit" : "batch submit", ph.at("engine").get<std::string>().c_str(),
               ph.at("direct").get<bool>() ? "yes" : "no");
-  const bool by_gds = ph.at("gds").is_string() && ph.at("gds").get<std::string>().rfind("yes", 0) == 0;
   std::printf("  I/O memory: %s\n", by_gds ? "the tensor's device memory, by cuFile (the edges through the staging ring)"
                                            : layout_line(ph.at("memory_layout")).c_str());
   for (const auto& w : ph.at("memory_layout").at("warnings")) std::printf("  warning: %s\n", w.get<std::string>().c_str());

@@ -129,7 +129,7 @@ void finish_device_options(BenchOptions& o, const BenchArgs& a) {
   if (!a.mapping.empty()) take_device_mapping(o, a, emulated);
   if (!emulated) check_visible_gpus(o);
   if (o.config.gds == GdsMode::on) {
-    if (const std::string why = gds_unavailable(emulated, false); !why.empty()) {
+    if (const std::string why = gds_unavailable(emulated); !why.empty()) {
       throw ConfigError("--gds on: no GPUDirect Storage here: " + why);
     }
   }

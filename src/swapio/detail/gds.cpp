@@ -88,16 +88,17 @@ std::string device_why_not(bool emulated, const CuFileLibrary** lib) {
   return *lib == nullptr ? why : "";
 }
 
-// Why GDS cannot run for an op on `device`'s memory and `file`, or "" when it can; *lib is set
-// when it can.
-std::string why_not(const Config& config, const File& file, Device& device, const CuFileLibrary** lib) {
+// Why GDS cannot run for an op on `device`'s memory and `file`, or "" when it can: *lib is set
+// then, and *compat says whether cuFile runs in its compat mode (gds=on only).
+std::string why_not(const Config& config, const File& file, Device& device, const CuFileLibrary** lib, bool* compat) {
   if (config.gds == GdsMode::off) return "gds=off";
   std::string why = device_why_not(dynamic_cast<EmulatedDevice*>(&device) != nullptr, lib);
   if (!why.empty()) return why;
   if (!file.direct()) {
     return config.direct == DirectMode::off ? "direct=off, and cuFile needs O_DIRECT" : "the filesystem refuses O_DIRECT";
   }
-  if (!nvidia_fs_loaded() && config.gds == GdsMode::automatic) return "nvidia-fs not loaded, cuFile compat mode";
+  *compat = !nvidia_fs_loaded();
+  if (*compat && config.gds == GdsMode::automatic) return "nvidia-fs not loaded, cuFile compat mode";
   return "";
 }
 
@@ -106,7 +107,8 @@ std::string why_not(const Config& config, const File& file, Device& device, cons
 GdsChoice choose_gds(const Config& config, const File& file, Device& device) {
   GdsChoice choice;
   const CuFileLibrary* lib = nullptr;
-  choice.note = why_not(config, file, device, &lib);
+  bool compat = false;
+  choice.note = why_not(config, file, device, &lib, &compat);
   if (choice.note.empty()) {
     cufile::Descr descr{};
     descr.type = cufile::kHandleTypeOpaqueFd;
@@ -114,8 +116,7 @@ GdsChoice choose_gds(const Config& config, const File& file, Device& device) {
     cufile::Handle handle = nullptr;
     const cufile::Error e = lib->handle_register(&handle, &descr);
     if (e.err == cufile::kSuccess) {
-      const bool compat = !nvidia_fs_loaded();
-      choice.file = std::make_shared<GdsFile>(*lib, handle, compat);
+      choice.file = std::make_shared<GdsFile>(*lib, handle);
       if (compat) choice.note = "cuFile compat mode: nvidia-fs not loaded";
       return choice;
     }
@@ -209,11 +210,9 @@ std::string gds_summary() {
   return s + ", nvidia-fs " + (info.nvidia_fs ? "loaded" : "not loaded: compat mode");
 }
 
-std::string gds_unavailable(bool emulated, bool native) {
+std::string gds_unavailable(bool emulated) {
   const detail::CuFileLibrary* lib = nullptr;
-  std::string why = detail::device_why_not(emulated, &lib);
-  if (why.empty() && native && !detail::nvidia_fs_loaded()) why = "nvidia-fs not loaded, cuFile compat mode";
-  return why;
+  return detail::device_why_not(emulated, &lib);
 }
 
 void gds_register(const DeviceSpan& span) {

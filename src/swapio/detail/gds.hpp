@@ -26,20 +26,17 @@ namespace swapio::detail {
 // A file registered with cuFile for one op; deregistered when the last slice lets go.
 class GdsFile {
  public:
-  GdsFile(const CuFileLibrary& library, cufile::Handle handle, bool compat) noexcept
-      : library_(library), handle_(handle), compat_(compat) {}
+  GdsFile(const CuFileLibrary& library, cufile::Handle handle) noexcept : library_(library), handle_(handle) {}
   ~GdsFile() { library_.handle_deregister(handle_); }
   GdsFile(const GdsFile&) = delete;
   GdsFile& operator=(const GdsFile&) = delete;
 
   const CuFileLibrary& library() const noexcept { return library_; }
   cufile::Handle handle() const noexcept { return handle_; }
-  bool compat() const noexcept { return compat_; }
 
  private:
   const CuFileLibrary& library_;
   cufile::Handle handle_;
-  bool compat_;
 };
 
 // How an op on `device`'s memory moves its body: through cuFile (file set; note says "cuFile

@@ -101,7 +101,9 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
   std::byte* ring_base = nullptr;
   DeviceStream* copier = nullptr;
   std::size_t bounce_bytes = 0;
-  if (plan.staged && (device != nullptr || plan.requests() > 0)) {
+  // With GDS only the unaligned edges go through staging: none, no ring and no stream.
+  const bool has_edges = plan.head_length() > 0 || plan.tail_length() > 0;
+  if (plan.staged && (gds != nullptr ? has_edges : device != nullptr || plan.requests() > 0)) {
     layout = make_ring_layout(plan.block_size, file.mem_align(), config_.device_chunk_size, config_.device_chunks);
     std::uint64_t bytes = layout.bytes();
     if (device != nullptr) {
@@ -126,6 +128,7 @@ SliceStats SliceRunner::run(const File& file, Direction direction, std::byte* bu
     bounce_bytes = static_cast<std::size_t>(bytes);
   }
   const auto edge = [&](std::byte* mem, std::uint64_t off, std::uint64_t len) {
+    if (len == 0) return;
     if (device != nullptr) {
       move_device_edge(file, direction, *copier, ring_base, bounce_bytes, mem, off, len, stats);
     } else {
