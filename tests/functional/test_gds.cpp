@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "../standin/cufile_standin.hpp"
 #include "support.hpp"
 #include "swapio/gds.hpp"
 #include "swapio/swapio.hpp"
@@ -31,17 +32,14 @@ const bool g_env = [] {
   return true;
 }();
 
-struct Counters {
-  long driver_opens, driver_closes, handle_registers, handle_deregisters, live_handles, buf_registers,
-      buf_deregisters, live_buffers, reads, writes, short_transfers;
-};
+using standin::Counters;
 
 Counters counters() {
   void* lib = ::dlopen(SWAPIO_CUFILE_STANDIN, RTLD_NOW | RTLD_NOLOAD);
   EXPECT_NE(lib, nullptr) << "the stand-in is not loaded";
   Counters c{};
   if (lib == nullptr) return c;
-  auto fn = reinterpret_cast<void (*)(Counters*)>(::dlsym(lib, "swapio_cufile_standin_counters"));
+  auto fn = reinterpret_cast<standin::CountersFn>(::dlsym(lib, "swapio_cufile_standin_counters"));
   if (fn != nullptr) fn(&c);
   ::dlclose(lib);
   return c;

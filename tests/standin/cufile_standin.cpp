@@ -32,34 +32,23 @@
 #include <set>
 #include <string>
 
+#include "cufile_standin.hpp"
+#include "swapio/detail/cufile_api.hpp"
+
 namespace {
 
-struct Error {
-  int err;
-  int cu_err;
-};
-struct Descr {
-  int type;
-  union {
-    int fd;
-    void* handle;
-  } handle;
-  const void* fs_ops;
-};
+namespace cf = swapio::detail::cufile;
+using cf::Descr;
+using cf::Error;
+using swapio::standin::Counters;
+
 struct HandleRec {
   int fd;           // the caller's descriptor (O_DIRECT)
   int buffered_fd;  // the same file without O_DIRECT, for unaligned ranges
 };
 
-struct Counters {
-  long driver_opens, driver_closes, handle_registers, handle_deregisters, live_handles, buf_registers,
-      buf_deregisters, live_buffers, reads, writes, short_transfers;
-};
-
-using Resolver = void* (*)(const void*, std::size_t);
-
 std::mutex g_mutex;
-Resolver g_resolve = nullptr;
+cf::StandinResolver g_resolve = nullptr;
 bool g_open = false;
 pid_t g_opener = 0;
 std::set<HandleRec*> g_handles;
@@ -68,7 +57,7 @@ std::map<const void*, std::size_t> g_buffers;
 Counters g_counters{};
 long g_io_calls = 0;
 
-constexpr Error ok{0, 0};
+constexpr Error ok{cf::kSuccess, 0};
 constexpr int kAlign = 4096;
 
 // cuFile does not survive fork(): a child that calls it with its parent's driver aborts.
@@ -130,10 +119,10 @@ ssize_t move(const HandleRec& h, bool read, char* host, std::size_t n, off_t off
 ssize_t io(bool read, void* handle, const void* base, std::size_t size, off_t file_offset, off_t buf_offset) {
   std::unique_lock lock(g_mutex);
   check_process();
-  if (!g_open) return -5001;
+  if (!g_open) return -cf::kDriverNotInitialized;
   auto* h = static_cast<HandleRec*>(handle);
-  if (g_handles.count(h) == 0) return -5027;
-  if (file_offset < 0 || buf_offset < 0) return -5022;
+  if (g_handles.count(h) == 0) return -cf::kHandleNotRegistered;
+  if (file_offset < 0 || buf_offset < 0) return -cf::kInvalidValue;
   ++(read ? g_counters.reads : g_counters.writes);
   ++g_io_calls;
   if (const ssize_t fail = injected_failure()) return fail;
@@ -145,7 +134,7 @@ ssize_t io(bool read, void* handle, const void* base, std::size_t size, off_t fi
   }
   const char* device = static_cast<const char*>(base) + buf_offset;
   char* host = g_resolve != nullptr ? static_cast<char*>(g_resolve(device, n)) : nullptr;
-  if (host == nullptr) return -5012;
+  if (host == nullptr) return -cf::kCudaPointerInvalid;
   const HandleRec rec = *h;
   lock.unlock();  // I/O from several threads at once, as cuFile's
   return move(rec, read, host, n, file_offset);
@@ -155,7 +144,7 @@ ssize_t io(bool read, void* handle, const void* base, std::size_t size, off_t fi
 
 extern "C" {
 
-void swapio_cufile_standin_attach(Resolver resolve) {
+void swapio_cufile_standin_attach(cf::StandinResolver resolve) {
   std::lock_guard lock(g_mutex);
   g_resolve = resolve;
 }
@@ -168,7 +157,7 @@ void swapio_cufile_standin_counters(Counters* out) {
 }
 
 Error cuFileGetVersion(int* version) {
-  if (version == nullptr) return {5022, 0};
+  if (version == nullptr) return {cf::kInvalidValue, 0};
   *version = 1150;
   return ok;
 }
@@ -177,8 +166,8 @@ Error cuFileDriverOpen() {
   std::lock_guard lock(g_mutex);
   check_process();
   const char* v = std::getenv("SWAPIO_STANDIN_DRIVER_OPEN");
-  if (v != nullptr && std::strcmp(v, "fail") == 0) return {5001, 0};
-  if (g_open) return {5026, 0};
+  if (v != nullptr && std::strcmp(v, "fail") == 0) return {cf::kDriverNotInitialized, 0};
+  if (g_open) return {cf::kDriverAlreadyOpen, 0};
   g_open = true;
   g_opener = ::getpid();
   ++g_counters.driver_opens;
@@ -188,7 +177,7 @@ Error cuFileDriverOpen() {
 Error cuFileDriverClose_v2() {
   std::lock_guard lock(g_mutex);
   check_process();
-  if (!g_open) return {5001, 0};
+  if (!g_open) return {cf::kDriverNotInitialized, 0};
   g_open = false;
   ++g_counters.driver_closes;
   return ok;
@@ -197,21 +186,21 @@ Error cuFileDriverClose_v2() {
 Error cuFileHandleRegister(void** fh, Descr* descr) {
   std::lock_guard lock(g_mutex);
   check_process();
-  if (!g_open) return {5001, 0};
-  if (fh == nullptr || descr == nullptr) return {5022, 0};
-  if (descr->type != 1) return {5008, 0};
+  if (!g_open) return {cf::kDriverNotInitialized, 0};
+  if (fh == nullptr || descr == nullptr) return {cf::kInvalidValue, 0};
+  if (descr->type != cf::kHandleTypeOpaqueFd) return {cf::kIoNotSupported, 0};
   const int fd = descr->handle.fd;
   const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return {5022, 0};
+  if (flags < 0) return {cf::kInvalidValue, 0};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {5018, 0};
-  if ((flags & (O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_NOATIME)) != 0) return {5019, 0};
-  if ((flags & O_DIRECT) == 0) return {5020, 0};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return {cf::kInvalidFileType, 0};
+  if ((flags & (O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_NOATIME)) != 0) return {cf::kInvalidFileOpenFlag, 0};
+  if ((flags & O_DIRECT) == 0) return {cf::kDioNotSet, 0};
   if (const long forced = env_number("SWAPIO_STANDIN_HANDLE_ERROR", 0)) return {static_cast<int>(forced), 0};
-  if (g_fds.count(fd) != 0) return {5028, 0};
+  if (g_fds.count(fd) != 0) return {cf::kHandleAlreadyRegistered, 0};
   const std::string self = "/proc/self/fd/" + std::to_string(fd);
   const int buffered = ::open(self.c_str(), (flags & O_ACCMODE) | O_CLOEXEC);
-  if (buffered < 0) return {5031, 0};
+  if (buffered < 0) return {cf::kGetNewFdFailed, 0};
   auto* h = new HandleRec{fd, buffered};
   g_handles.insert(h);
   g_fds.insert(fd);
@@ -234,10 +223,10 @@ void cuFileHandleDeregister(void* fh) {
 Error cuFileBufRegister(const void* base, std::size_t length, int flags) {
   std::lock_guard lock(g_mutex);
   check_process();
-  if (!g_open) return {5001, 0};
-  if (base == nullptr || length == 0 || flags != 0) return {5022, 0};
-  if (g_resolve == nullptr || g_resolve(base, length) == nullptr) return {5012, 0};
-  if (g_buffers.count(base) != 0) return {5023, 0};
+  if (!g_open) return {cf::kDriverNotInitialized, 0};
+  if (base == nullptr || length == 0 || flags != 0) return {cf::kInvalidValue, 0};
+  if (g_resolve == nullptr || g_resolve(base, length) == nullptr) return {cf::kCudaPointerInvalid, 0};
+  if (g_buffers.count(base) != 0) return {cf::kMemoryAlreadyRegistered, 0};
   if (const long forced = env_number("SWAPIO_STANDIN_BUF_ERROR", 0)) return {static_cast<int>(forced), 0};
   g_buffers[base] = length;
   ++g_counters.buf_registers;
@@ -247,8 +236,8 @@ Error cuFileBufRegister(const void* base, std::size_t length, int flags) {
 Error cuFileBufDeregister(const void* base) {
   std::lock_guard lock(g_mutex);
   check_process();
-  if (!g_open) return {5001, 0};
-  if (g_buffers.erase(base) == 0) return {5024, 0};
+  if (!g_open) return {cf::kDriverNotInitialized, 0};
+  if (g_buffers.erase(base) == 0) return {cf::kMemoryNotRegistered, 0};
   ++g_counters.buf_deregisters;
   return ok;
 }

@@ -82,11 +82,6 @@ const char* error_meaning(int err) noexcept {
 
 namespace {
 
-using AttachFn = void (*)(void* (*)(const void*, std::size_t));
-
-// The host bytes behind emulated device memory, for a stand-in library (null where none).
-void* emulated_bytes(const void* address, std::size_t bytes) { return emulated_host_bytes(address, bytes); }
-
 template <typename F>
 bool resolve(void* lib, const char* symbol, F* out) {
   *out = reinterpret_cast<F>(::dlsym(lib, symbol));
@@ -134,9 +129,9 @@ Loaded load() {
   }
   cufile::GetVersionFn get_version = nullptr;
   if (resolve(lib, "cuFileGetVersion", &get_version) && get_version(&c.version).err != cufile::kSuccess) c.version = 0;
-  AttachFn attach = nullptr;
+  cufile::StandinAttachFn attach = nullptr;
   if (resolve(lib, "swapio_cufile_standin_attach", &attach)) {
-    attach(&emulated_bytes);
+    attach(&emulated_host_bytes);  // the host emulation's memory, for a stand-in
     c.reaches_emulation = true;
   }
   l.ok = true;

@@ -17,6 +17,7 @@ inline constexpr int kSuccess = 0;
 inline constexpr int kDriverNotInitialized = 5001;
 inline constexpr int kIoNotSupported = 5008;
 inline constexpr int kCudaPointerInvalid = 5012;
+inline constexpr int kInvalidFileType = 5018;
 inline constexpr int kInvalidFileOpenFlag = 5019;
 inline constexpr int kDioNotSet = 5020;
 inline constexpr int kInvalidValue = 5022;
@@ -25,8 +26,7 @@ inline constexpr int kMemoryNotRegistered = 5024;
 inline constexpr int kDriverAlreadyOpen = 5026;
 inline constexpr int kHandleNotRegistered = 5027;
 inline constexpr int kHandleAlreadyRegistered = 5028;
-inline constexpr int kInternalError = 5030;
-inline constexpr int kErrorBase = 5000;
+inline constexpr int kGetNewFdFailed = 5031;
 
 // CUfileError_t: cuFile's status and, for kCudaDriverError (5011), the CUDA driver's CUresult.
 struct Error {
@@ -61,6 +61,11 @@ using ReadFn = ssize_t (*)(Handle, void*, std::size_t, off_t, off_t);
 using WriteFn = ssize_t (*)(Handle, const void*, std::size_t, off_t, off_t);
 using GetVersionFn = Error (*)(int*);  // cuFileGetVersion (libcufile 1.9 and later)
 
+// swapio's own extra, exported by the tests' stand-in library only: swapio hands it the resolver
+// of the host emulation's device memory (the host bytes behind [address, address+bytes), or null).
+using StandinResolver = void* (*)(const void* address, std::size_t bytes);
+using StandinAttachFn = void (*)(StandinResolver);  // swapio_cufile_standin_attach
+
 // The name, meaning of a status ("CU_FILE_DIO_NOT_SET (5020): the descriptor is not open with
 // O_DIRECT").
 const char* error_name(int err) noexcept;
@@ -68,7 +73,8 @@ const char* error_meaning(int err) noexcept;
 
 }  // namespace swapio::detail::cufile
 
-#if __has_include(<cufile.h>)
+// (Not in the tests' stand-in, which defines cuFile's entry points with these types.)
+#if __has_include(<cufile.h>) && !defined(SWAPIO_CUFILE_STANDIN_BUILD)
 #include <cufile.h>
 static_assert(sizeof(CUfileError_t) == sizeof(swapio::detail::cufile::Error));
 static_assert(sizeof(CUfileDescr_t) == sizeof(swapio::detail::cufile::Descr));
