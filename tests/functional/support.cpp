@@ -62,6 +62,18 @@ std::int64_t first_pattern_mismatch(std::span<const std::byte> buf, std::uint64_
   return -1;
 }
 
+void upload_pattern(Device& device, DeviceSpan span, std::uint64_t pos, std::uint64_t seed) {
+  std::vector<std::byte> host(span.size);
+  fill_pattern(host, pos, seed);
+  device.copy_to_device(span, host.data());
+}
+
+std::vector<std::byte> download(Device& device, DeviceSpan span) {
+  std::vector<std::byte> host(span.size);
+  device.copy_to_host(host.data(), span);
+  return host;
+}
+
 void write_plain(const std::string& path, std::span<const std::byte> data) {
   FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) throw std::runtime_error("open " + path + ": " + std::strerror(errno));

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "swapio/device.hpp"
+
 namespace swapio::test {
 
 // A fresh folder under $SWAPIO_TEST_DIR (set by ctest to a folder in the build tree, on the
@@ -31,6 +33,11 @@ std::byte pattern_byte(std::uint64_t pos, std::uint64_t seed);
 void fill_pattern(std::span<std::byte> buf, std::uint64_t pos, std::uint64_t seed);
 // Index of the first byte of buf that differs from the pattern, or -1.
 std::int64_t first_pattern_mismatch(std::span<const std::byte> buf, std::uint64_t pos, std::uint64_t seed);
+
+// Device memory set up and read back (blocking copies through the device's bounce buffer): the
+// pattern of file positions [pos, pos+span.size), and the span's bytes.
+void upload_pattern(Device& device, DeviceSpan span, std::uint64_t pos, std::uint64_t seed);
+std::vector<std::byte> download(Device& device, DeviceSpan span);
 
 // Plain buffered file access, independent of the engine under test. Fail the test on error.
 void write_plain(const std::string& path, std::span<const std::byte> data);

@@ -58,12 +58,6 @@ struct PinnedHost {
 
 void CUDART_CB sleep_150ms(void*) { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
 
-std::vector<std::byte> download(Device& dev, DeviceSpan span) {
-  std::vector<std::byte> host(span.size);
-  dev.copy_to_host(host.data(), span);
-  return host;
-}
-
 TEST(CudaDevice, RoundTrip) {
   NEED_GPUS(1);
   TempDir dir;

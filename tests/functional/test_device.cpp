@@ -21,19 +21,6 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t kSeed = 23;
 
-// Fills device memory with the pattern of file position `pos`.
-void upload_pattern(Device& device, DeviceSpan span, std::uint64_t pos) {
-  std::vector<std::byte> host(span.size);
-  fill_pattern(host, pos, kSeed);
-  device.copy_to_device(span, host.data());
-}
-
-std::vector<std::byte> download(Device& device, DeviceSpan span) {
-  std::vector<std::byte> host(span.size);
-  device.copy_to_host(host.data(), span);
-  return host;
-}
-
 // A small ring (4 chunks of 64 KiB, 16 KiB blocks) so that megabytes reuse every position.
 Config small_ring() {
   Config c;
@@ -52,7 +39,7 @@ class DeviceTest : public ::testing::Test {
 TEST_F(DeviceTest, EmulatedCopiesMoveExactBytes) {
   auto dev = make_emulated_device({.min_delay_us = 0, .max_delay_us = 50, .seed = 3});
   DeviceBuffer buf(dev, 100'003);
-  upload_pattern(*dev, buf.span(), 77);
+  upload_pattern(*dev, buf.span(), 77, kSeed);
   const auto back = download(*dev, buf.span());
   EXPECT_EQ(first_pattern_mismatch(back, 77, kSeed), -1);
   EXPECT_EQ(dev->allocated_bytes(), 100'003u);
@@ -134,7 +121,7 @@ TEST_P(DeviceLarge, MovesMegabytesThroughASmallRing) {
   constexpr std::uint64_t kOffset = 4096 + 513;
   const std::string path = dir_.file("big.swp");
   DeviceBuffer src(dev, kSize);
-  upload_pattern(*dev, src.span(), kOffset);
+  upload_pattern(*dev, src.span(), kOffset, kSeed);
 
   Handle handle(c);
   const OpResult w = p.handle ? handle.pwrite(src.span(), path, kOffset, true) : write_file(src.span(), path, c, kOffset, true);
@@ -175,7 +162,7 @@ TEST_F(DeviceTest, HeldCopiesStallTheRingInsteadOfReusingIt) {
   Handle handle(c);
 
   DeviceBuffer src(dev, kSize);
-  upload_pattern(*dev, src.span(), 0);
+  upload_pattern(*dev, src.span(), 0, kSeed);
   std::vector<std::byte> zeros(kSize);
   write_plain(path, zeros);
   dev->hold();
@@ -209,7 +196,7 @@ TEST_F(DeviceTest, DoneTellsWhetherAnOpHasEndedWithoutWaiting) {
   const std::string path = dir_.file("done.swp");
   Handle handle(small_ring());
   DeviceBuffer src(dev, kSize);
-  upload_pattern(*dev, src.span(), 0);
+  upload_pattern(*dev, src.span(), 0, kSeed);
   dev->hold();
   const auto id = handle.async_pwrite(src.span(), path);
   std::this_thread::sleep_for(100ms);
@@ -234,7 +221,7 @@ TEST_F(DeviceTest, PinnedStagingIsBoundedByTheRing) {
   constexpr std::uint64_t kSize = 16 * 1024 * 1024;
   const std::string path = dir_.file("bounded.swp");
   DeviceBuffer src(dev, kSize);
-  upload_pattern(*dev, src.span(), 0);
+  upload_pattern(*dev, src.span(), 0, kSeed);
   const std::size_t setup = dev->registered_bytes();  // the setup copies' bounce buffer
   {
     Handle handle(c);

@@ -26,12 +26,6 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t pos = 0) {
   return v;
 }
 
-std::vector<std::byte> download(Device& device, DeviceSpan span) {
-  std::vector<std::byte> host(span.size);
-  device.copy_to_host(host.data(), span);
-  return host;
-}
-
 // Expects fn to throw ConfigError whose message has `needle`.
 template <typename F>
 void expect_config_error(F&& fn, const std::string& needle) {
