@@ -1,7 +1,10 @@
 """Fixtures for the Python frontend's tests: a folder on the build's disk (not /tmp, which may be
 tmpfs without O_DIRECT), and memory of each kind the frontend takes."""
+import contextlib
 import os
+import sys
 import tempfile
+import textwrap
 
 import numpy as np
 import pytest
@@ -80,3 +83,24 @@ def read_plain(path, n, offset=0):
     with open(path, "rb") as f:
         f.seek(offset)
         return f.read(n)
+
+
+@contextlib.contextmanager
+def stand_in_deepspeed(tmp_path, files):
+    """A stand-in DeepSpeed package importable for the block (files: its paths under tmp_path ->
+    their text); after it, swapio.deepspeed is uninstalled and DeepSpeed's modules are as before."""
+    import swapio.deepspeed as ds
+    for rel, text in files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text))
+    saved = {k: v for k, v in sys.modules.items() if k == "deepspeed" or k.startswith("deepspeed.")}
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield
+    finally:
+        ds.uninstall()
+        sys.path.remove(str(tmp_path))
+        for k in [k for k in sys.modules if k == "deepspeed" or k.startswith("deepspeed.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)

@@ -2,14 +2,13 @@
 values, locked tensors, the fd overload, and install() on a stand-in DeepSpeed."""
 import os
 import sys
-import textwrap
 
 import pytest
 import torch
 
 import swapio
 import swapio.deepspeed as ds
-from conftest import pattern, read_plain, write_plain
+from conftest import pattern, read_plain, stand_in_deepspeed, write_plain
 
 
 def tensor_of(data):
@@ -242,24 +241,12 @@ STAND_IN = {
 
 
 @pytest.fixture
-def stand_in_deepspeed(tmp_path):
-    for rel, text in STAND_IN.items():
-        p = tmp_path / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text))
-    saved = {k: v for k, v in sys.modules.items() if k == "deepspeed" or k.startswith("deepspeed.")}
-    sys.path.insert(0, str(tmp_path))
-    try:
+def stand_in(tmp_path):
+    with stand_in_deepspeed(tmp_path, STAND_IN):
         yield
-    finally:
-        ds.uninstall()
-        sys.path.remove(str(tmp_path))
-        for k in [k for k in sys.modules if k == "deepspeed" or k.startswith("deepspeed.")]:
-            del sys.modules[k]
-        sys.modules.update(saved)
 
 
-def test_install_routes_asyncio_builder_to_swapio(stand_in_deepspeed, folder):
+def test_install_routes_asyncio_builder_to_swapio(stand_in, folder):
     from deepspeed.ops.op_builder import AsyncIOBuilder
     with pytest.raises(RuntimeError, match="stand-in"):
         AsyncIOBuilder().load()
@@ -290,7 +277,7 @@ def test_install_routes_asyncio_builder_to_swapio(stand_in_deepspeed, folder):
     assert restored is not ds and restored.AsyncIOBuilder is AsyncIOBuilder
 
 
-def test_install_answers_deepspeeds_pin_memory_op_with_swapios_one_registry(stand_in_deepspeed, folder):
+def test_install_answers_deepspeeds_pin_memory_op_with_swapios_one_registry(stand_in, folder):
     import gc
 
     import deepspeed.ops

@@ -3,8 +3,6 @@ cufile-standin/, named by SWAPIO_CUFILE_STANDIN): Handle(gds=...), OpResult.gds,
 and swapio.deepspeed.gds_handle with DeepSpeed's four device-tensor calls and GDSBuilder."""
 
 import os
-import sys
-import textwrap
 
 import pytest
 
@@ -17,7 +15,7 @@ import swapio  # noqa: E402
 import swapio.deepspeed as ds  # noqa: E402
 import torch  # noqa: E402
 
-from conftest import emulated_device, pattern, fill, content  # noqa: E402
+from conftest import content, emulated_device, fill, pattern, stand_in_deepspeed  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not STANDIN, reason="SWAPIO_CUFILE_STANDIN does not name the stand-in libcufile")
 
@@ -115,13 +113,7 @@ STAND_IN = {
 
 
 def test_install_answers_gds_builder(tmp_path, folder):
-    for rel, text in STAND_IN.items():
-        p = tmp_path / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text))
-    saved = {k: v for k, v in sys.modules.items() if k == "deepspeed" or k.startswith("deepspeed.")}
-    sys.path.insert(0, str(tmp_path))
-    try:
+    with stand_in_deepspeed(tmp_path, STAND_IN):
         ds.install()
         from deepspeed.ops.op_builder import GDSBuilder
         import deepspeed.ops
@@ -131,9 +123,3 @@ def test_install_answers_gds_builder(tmp_path, folder):
         assert isinstance(handle, ds.gds_handle)
         src = device_memory(1 << 20)
         assert handle.sync_pwrite(src, os.path.join(folder, "builder.swp")) == 1
-    finally:
-        ds.uninstall()
-        sys.path.remove(str(tmp_path))
-        for k in [k for k in sys.modules if k == "deepspeed" or k.startswith("deepspeed.")]:
-            del sys.modules[k]
-        sys.modules.update(saved)
