@@ -3,76 +3,66 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "swapio/error.hpp"
 
 namespace swapio {
 
-std::string_view to_string(StageMode m) noexcept {
-  switch (m) {
-    case StageMode::automatic: return "auto";
-    case StageMode::always: return "always";
-    case StageMode::never: return "never";
+namespace {
+
+// The words of a choice: each value's first word is the one it is shown as; every word is read.
+template <typename E>
+struct Word {
+  E value;
+  std::string_view word;
+};
+
+constexpr Word<Engine> kEngines[] = {{Engine::automatic, "auto"}, {Engine::uring, "uring"}, {Engine::uring, "io_uring"},
+                                     {Engine::aio, "aio"},        {Engine::aio, "libaio"},  {Engine::psync, "psync"}};
+constexpr Word<DirectMode> kDirectModes[] = {
+    {DirectMode::automatic, "auto"}, {DirectMode::on, "on"}, {DirectMode::off, "off"}};
+constexpr Word<StageMode> kStageModes[] = {
+    {StageMode::automatic, "auto"}, {StageMode::always, "always"}, {StageMode::never, "never"}};
+constexpr Word<GdsMode> kGdsModes[] = {{GdsMode::automatic, "auto"}, {GdsMode::on, "on"},     {GdsMode::on, "true"},
+                                       {GdsMode::off, "off"},        {GdsMode::off, "false"}};
+
+template <typename E, std::size_t N>
+std::string_view shown(const Word<E> (&words)[N], E value) noexcept {
+  for (const Word<E>& w : words) {
+    if (w.value == value) return w.word;
   }
   return "?";
 }
 
-StageMode parse_stage_mode(std::string_view s) {
-  if (s == "auto") return StageMode::automatic;
-  if (s == "always") return StageMode::always;
-  if (s == "never") return StageMode::never;
-  throw ConfigError("staging mode '" + std::string(s) + "' is unknown: use auto, always or never");
-}
-
-std::string_view to_string(GdsMode m) noexcept {
-  switch (m) {
-    case GdsMode::automatic: return "auto";
-    case GdsMode::on: return "on";
-    case GdsMode::off: return "off";
+// Throws ConfigError "<what> 'x' is unknown: use auto, on or off" (each value's shown word).
+template <typename E, std::size_t N>
+E parse_word(const Word<E> (&words)[N], std::string_view s, const char* what) {
+  for (const Word<E>& w : words) {
+    if (w.word == s) return w.value;
   }
-  return "?";
-}
-
-GdsMode parse_gds_mode(std::string_view s) {
-  if (s == "auto") return GdsMode::automatic;
-  if (s == "on" || s == "true") return GdsMode::on;
-  if (s == "off" || s == "false") return GdsMode::off;
-  throw ConfigError("gds mode '" + std::string(s) + "' is unknown: use auto, on or off");
-}
-
-std::string_view to_string(Engine e) noexcept {
-  switch (e) {
-    case Engine::automatic: return "auto";
-    case Engine::uring: return "uring";
-    case Engine::aio: return "aio";
-    case Engine::psync: return "psync";
+  std::vector<std::string_view> choices;
+  for (const Word<E>& w : words) {
+    if (shown(words, w.value) == w.word) choices.push_back(w.word);
   }
-  return "?";
-}
-
-std::string_view to_string(DirectMode m) noexcept {
-  switch (m) {
-    case DirectMode::automatic: return "auto";
-    case DirectMode::on: return "on";
-    case DirectMode::off: return "off";
+  std::string use;
+  for (std::size_t k = 0; k < choices.size(); ++k) {
+    use += (k == 0 ? "" : k + 1 == choices.size() ? " or " : ", ") + std::string(choices[k]);
   }
-  return "?";
+  throw ConfigError(std::string(what) + " '" + std::string(s) + "' is unknown: use " + use);
 }
 
-Engine parse_engine(std::string_view s) {
-  if (s == "auto") return Engine::automatic;
-  if (s == "uring" || s == "io_uring") return Engine::uring;
-  if (s == "aio" || s == "libaio") return Engine::aio;
-  if (s == "psync") return Engine::psync;
-  throw ConfigError("engine '" + std::string(s) + "' is unknown: use auto, uring, aio or psync");
-}
+}  // namespace
 
-DirectMode parse_direct_mode(std::string_view s) {
-  if (s == "auto") return DirectMode::automatic;
-  if (s == "on") return DirectMode::on;
-  if (s == "off") return DirectMode::off;
-  throw ConfigError("direct mode '" + std::string(s) + "' is unknown: use auto, on or off");
-}
+std::string_view to_string(Engine e) noexcept { return shown(kEngines, e); }
+std::string_view to_string(DirectMode m) noexcept { return shown(kDirectModes, m); }
+std::string_view to_string(StageMode m) noexcept { return shown(kStageModes, m); }
+std::string_view to_string(GdsMode m) noexcept { return shown(kGdsModes, m); }
+Engine parse_engine(std::string_view s) { return parse_word(kEngines, s, "engine"); }
+DirectMode parse_direct_mode(std::string_view s) { return parse_word(kDirectModes, s, "direct mode"); }
+StageMode parse_stage_mode(std::string_view s) { return parse_word(kStageModes, s, "staging mode"); }
+GdsMode parse_gds_mode(std::string_view s) { return parse_word(kGdsModes, s, "gds mode"); }
 
 std::uint64_t parse_size(std::string_view s) {
   const std::string shown(s);
