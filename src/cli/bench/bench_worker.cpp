@@ -27,6 +27,14 @@ double process_cpu_seconds() {
   return cpu_seconds(ru);
 }
 
+// Which path device memory took: "yes", "yes (cuFile compat mode: ...)", "no: why"; "" for host
+// memory.
+std::string gds_path(const OpResult& r) {
+  if (r.device.empty()) return "";
+  if (!r.gds) return "no: " + r.gds_note;
+  return r.gds_note.empty() ? "yes" : "yes (" + r.gds_note + ")";
+}
+
 // The physical layout of the memory the requests move: the tensor, unless it is staged (a
 // device tensor, --staging always), when the requests move swapio's ring, which is not measured.
 nlohmann::json memory_layout(TensorSpan tensor, const Config& config) {
@@ -125,7 +133,7 @@ class Worker {
             {"direct_note", r.direct_note},
             {"staged", r.staged},
             {"device", r.device},
-            {"gds", r.device.empty() ? "" : r.gds ? (r.gds_note.empty() ? "yes" : "yes (" + r.gds_note + ")") : "no: " + r.gds_note},
+            {"gds", gds_path(r)},
             {"latency", h.to_json()}};
   }
 
